@@ -1,0 +1,172 @@
+"""Open a store lazily and serve random training windows without loading it whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from ..errors import StoreError
+from .build import COMPLETE_ATTR, STORE_VERSION, quiet_zarr
+from .params import SpectrogramParams
+
+
+def open_store(path: str | os.PathLike, chunks: dict | str | None = "auto-native") -> xr.Dataset:
+    """Open a spectrogram store lazily (dask arrays; nothing is read until computed).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A store made by :func:`~vocalpy_xai.store.build_store`.
+    chunks : dict, None or "auto-native"
+        ``"auto-native"`` (default): dask chunks equal to the zarr chunks. None: xarray's
+        lazy arrays without dask. A dict: passed to :func:`xarray.open_zarr`.
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        Dims ``clip``, ``freq`` (Hz), ``time`` (s); variables ``spectrogram``,
+        ``frame_labels`` (when annotated), per-clip metadata, ``segment_*`` tables.
+
+    Raises
+    ------
+    StoreError
+        No store at ``path``, or one that is incomplete (an interrupted build's
+        temporary folder) or of an unknown layout version.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        building = path.with_name(path.name + ".building")
+        hint = (f" (an interrupted build left {building}; run the build again to resume it)"
+                if building.exists() else "")
+        raise StoreError(f"{path}: no spectrogram store here{hint}")
+    try:
+        group = zarr.open_group(path, mode="r")
+        attrs = dict(group.attrs)
+    except Exception as err:
+        raise StoreError(f"{path}: not a readable zarr store ({err})") from err
+    if not attrs.get(COMPLETE_ATTR):
+        raise StoreError(f"{path}: incomplete store (its build did not finish); rebuild it")
+    if attrs.get("store_version") != STORE_VERSION:
+        raise StoreError(
+            f"{path}: store layout version {attrs.get('store_version')}, this vocalpy-xai "
+            f"reads version {STORE_VERSION}; rebuild the store"
+        )
+    chunks_arg = {} if chunks == "auto-native" else chunks
+    with quiet_zarr():
+        ds = xr.open_zarr(path, consolidated=True, chunks=chunks_arg)
+    ds.encoding["store_path"] = str(path)
+    return ds
+
+
+def store_params(ds: xr.Dataset) -> SpectrogramParams:
+    """The :class:`SpectrogramParams` a store was built with."""
+    return SpectrogramParams.from_dict(json.loads(ds.attrs["spectrogram_params"]))
+
+
+def valid_mask(ds: xr.Dataset) -> xr.DataArray:
+    """Boolean (clip, time): True on real frames, False on padding past each clip's end."""
+    return ds["time"].copy(data=np.arange(ds.sizes["time"])) < ds["n_frames"]
+
+
+class WindowSampler:
+    """Random fixed-length windows of a store, read chunk by chunk from zarr.
+
+    Only the chunks under the requested windows are read and decompressed; the store is
+    never loaded whole. Windows never cross a clip's end into padding.
+
+    Parameters
+    ----------
+    store : path or xarray.Dataset
+        A store path, or a dataset from :func:`open_store`.
+    window_frames : int
+        Window length in frames.
+    clips : sequence of int, optional
+        Clip indices to draw from (e.g. a training split). Default: all clips long enough.
+    seed : int, optional
+        Seed of the sampler's own random generator.
+
+    Examples
+    --------
+    >>> sampler = WindowSampler("bird0.zarr", window_frames=500, clips=train_idx, seed=0)
+    >>> x, y = sampler.batch(64)  # (64, freq, 500) float32, (64, 500) int16
+    """
+
+    def __init__(
+        self,
+        store: str | os.PathLike | xr.Dataset,
+        window_frames: int,
+        clips: Sequence[int] | np.ndarray | None = None,
+        seed: int | None = None,
+    ):
+        ds = store if isinstance(store, xr.Dataset) else open_store(store)
+        path = _dataset_path(ds)
+        group = zarr.open_group(path, mode="r")
+        self.spectrogram = group["spectrogram"]
+        self.frame_labels = group["frame_labels"] if "frame_labels" in group else None
+        self.window_frames = int(window_frames)
+        n_frames = ds["n_frames"].values
+        clips = np.arange(ds.sizes["clip"]) if clips is None else np.asarray(clips, dtype=int)
+        long_enough = clips[n_frames[clips] >= self.window_frames]
+        if long_enough.size == 0:
+            raise ValueError(
+                f"no clip has {self.window_frames} frames; the longest has {n_frames.max()}"
+            )
+        self.clips = long_enough
+        starts = n_frames[self.clips] - self.window_frames + 1
+        self._weights = starts / starts.sum()  # every window position equally likely
+        self._n_starts = starts
+        self.rng = np.random.default_rng(seed)
+
+    def draw(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pick ``n`` windows: clip indices and start frames."""
+        which = self.rng.choice(len(self.clips), size=n, p=self._weights)
+        starts = (self.rng.random(n) * self._n_starts[which]).astype(int)
+        return self.clips[which], starts
+
+    def read(self, clips: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Read the windows at (clip, start) pairs, grouped so each chunk is read once."""
+        w = self.window_frames
+        n_freq = self.spectrogram.shape[1]
+        x = np.empty((len(clips), n_freq, w), dtype=np.float32)
+        y = None if self.frame_labels is None else np.empty((len(clips), w), dtype=np.int16)
+        for clip, rows in _runs(clips, starts, w):
+            lo, hi = int(starts[rows].min()), int(starts[rows].max()) + w
+            block = self.spectrogram[int(clip), :, lo:hi]
+            lab = None if y is None else self.frame_labels[int(clip), lo:hi]
+            for r in rows:
+                s = int(starts[r]) - lo
+                x[r] = block[:, s:s + w]
+                if y is not None:
+                    y[r] = lab[s:s + w]
+        return x, y
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """``n`` random windows: spectrograms (n, freq, window) and labels (n, window)."""
+        return self.read(*self.draw(n))
+
+
+def _runs(clips: np.ndarray, starts: np.ndarray, w: int):
+    """Group windows of one clip that lie within two windows of each other: one read each."""
+    order = np.lexsort((starts, clips))
+    group = [order[0]]
+    for i in order[1:]:
+        prev = group[-1]
+        if clips[i] == clips[prev] and starts[i] - starts[prev] <= 2 * w:
+            group.append(i)
+        else:
+            yield clips[group[0]], np.array(group)
+            group = [i]
+    yield clips[group[0]], np.array(group)
+
+
+def _dataset_path(ds: xr.Dataset) -> pathlib.Path:
+    source = ds.encoding.get("store_path")
+    if source is None:
+        raise ValueError("this dataset was not opened from a store on disk (open_store)")
+    return pathlib.Path(source)
