@@ -60,7 +60,21 @@ def open_store(path: str | os.PathLike, chunks: dict | str | None = "auto-native
     chunks_arg = {} if chunks == "auto-native" else chunks
     with quiet_zarr():
         ds = xr.open_zarr(path, consolidated=True, chunks=chunks_arg)
+    ds = _plain_strings(ds)
     ds.encoding["store_path"] = str(path)
+    return ds
+
+
+def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Text variables as ordinary numpy ``str`` arrays (zarr returns numpy's StringDType).
+
+    They are per-clip or per-segment metadata, small enough to load at open.
+    """
+    for name, var in ds.variables.items():
+        if var.dtype.kind == "T":
+            values = np.asarray(var.values.tolist(), dtype=str)
+            ds = ds.assign_coords({name: (var.dims, values, var.attrs)}) if name in ds.coords \
+                else ds.assign({name: (var.dims, values, var.attrs)})
     return ds
 
 
@@ -71,7 +85,8 @@ def store_params(ds: xr.Dataset) -> SpectrogramParams:
 
 def valid_mask(ds: xr.Dataset) -> xr.DataArray:
     """Boolean (clip, time): True on real frames, False on padding past each clip's end."""
-    return ds["time"].copy(data=np.arange(ds.sizes["time"])) < ds["n_frames"]
+    frame = xr.DataArray(np.arange(ds.sizes["time"]), dims="time", coords={"time": ds["time"]})
+    return (frame < ds["n_frames"]).transpose("clip", "time")
 
 
 class WindowSampler:
