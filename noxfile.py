@@ -24,6 +24,7 @@ import hashlib
 import os
 import pathlib
 import re
+import shutil
 import tomllib
 
 import nox
@@ -33,6 +34,7 @@ PYTHON = "3.11"
 LINT_PATHS = ("src", "tests", "benchmarks", "examples", "noxfile.py", "docs/conf.py")
 INSTALL_INPUTS = ("scripts/install.sh", "pyproject.toml", "requirements/constraints.txt")
 BENCH_RESULTS = ROOT / "benchmarks" / "results"
+XVFB_SCREEN = "-screen 0 1280x1024x24"
 
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "tests", "docs"]
@@ -74,6 +76,14 @@ def _dev_requirement(name: str) -> str:
     return name
 
 
+def _needs_xvfb_run(session: nox.Session) -> bool:
+    """No display, no pytest-xvfb in the session, but xvfb-run available (as .ci/run does)."""
+    if os.environ.get("DISPLAY") or shutil.which("xvfb-run") is None:
+        return False
+    probe = "import importlib.util; print(importlib.util.find_spec('pytest_xvfb') is None)"
+    return session.run("python", "-c", probe, silent=True).strip() == "True"
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check (only ruff is installed)."""
@@ -87,7 +97,12 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite: ``python -m pytest`` (posargs are passed through)."""
     install_stack(session, extras="test")
-    session.run("python", "-m", "pytest", *session.posargs)
+    command = ["python", "-m", "pytest", *session.posargs]
+    if _needs_xvfb_run(session):
+        # napari's canvas tests need an X display; pytest-xvfb would start one itself.
+        session.run("xvfb-run", "-a", "-s", XVFB_SCREEN, *command, external=True)
+    else:
+        session.run(*command)
 
 
 @nox.session(python=PYTHON)

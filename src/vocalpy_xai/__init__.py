@@ -1,7 +1,80 @@
-"""vocalpy-xai: explainable models and human-in-the-loop annotation for birdsong."""
+"""vocalpy-xai: explainable models and human-in-the-loop annotation for birdsong.
+
+The public API, re-exported here (heavy parts such as torch and napari are imported only by
+the modules that need them):
+
+- I/O: :func:`load_audio`, :func:`read_annotations`, :func:`write_annotations`,
+  :class:`Manifest`, :class:`SegmentTable`
+- spectrogram stores: :func:`build_store`, :func:`open_store`, :class:`SpectrogramParams`,
+  :class:`WindowSampler`, splits
+- reports: :class:`Report`
+"""
 
 import _vocalpy_xai_torchvision
 
 _vocalpy_xai_torchvision.install()
 
+from . import errors, io, report, store  # noqa: E402
+from .errors import (  # noqa: E402
+    AnnotationError,
+    AudioError,
+    BuildError,
+    DataError,
+    FormatError,
+    ManifestError,
+    StoreError,
+    VocalpyXaiError,
+)
+from .io import (  # noqa: E402
+    AudioRecord,
+    Manifest,
+    SegmentTable,
+    annotation_formats,
+    load_audio,
+    read_annotations,
+    write_annotations,
+)
+from .report import Report  # noqa: E402
+from .store import (  # noqa: E402
+    BuildReport,
+    SpectrogramParams,
+    WindowSampler,
+    build_store,
+    open_store,
+    prefix_split,
+    split_by_duration,
+    split_by_file,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AnnotationError",
+    "AudioError",
+    "AudioRecord",
+    "BuildError",
+    "BuildReport",
+    "DataError",
+    "FormatError",
+    "Manifest",
+    "ManifestError",
+    "Report",
+    "SegmentTable",
+    "SpectrogramParams",
+    "StoreError",
+    "VocalpyXaiError",
+    "WindowSampler",
+    "annotation_formats",
+    "build_store",
+    "errors",
+    "io",
+    "load_audio",
+    "open_store",
+    "prefix_split",
+    "read_annotations",
+    "report",
+    "split_by_duration",
+    "split_by_file",
+    "store",
+    "write_annotations",
+]

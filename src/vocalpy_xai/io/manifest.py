@@ -140,6 +140,7 @@ class Manifest:
         for col in ("audio_path", "annot_path"):
             if col in table.columns:
                 table[col] = [_relative(p, path.parent) for p in table[col]]
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         table.to_csv(tmp, index=False)
         tmp.replace(path)
