@@ -109,6 +109,9 @@ def tests(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site with warnings as errors into docs/_build/html."""
     install_stack(session, extras="docs")
+    # A fresh build every time: an incremental one would not repeat the warnings of
+    # pages it does not re-read, and -W would pass on a stale environment.
+    shutil.rmtree(ROOT / "docs" / "_build", ignore_errors=True)
     session.run("sphinx-build", "-W", "-b", "html", *session.posargs, "docs", "docs/_build/html")
     session.log(f"docs built: {ROOT / 'docs' / '_build' / 'html' / 'index.html'}")
 

@@ -15,8 +15,11 @@ Nothing here re-implements vak's file reading: windows come from
 
 Run on the full Bengalese finch Bird0 data (135 wav files)::
 
-    .venv/bin/python benchmarks/vak_baseline.py            # prep + read timing
+    .venv/bin/python benchmarks/vak_baseline.py --dataloader --standardize
+    .venv/bin/python benchmarks/vak_baseline.py --dask-scheduler default --dask-scheduler threads
     .venv/bin/python benchmarks/vak_baseline.py --dataset PATH   # reuse a prepped dataset
+
+(run it as a script file: vak's dask process pool uses ``spawn``.)
 
 How the data is split
 ---------------------
@@ -35,17 +38,37 @@ and writes the spectrogram ``.spect.npz`` files, the converted annotation csv,
 the logs and the split directories there.  The ``birdsong-recognition-dataset``
 annotation must sit next to a ``Wave/`` directory holding the audio (crowsetta
 reads the sampling rate of each wav to turn sample positions into seconds).
+
+What vak stores (fft_size=512, step_size=64, no transform, no cutoffs)
+----------------------------------------------------------------------
+``train/<name>.wav.spect.npz`` (uncompressed ``np.savez``) with ``s`` float64
+(257, n_frames), ``f`` (0..16000 Hz, 257 bins), ``t`` and ``audio_path``;
+``train/<name>.wav.spect.multi-frame-labels.npy`` (int8, one label per frame);
+``train/sample_ids.npy`` / ``inds_in_sample.npy`` (int, one entry per frame of
+the split, used to locate windows).  ``s`` is matplotlib ``mlab.specgram``'s
+linear one-sided PSD (Hann window, no detrend, ``/fs/sum(w**2)``, non-DC/Nyquist
+bins doubled), frames ``n = (len(x) - 448) // 64``, frame centre
+``t_i = (256 + 64 i) / 32000`` s.  ``TrainDatapipe.__getitem__`` loads the
+*whole* npz and labels of every file a window touches, then slices.
+
+pandas >= 3
+-----------
+vak 1.0.4's prep breaks with pandas 3's string dtype (see
+:func:`_vak_pandas_compat`); :func:`run_vak_prep` switches pandas'
+``future.infer_string`` off while vak runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pathlib
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,7 +80,7 @@ DEFAULT_DATA_DIR = pathlib.Path("/work/shared/data/bengalese_finch_koumura_bird0
 def _import_vak():
     # ``import vak`` needs the torchvision adapter installed as a .pth in the venv
     # (see /work/shared/STACK.md); importing it here keeps module import cheap.
-    import vak  # noqa: F401
+    import vak
 
     return vak
 
@@ -69,9 +92,7 @@ def _infer_labelset(annot_file: pathlib.Path, annot_format: str) -> list[str]:
     if annot_format == "birdsong-recognition-dataset":
         # labels only: parse the XML without touching the audio files
         birdsongrec = crowsetta.formats.seq.BirdsongRec.from_file(annot_file)
-        labels = {
-            str(syl.label) for seq in birdsongrec.sequences for syl in seq.syls
-        }
+        labels = {str(syl.label) for seq in birdsongrec.sequences for syl in seq.syls}
     else:
         scribe = crowsetta.Transcriber(format=annot_format)
         annots = scribe.from_file(annot_file).to_annot()
@@ -215,31 +236,80 @@ def _dataset_path_from_config(config_path: pathlib.Path) -> pathlib.Path:
     raise RuntimeError(f"vak prep did not write a dataset path into {config_path}")
 
 
+@contextlib.contextmanager
+def _vak_pandas_compat():
+    """Make pandas >= 3 build object-dtype string columns while vak runs.
+
+    vak 1.0.4 assumes ``DataFrame[col].values`` is a numpy array (it calls
+    ``.tolist()`` on numpy arrays, then ``list.remove``); with pandas 3's default
+    string dtype it gets an ``ArrowStringArray`` and ``vak prep`` fails in
+    ``vak.common.annotation._map_using_notated_path`` with
+    ``AttributeError: 'ArrowStringArray' object has no attribute 'remove'``.
+    Turning off pandas' ``future.infer_string`` restores the pandas-2 behaviour.
+    """
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        # pandas 3 flags the option as deprecated
+        warnings.simplefilter("ignore")
+        try:
+            pd.get_option("future.infer_string")
+        except (KeyError, pd.errors.OptionError):  # option gone (pandas 4)
+            ctx = contextlib.nullcontext()
+        else:
+            ctx = pd.option_context("future.infer_string", False)
+        with ctx:
+            yield
+
+
 def run_vak_prep(
-    config_path: str | pathlib.Path, subprocess: bool = False
+    config_path: str | pathlib.Path,
+    subprocess: bool = False,
+    dask_scheduler: str | None = None,
 ) -> tuple[pathlib.Path, float]:
     """Run vak's prep on ``config_path``; return (dataset path, wall seconds).
 
     By default calls ``vak.cli.prep.prep(config_path)`` in this process (what
     the ``vak prep`` CLI calls); vak is imported before the clock starts.  With
-    ``subprocess=True`` runs ``python -m vak prep config_path`` instead, and the
+    ``subprocess=True`` runs ``vak.cli.prep.prep`` in a fresh interpreter, and the
     time then includes interpreter start-up and ``import vak`` (a few seconds).
-    vak parallelises spectrogram making and split writing with dask.bag
-    (default scheduler: a process pool, one process per core).
+    With pandas >= 3, pandas' ``future.infer_string`` is switched off while vak
+    runs (vak 1.0.4 bug, see :func:`_vak_pandas_compat`).
+    vak parallelises spectrogram making and split writing with ``dask.bag``,
+    whose default scheduler is a *spawned* process pool (one process per core):
+    call this from an importable script guarded by ``if __name__ == "__main__":``
+    (not from stdin/``python -c``), or pass ``dask_scheduler`` (``"threads"``,
+    ``"synchronous"``, ``"processes"``) to override dask's choice (in-process only).
     """
     config_path = pathlib.Path(config_path).resolve()
     if subprocess:
         import subprocess as sp
 
         t0 = time.perf_counter()
-        sp.run([sys.executable, "-m", "vak", "prep", str(config_path)], check=True)
+        code = (
+            "import sys, warnings, pandas as pd\n"
+            "warnings.simplefilter('ignore')\n"
+            "try:\n    pd.set_option('future.infer_string', False)\n"
+            "except Exception:\n    pass\n"
+            "import vak.cli.prep\n"
+            "vak.cli.prep.prep(sys.argv[1])\n"
+        )
+        sp.run([sys.executable, "-c", code, str(config_path)], check=True)
         wall = time.perf_counter() - t0
     else:
-        vak = _import_vak()
-        import vak.cli.prep  # noqa: F401
+        import dask
 
+        _import_vak()
+        from vak.cli.prep import prep as vak_cli_prep
+
+        sched = (
+            dask.config.set(scheduler=dask_scheduler)
+            if dask_scheduler is not None
+            else contextlib.nullcontext()
+        )
         t0 = time.perf_counter()
-        vak.cli.prep.prep(config_path)
+        with _vak_pandas_compat(), sched:
+            vak_cli_prep(config_path)
         wall = time.perf_counter() - t0
     return _dataset_path_from_config(config_path), wall
 
@@ -459,12 +529,31 @@ def describe_dataset(dataset_path: str | pathlib.Path, split: str = "train") -> 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR,
-                        help="directory holding Wave/*.wav and Annotation.xml")
-    parser.add_argument("--workdir", type=pathlib.Path, default=None,
-                        help="where the config and vak dataset go (default: a new temp dir)")
-    parser.add_argument("--dataset", type=pathlib.Path, default=None,
-                        help="skip prep and time reads on this existing vak dataset")
+    parser.add_argument(
+        "--data-dir",
+        type=pathlib.Path,
+        default=DEFAULT_DATA_DIR,
+        help="directory holding Wave/*.wav and Annotation.xml",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=pathlib.Path,
+        default=None,
+        help="where the config and vak dataset go (default: a new temp dir)",
+    )
+    parser.add_argument(
+        "--dataset",
+        type=pathlib.Path,
+        default=None,
+        help="skip prep and time reads on this existing vak dataset",
+    )
+    parser.add_argument(
+        "--dask-scheduler",
+        action="append",
+        choices=["default", "threads", "synchronous", "processes"],
+        help="run vak prep once per value given (default: once, dask's default, "
+        "i.e. a spawned process pool, which is what `vak prep` does)",
+    )
     parser.add_argument("--freq-cutoffs", type=float, nargs=2, default=None)
     parser.add_argument("--transform-type", default=None)
     parser.add_argument("--thresh", type=float, default=None)
@@ -472,10 +561,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--window-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dataloader", action="store_true",
-                        help="also time torch DataLoader(shuffle=True, num_workers=0), as vak train does")
-    parser.add_argument("--standardize", action="store_true",
-                        help="also time with vak's FramesStandardizer (vak train's default)")
+    parser.add_argument(
+        "--dataloader",
+        action="store_true",
+        help="also time torch DataLoader(shuffle=True, num_workers=0), as vak train does",
+    )
+    parser.add_argument(
+        "--standardize",
+        action="store_true",
+        help="also time with vak's FramesStandardizer (vak train's default)",
+    )
     parser.add_argument("--json", type=pathlib.Path, default=None, help="write results here")
     args = parser.parse_args(argv)
 
@@ -486,56 +581,95 @@ def main(argv: Sequence[str] | None = None) -> dict:
         workdir.mkdir(parents=True, exist_ok=True)
         wav_dir = args.data_dir / "Wave"
         n_wavs = len(list(wav_dir.glob("*.wav")))
-        config_path = write_vak_prep_config(
-            wav_dir=wav_dir,
-            annot_file=args.data_dir / "Annotation.xml",
-            output_dir=workdir / "vak_dataset",
-            config_path=workdir / "vak_prep.toml",
-            freq_cutoffs=args.freq_cutoffs,
-            transform_type=args.transform_type,
-            thresh=args.thresh,
-            window_size=args.window_size,
-            batch_size=args.batch_size,
-        )
-        dataset_path, prep_s = run_vak_prep(config_path)
-        results["prep"] = {"n_wav_files": n_wavs, "wall_s": prep_s, "config": str(config_path)}
-        print(f"vak prep: {n_wavs} files in {prep_s:.1f} s -> {dataset_path}", flush=True)
+        results["prep"] = []
+        dataset_path = None
+        for i, sched in enumerate(args.dask_scheduler or ["default"]):
+            config_path = write_vak_prep_config(
+                wav_dir=wav_dir,
+                annot_file=args.data_dir / "Annotation.xml",
+                output_dir=workdir / f"vak_dataset_{i}_{sched}",
+                config_path=workdir / f"vak_prep_{i}_{sched}.toml",
+                freq_cutoffs=args.freq_cutoffs,
+                transform_type=args.transform_type,
+                thresh=args.thresh,
+                window_size=args.window_size,
+                batch_size=args.batch_size,
+            )
+            path, prep_s = run_vak_prep(
+                config_path, dask_scheduler=None if sched == "default" else sched
+            )
+            dataset_path = dataset_path or path
+            results["prep"].append(
+                {
+                    "n_wav_files": n_wavs,
+                    "dask_scheduler": sched,
+                    "wall_s": prep_s,
+                    "dataset_path": str(path),
+                }
+            )
+            print(
+                f"vak prep (dask scheduler: {sched}): {n_wavs} files in {prep_s:.1f} s -> {path}",
+                flush=True,
+            )
     else:
         dataset_path = args.dataset
     results["dataset_path"] = str(dataset_path)
 
     usage = dataset_disk_usage(dataset_path)
     results["disk"] = usage
-    print(f"dataset on disk: {usage['total_bytes'] / 2**20:.1f} MiB "
-          + ", ".join(f"{k}: {v / 2**20:.1f} MiB ({usage['files_by_kind'][k]} files)"
-                      for k, v in usage["bytes_by_kind"].items()))
+    print(
+        f"dataset on disk: {usage['total_bytes'] / 2**20:.1f} MiB "
+        + ", ".join(
+            f"{k}: {v / 2**20:.1f} MiB ({usage['files_by_kind'][k]} files)"
+            for k, v in usage["bytes_by_kind"].items()
+        )
+    )
     info = describe_dataset(dataset_path)
     results["dataset"] = info
-    print(f"dataset: {info['n_files']} files, {info['n_frames_total']} frames, "
-          f"spect {info['spect_shape']} {info['spect_dtype']}, "
-          f"freq {info['freq_bins_hz']}, t0 {info['t0_s']:.6f} s, dt {info['dt_s']:.6f} s, "
-          f"labelmap {info['labelmap']}")
+    print(
+        f"dataset: {info['n_files']} files, {info['n_frames_total']} frames, "
+        f"spect {info['spect_shape']} {info['spect_dtype']}, "
+        f"freq {info['freq_bins_hz']}, t0 {info['t0_s']:.6f} s, dt {info['dt_s']:.6f} s, "
+        f"labelmap {info['labelmap']}"
+    )
 
     reader = vak_window_batch_reader(dataset_path, args.window_size)
-    r = time_vak_batches(dataset_path, args.n_batches, args.batch_size, args.window_size,
-                         args.seed, reader=reader)
+    r = time_vak_batches(
+        dataset_path, args.n_batches, args.batch_size, args.window_size, args.seed, reader=reader
+    )
     results["read_datapipe"] = r
-    print(f"TrainDatapipe, {args.batch_size} random windows of {args.window_size} frames: "
-          f"median {r['median_s'] * 1e3:.1f} ms/batch, mean {r['mean_s'] * 1e3:.1f} ms "
-          f"(min {r['min_s'] * 1e3:.1f}, max {r['max_s'] * 1e3:.1f}); "
-          f"batch {r['frames_shape']} {r['frames_dtype']}, {r['n_windows']} windows", flush=True)
+    print(
+        f"TrainDatapipe, {args.batch_size} random windows of {args.window_size} frames: "
+        f"median {r['median_s'] * 1e3:.1f} ms/batch, mean {r['mean_s'] * 1e3:.1f} ms "
+        f"(min {r['min_s'] * 1e3:.1f}, max {r['max_s'] * 1e3:.1f}); "
+        f"batch {r['frames_shape']} {r['frames_dtype']}, {r['n_windows']} windows",
+        flush=True,
+    )
     if args.standardize:
-        rs = time_vak_batches(dataset_path, args.n_batches, args.batch_size, args.window_size,
-                              args.seed, standardize=True)
+        rs = time_vak_batches(
+            dataset_path,
+            args.n_batches,
+            args.batch_size,
+            args.window_size,
+            args.seed,
+            standardize=True,
+        )
         results["read_datapipe_standardized"] = rs
-        print(f"  with FramesStandardizer: median {rs['median_s'] * 1e3:.1f} ms/batch, "
-              f"mean {rs['mean_s'] * 1e3:.1f} ms", flush=True)
+        print(
+            f"  with FramesStandardizer: median {rs['median_s'] * 1e3:.1f} ms/batch, "
+            f"mean {rs['mean_s'] * 1e3:.1f} ms",
+            flush=True,
+        )
     if args.dataloader:
-        rd = time_vak_dataloader(dataset_path, args.n_batches, args.batch_size,
-                                 args.window_size, args.seed)
+        rd = time_vak_dataloader(
+            dataset_path, args.n_batches, args.batch_size, args.window_size, args.seed
+        )
         results["read_dataloader"] = rd
-        print(f"DataLoader(shuffle=True, num_workers=0): median {rd['median_s'] * 1e3:.1f} ms/batch, "
-              f"mean {rd['mean_s'] * 1e3:.1f} ms", flush=True)
+        print(
+            f"DataLoader(shuffle=True, num_workers=0): median {rd['median_s'] * 1e3:.1f} ms/batch, "
+            f"mean {rd['mean_s'] * 1e3:.1f} ms",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return results

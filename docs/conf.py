@@ -10,9 +10,6 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from docutils import nodes
-from docutils.transforms import Transform
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Document the checkout being built, even if another copy is installed.
 sys.path.insert(0, str(ROOT / "src"))
@@ -62,27 +59,3 @@ suppress_warnings = ["ref.python"]
 # HTML
 html_theme = "furo"
 html_title = f"vocalpy-xai {release}"
-
-
-class RegisterEvalRstSubstitutions(Transform):
-    """Make substitutions defined in a MyST ``{eval-rst}`` block known to the page.
-
-    MyST parses each ``{eval-rst}`` block into a throw-away document, so a
-    ``.. |name| replace::`` definition written there never reaches the page's table of
-    substitutions, and docutils reports its references (including those in docstrings
-    that autodoc inserts in the same block) as undefined. Register them just before
-    docutils' own ``Substitutions`` transform (priority 220) resolves the references.
-    """
-
-    default_priority = 219
-
-    def apply(self) -> None:
-        for definition in self.document.findall(nodes.substitution_definition):
-            for name in definition["names"]:
-                if name not in self.document.substitution_defs:
-                    self.document.note_substitution_def(definition, name)
-
-
-def setup(app):
-    app.add_transform(RegisterEvalRstSubstitutions)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}

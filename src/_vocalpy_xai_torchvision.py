@@ -35,7 +35,7 @@ import sys
 import threading
 
 #: op schemas declared when torchvision's extension failed to load, taken from
-#: torchvision/csrc/ops/*.cpp. Only the schemas are declared; the kernels are not.
+#: ``torchvision/csrc/ops/*.cpp``. Only the schemas are declared; the kernels are not.
 TORCHVISION_OP_SCHEMAS: dict[str, str] = {
     "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",

@@ -76,10 +76,14 @@ def test_raven_and_textgrid_files_read_through_the_registry(bird0_annots, tmp_pa
     """Two formats crowsetta reads but cannot write: files made from a real Bird0 annotation."""
     seg = SegmentTable.from_annotation(bird0_annots[0])
     raven = tmp_path / "0.Table.1.selections.txt"
-    rows = ["Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
-            "High Freq (Hz)\tAnnotation"]
-    rows += [f"{i + 1}\tSpectrogram 1\t1\t{a:.6f}\t{b:.6f}\t500.0\t8000.0\t{lab}"
-             for i, (a, b, lab) in enumerate(zip(seg.onsets_s, seg.offsets_s, seg.labels))]
+    rows = [
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+        "High Freq (Hz)\tAnnotation"
+    ]
+    rows += [
+        f"{i + 1}\tSpectrogram 1\t1\t{a:.6f}\t{b:.6f}\t500.0\t8000.0\t{lab}"
+        for i, (a, b, lab) in enumerate(zip(seg.onsets_s, seg.offsets_s, seg.labels, strict=True))
+    ]
     raven.write_text("\n".join(rows) + "\n")
     got = SegmentTable.from_annotation(read_annotations(raven, "raven")[0])
     np.testing.assert_array_equal(got.labels, seg.labels)
@@ -87,19 +91,35 @@ def test_raven_and_textgrid_files_read_through_the_registry(bird0_annots, tmp_pa
 
     end = float(seg.offsets_s[-1]) + 0.5
     intervals, t = [], 0.0
-    for a, b, lab in zip(seg.onsets_s, seg.offsets_s, seg.labels):
+    for a, b, lab in zip(seg.onsets_s, seg.offsets_s, seg.labels, strict=True):
         if a > t:
             intervals.append((t, a, ""))
         intervals.append((a, b, lab))
         t = b
     intervals.append((t, end, ""))
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0",
-             f"xmax = {end}", "tiers? <exists>", "size = 1", "item []:", "    item [1]:",
-             '        class = "IntervalTier"', '        name = "syllables"', "        xmin = 0",
-             f"        xmax = {end}", f"        intervals: size = {len(intervals)}"]
+    lines = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0",
+        f"xmax = {end}",
+        "tiers? <exists>",
+        "size = 1",
+        "item []:",
+        "    item [1]:",
+        '        class = "IntervalTier"',
+        '        name = "syllables"',
+        "        xmin = 0",
+        f"        xmax = {end}",
+        f"        intervals: size = {len(intervals)}",
+    ]
     for i, (a, b, lab) in enumerate(intervals, 1):
-        lines += [f"        intervals [{i}]:", f"            xmin = {a}", f"            xmax = {b}",
-                  f'            text = "{lab}"']
+        lines += [
+            f"        intervals [{i}]:",
+            f"            xmin = {a}",
+            f"            xmax = {b}",
+            f'            text = "{lab}"',
+        ]
     grid = tmp_path / "0.TextGrid"
     grid.write_text("\n".join(lines) + "\n")
     annot = read_annotations(grid, "textgrid")[0]
@@ -116,8 +136,11 @@ def test_validation_names_file_and_problem(bird0_annots, example_bird0):
     duration = soundfile.info(example_bird0 / "Wave" / "0.wav").duration
     real.validate(path, duration, labelset=list("012345678"))  # the real one is fine
 
-    with pytest.raises(AnnotationError, match=r"Annotation\.xml: annotation overlaps itself: "
-                       r"segment 0 \('a', 0\.1000-0\.3000 s\) and segment 1"):
+    with pytest.raises(
+        AnnotationError,
+        match=r"Annotation\.xml: annotation overlaps itself: "
+        r"segment 0 \('a', 0\.1000-0\.3000 s\) and segment 1",
+    ):
         _table([0.1, 0.2], [0.3, 0.4], ["a", "b"]).validate(path, duration)
     _table([0.1, 0.3], [0.3, 0.4], ["a", "b"]).validate(path, duration)  # touching is fine
     with pytest.raises(AnnotationError, match="runs past the end of its audio: offset"):

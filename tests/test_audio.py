@@ -75,8 +75,13 @@ def test_stereo_mp3_downmix_and_resample_recorded(xc10_dir):
     assert mono.sound.data.shape[0] == 1 and mono.sound.samplerate == 48000
     assert mono.downmixed and mono.resampled
     assert mono.provenance() | {"source_path": None} == {
-        "source_path": None, "sha256": stereo.sha256, "source_samplerate": 44100,
-        "source_channels": 2, "samplerate": 48000, "resampled": True, "downmixed": True,
+        "source_path": None,
+        "sha256": stereo.sha256,
+        "source_samplerate": 44100,
+        "source_channels": 2,
+        "samplerate": 48000,
+        "resampled": True,
+        "downmixed": True,
     }
 
 

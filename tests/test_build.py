@@ -50,7 +50,8 @@ def mixed_folder(tmp_path, example_bird0):
     on, off = seg.onsets_s.copy(), seg.offsets_s.copy()
     off[2] = on[3] + 0.01  # syllable 2 now runs into syllable 3
     pd.DataFrame({"onset_s": on, "offset_s": off, "label": seg.labels}).to_csv(
-        annot_paths[4], index=False)
+        annot_paths[4], index=False
+    )
     return Manifest.from_pairs(audio, annot_paths, "simple-seq")
 
 
@@ -80,10 +81,17 @@ def test_raise_refuses_before_writing_anything(mixed_folder, tmp_path):
 
 def test_unknown_labels_make_a_file_bad(example_bird0, tmp_path):
     manifest = Manifest.from_annotation_file(
-        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset").subset(range(4))
+        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset"
+    ).subset(range(4))
     with pytest.raises(BuildError) as info:
-        build_store(manifest, tmp_path / "x.zarr", PARAMS, labels=["0", "1"],
-                    on_error="raise", progress=False)
+        build_store(
+            manifest,
+            tmp_path / "x.zarr",
+            PARAMS,
+            labels=["0", "1"],
+            on_error="raise",
+            progress=False,
+        )
     assert all("unknown label(s)" in e.problem for e in info.value.failures)
 
 
@@ -92,12 +100,18 @@ def test_localcluster_build_is_identical(small_store, example_bird0, tmp_path):
     from distributed import Client, LocalCluster
 
     manifest = Manifest.from_annotation_file(
-        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset"
+    )
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         assert len(client.scheduler_info()["workers"]) == 2
-        report = build_store(manifest, tmp_path / "dist.zarr", PARAMS, client=client,
-                             progress=False)
+        report = build_store(
+            manifest, tmp_path / "dist.zarr", PARAMS, client=client, progress=False
+        )
     assert report.stored == 20
     _assert_same_store(small_store, report.path)
 

@@ -21,16 +21,33 @@ def demo_out(tmp_path_factory):
 
 def test_demo_builds_both_stores_and_writes_the_report(demo_out):
     out, index = demo_out
-    bird0, xc10 = open_store(out / "stores" / "bird0.zarr"), open_store(out / "stores" / "xc10.zarr")
+    bird0, xc10 = (
+        open_store(out / "stores" / "bird0.zarr"),
+        open_store(out / "stores" / "xc10.zarr"),
+    )
     assert bird0.sizes["clip"] == 20 and xc10.sizes["clip"] == 100
     assert set(xc10["label"].values) == {
-        "California Towhee", "White-crowned Sparrow", "Chestnut-backed Chickadee", "Black Phoebe",
-        "Townsend's Warbler", "Orange-crowned Warbler", "Lesser Goldfinch", "Myrtle Warbler",
-        "Dark-eyed Junco", "House Sparrow"}
+        "California Towhee",
+        "White-crowned Sparrow",
+        "Chestnut-backed Chickadee",
+        "Black Phoebe",
+        "Townsend's Warbler",
+        "Orange-crowned Warbler",
+        "Lesser Goldfinch",
+        "Myrtle Warbler",
+        "Dark-eyed Junco",
+        "House Sparrow",
+    }
     page = index.read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert {"bird0-song0.png", "bird0-label-counts.png", "bird0-durations.png",
-            "xc10-species.png", "xc10-label-counts.png", "xc10-durations.png"} <= set(images)
+    assert {
+        "bird0-song0.png",
+        "bird0-label-counts.png",
+        "bird0-durations.png",
+        "xc10-species.png",
+        "xc10-label-counts.png",
+        "xc10-durations.png",
+    } <= set(images)
     for name in images:
         png = (index.parent / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
@@ -49,19 +66,45 @@ def test_demo_rerun_reuses_the_stores(demo_out):
 
 def test_cli_manifest_build_info_and_errors(tmp_path, example_bird0, capsys):
     manifest = tmp_path / "m.csv"
-    assert cli.main(["manifest", "annotations", str(example_bird0 / "Annotation.xml"),
-                     "--format", "birdsong-recognition-dataset", "-o", str(manifest)]) == 0
+    assert (
+        cli.main(
+            [
+                "manifest",
+                "annotations",
+                str(example_bird0 / "Annotation.xml"),
+                "--format",
+                "birdsong-recognition-dataset",
+                "-o",
+                str(manifest),
+            ]
+        )
+        == 0
+    )
     store = tmp_path / "s.zarr"
-    assert cli.main(["build-store", str(manifest), str(store), "--samplerate", "32000",
-                     "--quiet"]) == 0
+    assert (
+        cli.main(["build-store", str(manifest), str(store), "--samplerate", "32000", "--quiet"])
+        == 0
+    )
     assert "20 clip(s)" in capsys.readouterr().out
     assert cli.main(["info", str(store)]) == 0
     # a second build to the same path is refused with a clear message, exit code 2
     assert cli.main(["build-store", str(manifest), str(store), "--quiet"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     # an unknown annotation format names the valid ones
-    assert cli.main(["manifest", "annotations", str(example_bird0 / "Annotation.xml"),
-                     "--format", "xml", "-o", str(tmp_path / "x.csv")]) == 2
+    assert (
+        cli.main(
+            [
+                "manifest",
+                "annotations",
+                str(example_bird0 / "Annotation.xml"),
+                "--format",
+                "xml",
+                "-o",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
     assert "Valid formats" in capsys.readouterr().err
     # a typo in an option is refused by argparse
     with pytest.raises(SystemExit):

@@ -29,7 +29,8 @@ def bird0_store(tmp_path_factory, bird0_dir):
     """A store of all 135 Bird0 songs (threaded dask scheduler)."""
     path = tmp_path_factory.mktemp("bird0") / "bird0.zarr"
     manifest = Manifest.from_annotation_file(
-        bird0_dir / "Annotation.xml", "birdsong-recognition-dataset")
+        bird0_dir / "Annotation.xml", "birdsong-recognition-dataset"
+    )
     report = build_store(manifest, path, SpectrogramParams(samplerate=32000), progress=False)
     assert report.stored == 135 and not report.failures
     return path
@@ -50,22 +51,31 @@ def test_bird0_frame_labels_agree_with_annotation_xml(bird0_store, bird0_dir):
         seg = by_name[path.split("/")[-1]]
         n = n_frames[clip]
         assert np.all(labels[clip, n:] == -1)  # padding is never a class
-        for on, off, lab in zip(seg.onsets_s, seg.offsets_s, seg.labels):
+        for on, off, lab in zip(seg.onsets_s, seg.offsets_s, seg.labels, strict=True):
             first, last = int(np.ceil(on / dt)) + 1, int(np.floor(off / dt)) - 1
-            inside = labels[clip, first:last + 1]  # every frame but +-1 at the edges
+            inside = labels[clip, first : last + 1]  # every frame but +-1 at the edges
             assert inside.size > 0 and np.all(inside == classes.index(lab)), (path, on, lab)
             n_syllables += 1
         # frames outside every syllable (with the same +-1 margin) are background
         covered = np.zeros(n, bool)
-        for on, off in zip(seg.onsets_s, seg.offsets_s):
-            covered[max(int(on / dt) - 1, 0):int(np.ceil(off / dt)) + 2] = True
+        for on, off in zip(seg.onsets_s, seg.offsets_s, strict=True):
+            covered[max(int(on / dt) - 1, 0) : int(np.ceil(off / dt)) + 2] = True
         assert np.all(labels[clip, :n][~covered] == 0)
     assert n_syllables == 7652
     # the segment table keeps the original syllables, with their labels
     assert ds.sizes["segment"] == 7652
     counts = pd.Series(ds["segment_label"].values.astype(str)).value_counts().to_dict()
-    assert counts == {"0": 1930, "1": 625, "2": 756, "3": 477, "4": 477, "5": 1387,
-                      "6": 872, "7": 473, "8": 655}
+    assert counts == {
+        "0": 1930,
+        "1": 625,
+        "2": 756,
+        "3": 477,
+        "4": 477,
+        "5": 1387,
+        "6": 872,
+        "7": 473,
+        "8": 655,
+    }
 
 
 @pytest.mark.slow
@@ -107,7 +117,8 @@ def test_window_sampler_reads_the_right_frames(small_store):
         want = ds["spectrogram"].isel(clip=clips[i], time=slice(starts[i], starts[i] + 500))
         np.testing.assert_array_equal(x[i], want.values)
         np.testing.assert_array_equal(
-            y[i], ds["frame_labels"].isel(clip=clips[i], time=slice(starts[i], starts[i] + 500)))
+            y[i], ds["frame_labels"].isel(clip=clips[i], time=slice(starts[i], starts[i] + 500))
+        )
     # same seed, same windows; a split restricts the clips drawn
     again = WindowSampler(small_store, window_frames=500, seed=1).draw(64)
     np.testing.assert_array_equal(again[0], clips)
@@ -121,7 +132,10 @@ def test_splits_are_reproducible_and_by_file(small_store):
     assert (a == split_by_file(len(dur), (0.6, 0.2, 0.2), seed=3)).all()
     assert (a != split_by_file(len(dur), (0.6, 0.2, 0.2), seed=4)).any()
     assert sorted(pd.Series(a).value_counts().to_dict().items()) == [
-        ("test", 4), ("train", 12), ("val", 4)]
+        ("test", 4),
+        ("train", 12),
+        ("val", 4),
+    ]
     b = split_by_duration(dur, val_dur=15, test_dur=30, seed=0)
     assert dur[b == "test"].sum() >= 30 and dur[b == "val"].sum() >= 15
     assert set(b) == {"train", "val", "test"}
@@ -132,18 +146,23 @@ def test_splits_are_reproducible_and_by_file(small_store):
 
 def test_xeno_canto_store_resamples_downmixes_and_keeps_clip_labels(tmp_path, example_xc10):
     manifest = Manifest.from_label_table(
-        example_xc10 / "labels.csv", audio_column="mp3_file", label_column="common_name")
+        example_xc10 / "labels.csv", audio_column="mp3_file", label_column="common_name"
+    )
     manifest = manifest.subset(range(0, 100, 7))  # 15 clips, both rates, mono and stereo
-    report = build_store(manifest, tmp_path / "xc.zarr",
-                         SpectrogramParams(samplerate=48000, n_fft=1024, hop_length=480),
-                         progress=False)
+    report = build_store(
+        manifest,
+        tmp_path / "xc.zarr",
+        SpectrogramParams(samplerate=48000, n_fft=1024, hop_length=480),
+        progress=False,
+    )
     ds = open_store(report.path)
     table = manifest.table
     assert list(ds["label"].values) == list(table["label"])
     assert list(ds["resampled"].values) == list(table["orig_sr"].astype(int) != 48000)
     assert list(ds["downmixed"].values) == list(table["orig_channels"].astype(int) == 2)
-    np.testing.assert_allclose(ds["duration_s"].values, table["duration_s"].astype(float),
-                               atol=0.05)
+    np.testing.assert_allclose(
+        ds["duration_s"].values, table["duration_s"].astype(float), atol=0.05
+    )
     names = list(ds["clip_class_name"].values)
     assert [names[i] for i in ds["clip_class"].values] == list(table["label"])
     assert list(ds["meta_recordist"].values) == list(table["recordist"])  # attribution kept
@@ -156,17 +175,22 @@ def test_label_table_naming_missing_files(tmp_path, example_xc10):
     table.loc[3, "mp3_file"] = "mp3/gone.mp3"
     csv = tmp_path / "labels.csv"
     table.to_csv(csv, index=False)
-    with pytest.raises(ManifestError, match=r"labels\.csv: label table names 2 missing audio "
-                       r"file\(s\):\n.*does-not-exist\.mp3\n.*gone\.mp3"):
-        Manifest.from_label_table(csv, audio_column="mp3_file", label_column="common_name",
-                                  root=example_xc10)
+    with pytest.raises(
+        ManifestError,
+        match=r"labels\.csv: label table names 2 missing audio "
+        r"file\(s\):\n.*does-not-exist\.mp3\n.*gone\.mp3",
+    ):
+        Manifest.from_label_table(
+            csv, audio_column="mp3_file", label_column="common_name", root=example_xc10
+        )
     with pytest.raises(ManifestError, match="no column 'species'"):
         Manifest.from_label_table(csv, audio_column="mp3_file", label_column="species")
 
 
 def test_existing_store_is_never_overwritten_silently(small_store, example_bird0):
     manifest = Manifest.from_annotation_file(
-        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")
+        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset"
+    )
     before = xr.open_zarr(small_store).attrs
     with pytest.raises(StoreError, match="already exists; refusing to overwrite"):
         build_store(manifest, small_store, progress=False)
@@ -182,8 +206,9 @@ def test_opening_a_missing_or_partial_store(tmp_path):
 
 
 def test_manifest_csv_round_trip(tmp_path, example_bird0):
-    m = Manifest.from_annotation_file(example_bird0 / "Annotation.xml",
-                                      "birdsong-recognition-dataset")
+    m = Manifest.from_annotation_file(
+        example_bird0 / "Annotation.xml", "birdsong-recognition-dataset"
+    )
     path = m.write(tmp_path / "manifest.csv")
     back = Manifest.read(path)
     assert back.audio_paths == m.audio_paths and back.has_annotations

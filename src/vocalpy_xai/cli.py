@@ -45,17 +45,29 @@ def _cmd_manifest(args) -> int:
 def _cmd_build(args) -> int:
     from .store import SpectrogramParams, build_store
 
-    params = SpectrogramParams(samplerate=args.samplerate, n_fft=args.n_fft,
-                               hop_length=args.hop_length, fmin=args.fmin, fmax=args.fmax)
+    params = SpectrogramParams(
+        samplerate=args.samplerate,
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+        fmin=args.fmin,
+        fmax=args.fmax,
+    )
     client = None
     if args.scheduler:
         from distributed import Client
 
         client = Client(args.scheduler)
     try:
-        report = build_store(args.manifest, args.store, params, on_error=args.on_error,
-                             client=client, num_workers=args.workers, overwrite=args.overwrite,
-                             progress=not args.quiet)
+        report = build_store(
+            args.manifest,
+            args.store,
+            params,
+            on_error=args.on_error,
+            client=client,
+            num_workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
     finally:
         if client is not None:
             client.close()
@@ -79,8 +91,9 @@ def _cmd_report(args) -> int:
     report = Report(args.out, title=f"Spectrogram store {args.store}")
     sec = report.section("Store")
     for clip in range(min(args.clips, ds.sizes["clip"])):
-        sec.figure(plot_spectrogram(ds, clip, title=str(ds["source_path"].values[clip])),
-                   f"clip{clip}.png")
+        sec.figure(
+            plot_spectrogram(ds, clip, title=str(ds["source_path"].values[clip])), f"clip{clip}.png"
+        )
     sec.figure(plot_label_counts(ds), "label-counts.png", "Label counts")
     sec.figure(plot_durations(ds), "durations.png", "Durations")
     print(f"report: {report.write()}")
@@ -98,8 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("manifest", help="write a manifest CSV describing a data set")
-    p.add_argument("kind", choices=["annotations", "table"],
-                   help="from an annotation file, or from a clip-label table")
+    p.add_argument(
+        "kind",
+        choices=["annotations", "table"],
+        help="from an annotation file, or from a clip-label table",
+    )
     p.add_argument("source", help="annotation file or label table")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--format", help="crowsetta annotation format (kind=annotations)")
@@ -117,8 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop-length", type=int, default=64)
     p.add_argument("--fmin", type=float, default=0.0)
     p.add_argument("--fmax", type=float, default=None)
-    p.add_argument("--on-error", choices=["skip", "raise"], default="skip",
-                   help="skip bad files and list them (default), or refuse before writing")
+    p.add_argument(
+        "--on-error",
+        choices=["skip", "raise"],
+        default="skip",
+        help="skip bad files and list them (default), or refuse before writing",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
     p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     p.add_argument("--scheduler", help="address of a dask.distributed scheduler")

@@ -29,8 +29,7 @@ from .store import SpectrogramParams, build_store, open_store
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data"
 
 BIRD0_PARAMS = SpectrogramParams(samplerate=32000, n_fft=512, hop_length=64)
-XC10_PARAMS = SpectrogramParams(samplerate=32000, n_fft=512, hop_length=160, fmin=300,
-                                fmax=12000)
+XC10_PARAMS = SpectrogramParams(samplerate=32000, n_fft=512, hop_length=160, fmin=300, fmax=12000)
 
 
 @attrs.define
@@ -50,8 +49,9 @@ class DemoContext:
             print(message, flush=True)
 
 
-def build_or_open(manifest: Manifest, path: pathlib.Path, params: SpectrogramParams,
-                  progress: bool) -> xr.Dataset:
+def build_or_open(
+    manifest: Manifest, path: pathlib.Path, params: SpectrogramParams, progress: bool
+) -> xr.Dataset:
     """Open the store at ``path`` if it is complete, else build it from ``manifest``."""
     try:
         ds = open_store(path)
@@ -69,10 +69,13 @@ def build_or_open(manifest: Manifest, path: pathlib.Path, params: SpectrogramPar
 def stage_stores(ctx: DemoContext) -> None:
     """Manifests and spectrogram stores of the two bundled data sets."""
     bird0 = Manifest.from_annotation_file(
-        ctx.data / "bird0" / "Annotation.xml", "birdsong-recognition-dataset")
+        ctx.data / "bird0" / "Annotation.xml", "birdsong-recognition-dataset"
+    )
     xc10 = Manifest.from_label_table(
         ctx.data / "xeno_canto_10_species" / "labels.csv",
-        audio_column="mp3_file", label_column="common_name")
+        audio_column="mp3_file",
+        label_column="common_name",
+    )
     for name, manifest, params in (("bird0", bird0, BIRD0_PARAMS), ("xc10", xc10, XC10_PARAMS)):
         ctx.manifests[name] = manifest
         manifest.write(ctx.out / "manifests" / f"{name}.csv")
@@ -106,39 +109,53 @@ def stage_data_report(ctx: DemoContext) -> None:
     """Spectrograms with annotations, label counts and duration histograms of each store."""
     ds = open_store(ctx.stores["bird0"])
     sec = ctx.report.section("Bengalese finch Bird0: 20 annotated songs")
-    sec.text("Koumura & Okanoya (2016), CC BY 4.0. Frame labels in the store are aligned to "
-             "the syllables of Annotation.xml; frames outside syllables are 'background'.")
+    sec.text(
+        "Koumura & Okanoya (2016), CC BY 4.0. Frame labels in the store are aligned to "
+        "the syllables of Annotation.xml; frames outside syllables are 'background'."
+    )
     sec.table(_store_table(ds), caption="Store summary")
     for clip in range(3):
         name = pathlib.Path(str(ds["source_path"].values[clip])).name
         fig = plot_spectrogram(ds, clip, title=f"{name}: spectrogram with annotated syllables")
         sec.figure(fig, f"bird0-song{clip}.png", caption=f"Bird0 {name} with its syllables")
-    sec.figure(plot_label_counts(ds, "syllables"), "bird0-label-counts.png",
-               caption="Syllables per label")
-    sec.figure(plot_durations(ds), "bird0-durations.png",
-               caption="Song durations and syllable durations per label")
+    sec.figure(
+        plot_label_counts(ds, "syllables"), "bird0-label-counts.png", caption="Syllables per label"
+    )
+    sec.figure(
+        plot_durations(ds),
+        "bird0-durations.png",
+        caption="Song durations and syllable durations per label",
+    )
 
     ds = open_store(ctx.stores["xc10"])
     sec = ctx.report.section("xeno-canto: 10 species x 10 clips")
-    sec.text("Clips of about 6 s cut from xeno-canto recordings by the phoebe project; each "
-             "recordist and licence is listed (CC BY-NC-SA / CC BY-SA). MP3 at 44.1 and 48 kHz, "
-             "some stereo: resampled to 32 kHz and downmixed, as recorded in the store.")
+    sec.text(
+        "Clips of about 6 s cut from xeno-canto recordings by the phoebe project; each "
+        "recordist and licence is listed (CC BY-NC-SA / CC BY-SA). MP3 at 44.1 and 48 kHz, "
+        "some stereo: resampled to 32 kHz and downmixed, as recorded in the store."
+    )
     sec.table(_store_table(ds), caption="Store summary")
     labels = ds["label"].values.astype(str)
     first = [int(np.flatnonzero(labels == name)[0]) for name in sorted(set(labels))]
-    titles = [f"{labels[i]} — XC{ds['meta_xc_id'].values[i]}, {ds['meta_recordist'].values[i]}"
-              for i in first]
-    sec.figure(plot_clip_grid(ds, first, titles), "xc10-species.png",
-               caption="One clip per species (recordist credited)")
-    sec.figure(plot_label_counts(ds, "clips"), "xc10-label-counts.png",
-               caption="Clips per species")
+    titles = [
+        f"{labels[i]} — XC{ds['meta_xc_id'].values[i]}, {ds['meta_recordist'].values[i]}"
+        for i in first
+    ]
+    sec.figure(
+        plot_clip_grid(ds, first, titles),
+        "xc10-species.png",
+        caption="One clip per species (recordist credited)",
+    )
+    sec.figure(plot_label_counts(ds, "clips"), "xc10-label-counts.png", caption="Clips per species")
     sec.figure(plot_durations(ds), "xc10-durations.png", caption="Clip durations")
-    credits = pd.DataFrame({
-        "species": labels,
-        "xeno-canto": [f"XC{x}" for x in ds["meta_xc_id"].values],
-        "recordist": ds["meta_recordist"].values,
-        "licence": ds["meta_license"].values,
-    })
+    credits = pd.DataFrame(
+        {
+            "species": labels,
+            "xeno-canto": [f"XC{x}" for x in ds["meta_xc_id"].values],
+            "recordist": ds["meta_recordist"].values,
+            "licence": ds["meta_license"].values,
+        }
+    )
     sec.table(credits, caption="Attribution of every clip (licence per recording)")
 
 
@@ -146,8 +163,11 @@ def stage_data_report(ctx: DemoContext) -> None:
 STAGES: list[Callable[[DemoContext], None]] = [stage_stores, stage_data_report]
 
 
-def run_demo(out: str | pathlib.Path = "demo-output", data: str | pathlib.Path | None = None,
-             progress: bool = True) -> pathlib.Path:
+def run_demo(
+    out: str | pathlib.Path = "demo-output",
+    data: str | pathlib.Path | None = None,
+    progress: bool = True,
+) -> pathlib.Path:
     """Run the demo and return the path of its HTML report.
 
     Parameters
@@ -167,8 +187,9 @@ def run_demo(out: str | pathlib.Path = "demo-output", data: str | pathlib.Path |
             f"{data}: example data not found (expected bird0/ and xeno_canto_10_species/); "
             "pass --data pointing at the repository's examples/data"
         )
-    ctx = DemoContext(out=out, data=data, report=Report(out / "report", "vocalpy-xai demo"),
-                      progress=progress)
+    ctx = DemoContext(
+        out=out, data=data, report=Report(out / "report", "vocalpy-xai demo"), progress=progress
+    )
     for stage in STAGES:
         t0 = time.perf_counter()
         stage(ctx)

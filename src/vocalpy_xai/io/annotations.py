@@ -295,13 +295,19 @@ def write_annotations(
         notated = annots[0].notated_path
         if format == "simple-seq":
             crowsetta.formats.seq.SimpleSeq(
-                onsets_s=seg.onsets_s, offsets_s=seg.offsets_s, labels=seg.labels,
-                annot_path=path, notated_path=notated,
+                onsets_s=seg.onsets_s,
+                offsets_s=seg.offsets_s,
+                labels=seg.labels,
+                annot_path=path,
+                notated_path=notated,
             ).to_file(tmp)
         elif format == "aud-seq":
             crowsetta.formats.seq.AudSeq(
-                start_times=seg.onsets_s, end_times=seg.offsets_s, labels=seg.labels,
-                annot_path=path, notated_path=notated,
+                start_times=seg.onsets_s,
+                end_times=seg.offsets_s,
+                labels=seg.labels,
+                annot_path=path,
+                notated_path=notated,
             ).to_file(tmp)
         elif format == "timit":
             if not samplerate:
@@ -309,7 +315,9 @@ def write_annotations(
             crowsetta.formats.seq.Timit(
                 begin_samples=np.round(seg.onsets_s * samplerate).astype(int),
                 end_samples=np.round(seg.offsets_s * samplerate).astype(int),
-                text=seg.labels, annot_path=path, audio_path=notated,
+                text=seg.labels,
+                annot_path=path,
+                audio_path=notated,
             ).to_file(tmp)
         elif format == "notmat":
             if not samplerate:
@@ -320,16 +328,23 @@ def write_annotations(
                 raise ValueError("format 'notmat' stores single-character labels only")
             audio_name = tmp.name[: -len(".not.mat")]
             crowsetta.formats.seq.NotMat(
-                onsets=seg.onsets_s, offsets=seg.offsets_s, labels=seg.labels.astype("<U1"),
-                annot_path=path, audio_path=pathlib.Path(notated or audio_name),
+                onsets=seg.onsets_s,
+                offsets=seg.offsets_s,
+                labels=seg.labels.astype("<U1"),
+                annot_path=path,
+                audio_path=pathlib.Path(notated or audio_name),
             ).to_file(
-                samp_freq=int(samplerate), threshold=5000, min_syl_dur=0.02,
-                min_silent_dur=0.002, fname=tmp.parent / audio_name,
+                samp_freq=int(samplerate),
+                threshold=5000,
+                min_syl_dur=0.02,
+                min_silent_dur=0.002,
+                fname=tmp.parent / audio_name,
             )
         elif format == "generic-seq":
             clean = [
                 crowsetta.Annotation(
-                    annot_path=a.annot_path, notated_path=a.notated_path,
+                    annot_path=a.annot_path,
+                    notated_path=a.notated_path,
                     seq=crowsetta.Sequence.from_keyword(
                         onsets_s=t.onsets_s, offsets_s=t.offsets_s, labels=t.labels
                     ),

@@ -134,7 +134,8 @@ def _read(path: pathlib.Path) -> tuple[np.ndarray, int]:
             raise AudioError(path, f"cannot read evTAF .cbin audio ({err})") from err
         if declared and sound.data.shape[1] < declared:
             raise AudioError(
-                path, f"truncated .cbin: its .rec declares {declared} samples, file holds "
+                path,
+                f"truncated .cbin: its .rec declares {declared} samples, file holds "
                 f"{sound.data.shape[1]}",
             )
         return sound.data, int(sound.samplerate)

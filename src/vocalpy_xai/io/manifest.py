@@ -82,8 +82,11 @@ class Manifest:
         return len(self.table)
 
     def __repr__(self) -> str:
-        kind = "labelled clips" if self.has_labels else (
-            "annotated files" if self.has_annotations else "audio files")
+        kind = (
+            "labelled clips"
+            if self.has_labels
+            else ("annotated files" if self.has_annotations else "audio files")
+        )
         return f"Manifest({len(self)} {kind}, root={str(self.root)!r})"
 
     @property
@@ -180,13 +183,17 @@ class Manifest:
             if audio_dir is not None and not notated.is_absolute():
                 notated = pathlib.Path(audio_dir) / notated.name
             rows.append(
-                {"audio_path": str(notated), "annot_path": str(annot_path),
-                 "annot_format": annot_format}
+                {
+                    "audio_path": str(notated),
+                    "annot_path": str(annot_path),
+                    "annot_format": annot_format,
+                }
             )
         table = pd.DataFrame(rows).drop_duplicates("audio_path")
         if sort:
-            table = table.iloc[sorted(range(len(table)),
-                                      key=lambda i: natural_key(table.iloc[i]["audio_path"]))]
+            table = table.iloc[
+                sorted(range(len(table)), key=lambda i: natural_key(table.iloc[i]["audio_path"]))
+            ]
         return cls(table, root=pathlib.Path.cwd())
 
     @classmethod
@@ -203,11 +210,13 @@ class Manifest:
             raise ValueError(
                 f"{len(audio_paths)} audio files but {len(annot_paths)} annotation files"
             )
-        table = pd.DataFrame({
-            "audio_path": [str(p) for p in audio_paths],
-            "annot_path": [str(p) for p in annot_paths],
-            "annot_format": annot_format,
-        })
+        table = pd.DataFrame(
+            {
+                "audio_path": [str(p) for p in audio_paths],
+                "annot_path": [str(p) for p in annot_paths],
+                "annot_format": annot_format,
+            }
+        )
         return cls(table)
 
     @classmethod
@@ -260,14 +269,15 @@ class Manifest:
         table = table.rename(columns={audio_column: "audio_path", label_column: "label"})
         root = pathlib.Path(root) if root is not None else csv_path.parent
         manifest = cls(table, root=root)
-        missing = [pathlib.Path(p) for p in manifest.table["audio_path"]
-                   if not pathlib.Path(p).is_file()]
+        missing = [
+            pathlib.Path(p) for p in manifest.table["audio_path"] if not pathlib.Path(p).is_file()
+        ]
         if missing:
             listed = "\n    ".join(str(p) for p in missing[:20])
             more = f"\n    ... and {len(missing) - 20} more" if len(missing) > 20 else ""
             raise ManifestError(
-                csv_path, f"label table names {len(missing)} missing audio file(s):\n    "
-                f"{listed}{more}"
+                csv_path,
+                f"label table names {len(missing)} missing audio file(s):\n    {listed}{more}",
             )
         return manifest
 

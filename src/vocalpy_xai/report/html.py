@@ -22,7 +22,8 @@ import pandas as pd
 
 from .plots import save
 
-TEMPLATE = jinja2.Template("""<!DOCTYPE html>
+TEMPLATE = jinja2.Template(
+    """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{{ title }}</title>
 <style>
@@ -50,7 +51,9 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 {% endfor %}
 {% endfor %}
 </body></html>
-""", autoescape=True)
+""",
+    autoescape=True,
+)
 
 
 @attrs.define
@@ -115,7 +118,9 @@ class Report:
         from .. import __version__
 
         page = TEMPLATE.render(
-            title=self.title, sections=self.sections, version=__version__,
+            title=self.title,
+            sections=self.sections,
+            version=__version__,
             created=datetime.datetime.now().isoformat(timespec="seconds"),
         )
         path = self.out_dir / "index.html"

@@ -12,13 +12,13 @@ import pathlib
 import matplotlib
 
 matplotlib.use("Agg")  # reports are written headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.patches import Rectangle
 
-from ..io.manifest import natural_key  # noqa: E402
+from ..io.manifest import natural_key
 
 
 def save(fig: plt.Figure, path: str | pathlib.Path, dpi: int = 110) -> pathlib.Path:
@@ -50,8 +50,12 @@ def _clip_image(ds: xr.Dataset, clip: int, t_max: float | None = None):
 
 
 def plot_spectrogram(
-    ds: xr.Dataset, clip: int, ax: plt.Axes | None = None, t_max: float | None = None,
-    title: str | None = None, colors: dict | None = None,
+    ds: xr.Dataset,
+    clip: int,
+    ax: plt.Axes | None = None,
+    t_max: float | None = None,
+    title: str | None = None,
+    colors: dict | None = None,
 ) -> plt.Figure:
     """One clip's spectrogram, in seconds and kHz, with its annotated segments overlaid.
 
@@ -62,9 +66,15 @@ def plot_spectrogram(
         fig, ax = plt.subplots(figsize=(12, 3.2))
     spect, times, freqs = _clip_image(ds, clip, t_max)
     vmax = np.nanmax(spect)
-    ax.imshow(spect, origin="lower", aspect="auto", cmap="magma",
-              extent=(times[0], times[-1], freqs[0] / 1e3, freqs[-1] / 1e3),
-              vmin=vmax - 70, vmax=vmax)
+    ax.imshow(
+        spect,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(times[0], times[-1], freqs[0] / 1e3, freqs[-1] / 1e3),
+        vmin=vmax - 70,
+        vmax=vmax,
+    )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (kHz)")
     if "segment_clip" in ds:
@@ -77,10 +87,21 @@ def plot_spectrogram(
         for a, b, lab in zip(on, off, labels, strict=True):
             if a > times[-1]:
                 break
-            ax.add_patch(Rectangle((a, 0), b - a, top, fill=False, lw=1.2,
-                                   edgecolor=colors[str(lab)], alpha=0.9))
-            ax.text((a + b) / 2, top * 0.97, str(lab), ha="center", va="top", fontsize=8,
-                    color="white", bbox={"facecolor": colors[str(lab)], "pad": 1, "lw": 0})
+            ax.add_patch(
+                Rectangle(
+                    (a, 0), b - a, top, fill=False, lw=1.2, edgecolor=colors[str(lab)], alpha=0.9
+                )
+            )
+            ax.text(
+                (a + b) / 2,
+                top * 0.97,
+                str(lab),
+                ha="center",
+                va="top",
+                fontsize=8,
+                color="white",
+                bbox={"facecolor": colors[str(lab)], "pad": 1, "lw": 0},
+            )
     if title:
         ax.set_title(title, fontsize=9)
     return fig if fig is not None else ax.figure
@@ -93,7 +114,7 @@ def plot_clip_grid(ds: xr.Dataset, clips, titles, ncols: int = 2) -> plt.Figure:
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 2.6 * nrows), squeeze=False)
     for ax, clip, title in zip(axes.flat, clips, titles, strict=False):
         plot_spectrogram(ds, clip, ax=ax, title=title)
-    for ax in list(axes.flat)[len(clips):]:
+    for ax in list(axes.flat)[len(clips) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -117,8 +138,12 @@ def plot_label_counts(ds: xr.Dataset, what: str = "segments") -> plt.Figure:
     colors = label_colors(counts.index)
     fig, ax = plt.subplots(figsize=(max(4, 0.55 * len(counts) + 1.5), 3.2))
     ax.bar(range(len(counts)), counts.values, color=[colors[k] for k in counts.index])
-    ax.set_xticks(range(len(counts)), counts.index, rotation=45 if len(counts) > 9 else 0,
-                  ha="right" if len(counts) > 9 else "center")
+    ax.set_xticks(
+        range(len(counts)),
+        counts.index,
+        rotation=45 if len(counts) > 9 else 0,
+        ha="right" if len(counts) > 9 else "center",
+    )
     ax.set_ylabel(f"number of {what}")
     for i, v in enumerate(counts.values):
         ax.text(i, v, str(v), ha="center", va="bottom", fontsize=8)
@@ -129,8 +154,9 @@ def plot_label_counts(ds: xr.Dataset, what: str = "segments") -> plt.Figure:
 def plot_durations(ds: xr.Dataset) -> plt.Figure:
     """Histogram of clip durations and, when annotated, of segment durations per label."""
     annotated = "segment_label" in ds
-    fig, axes = plt.subplots(1, 2 if annotated else 1, figsize=(11 if annotated else 5.5, 3.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if annotated else 1, figsize=(11 if annotated else 5.5, 3.2), squeeze=False
+    )
     axes = axes[0]
     axes[0].hist(ds["duration_s"].values, bins=20, color="0.4")
     axes[0].set_xlabel("clip duration (s)")
@@ -142,8 +168,14 @@ def plot_durations(ds: xr.Dataset) -> plt.Figure:
         colors = label_colors(names)
         bins = np.linspace(0, np.percentile(dur, 99.5), 40)
         for name in names:
-            axes[1].hist(dur[labels == name], bins=bins, histtype="step", lw=1.5,
-                         color=colors[name], label=name)
+            axes[1].hist(
+                dur[labels == name],
+                bins=bins,
+                histtype="step",
+                lw=1.5,
+                color=colors[name],
+                label=name,
+            )
         axes[1].set_xlabel("segment duration (ms)")
         axes[1].set_ylabel("segments")
         axes[1].legend(title="label", fontsize=7, ncols=2)

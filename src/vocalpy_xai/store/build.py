@@ -217,7 +217,8 @@ def _assemble(
     for meta in metas:
         arr = da.from_delayed(
             dask.delayed(_load_spectrogram, pure=True)(meta["piece"]),
-            shape=(n_freq, meta["n_frames"]), dtype=np.float32,
+            shape=(n_freq, meta["n_frames"]),
+            dtype=np.float32,
         )
         pad = max_frames - meta["n_frames"]
         if pad:
@@ -240,9 +241,13 @@ def _assemble(
         "resampled": (("clip",), np.array([m["resampled"] for m in metas])),
         "downmixed": (("clip",), np.array([m["downmixed"] for m in metas])),
         "spect_params_sha256": (("clip",), np.array([params.sha256()] * len(metas), dtype=object)),
-        "annot_path": (("clip",), np.array(
-            [str(s.annot_path) if s is not None and s.annot_path else "" for s in segments],
-            dtype=object)),
+        "annot_path": (
+            ("clip",),
+            np.array(
+                [str(s.annot_path) if s is not None and s.annot_path else "" for s in segments],
+                dtype=object,
+            ),
+        ),
     }
     coords: dict = {
         "clip": np.arange(len(metas)),
@@ -266,10 +271,14 @@ def _assemble(
             n = meta["n_frames"]
             labels[i, :n] = frame_labels(seg, times[:n], class_index)
             if seg is not None:
-                seg_rows += [(i, a, b, lab) for a, b, lab in
-                             zip(seg.onsets_s, seg.offsets_s, seg.labels, strict=True)]
-        data_vars["frame_labels"] = (("clip", "time"), da.from_array(
-            labels, chunks=(1, chunk_frames)))
+                seg_rows += [
+                    (i, a, b, lab)
+                    for a, b, lab in zip(seg.onsets_s, seg.offsets_s, seg.labels, strict=True)
+                ]
+        data_vars["frame_labels"] = (
+            ("clip", "time"),
+            da.from_array(labels, chunks=(1, chunk_frames)),
+        )
         coords["class"] = np.array(classes, dtype=object)
         attrs_["background_label"] = BACKGROUND
         seg_arr = list(zip(*seg_rows, strict=True)) if seg_rows else [[], [], [], []]
@@ -281,8 +290,12 @@ def _assemble(
         names = sorted({lab for lab in clip_labels if lab is not None})
         index = {name: i for i, name in enumerate(names)}
         data_vars["label"] = (("clip",), np.array([lab or "" for lab in clip_labels], dtype=object))
-        data_vars["clip_class"] = (("clip",), np.array(
-            [index[lab] if lab is not None else -1 for lab in clip_labels], dtype=np.int64))
+        data_vars["clip_class"] = (
+            ("clip",),
+            np.array(
+                [index[lab] if lab is not None else -1 for lab in clip_labels], dtype=np.int64
+            ),
+        )
         coords["clip_class_name"] = np.array(names, dtype=object)
     for name, values in extra.items():
         data_vars[f"meta_{name}"] = (("clip",), np.array([str(v) for v in values], dtype=object))
@@ -294,12 +307,18 @@ def _encoding(ds: xr.Dataset, chunk_frames: int) -> dict:
     n_freq = ds.sizes["freq"]
     chunk_frames = min(chunk_frames, ds.sizes["time"])
     enc = {
-        "spectrogram": {"chunks": (1, n_freq, chunk_frames), "compressors": (compressor,),
-                        "fill_value": np.float32(np.nan)},
+        "spectrogram": {
+            "chunks": (1, n_freq, chunk_frames),
+            "compressors": (compressor,),
+            "fill_value": np.float32(np.nan),
+        },
     }
     if "frame_labels" in ds:
-        enc["frame_labels"] = {"chunks": (1, chunk_frames), "compressors": (compressor,),
-                               "fill_value": np.int16(PAD_LABEL)}
+        enc["frame_labels"] = {
+            "chunks": (1, chunk_frames),
+            "compressors": (compressor,),
+            "fill_value": np.int16(PAD_LABEL),
+        }
     return enc
 
 
@@ -376,10 +395,15 @@ def build_store(
     missing = {str(err.path) for err in failures}
     seg_by_path = manifest.segments(errors=failures)
     dropped = {p for p in manifest.table["audio_path"] if p not in seg_by_path}
-    rows = [i for i, p in enumerate(manifest.table["audio_path"])
-            if p not in missing and p not in dropped]
-    calls_base = [(manifest.table["audio_path"][i], seg_by_path.get(manifest.table["audio_path"][i]))
-                  for i in rows]
+    rows = [
+        i
+        for i, p in enumerate(manifest.table["audio_path"])
+        if p not in missing and p not in dropped
+    ]
+    calls_base = [
+        (manifest.table["audio_path"][i], seg_by_path.get(manifest.table["audio_path"][i]))
+        for i in rows
+    ]
     annotated = manifest.has_annotations
     if labels is not None:
         classes = class_names(labels)
@@ -394,7 +418,10 @@ def build_store(
     if on_error == "raise":
         checks = _run_tasks(
             [(p, s, params.to_dict(), None, labelset) for p, s in calls_base],
-            client, num_workers, progress, "checking files",
+            client,
+            num_workers,
+            progress,
+            "checking files",
         )
         failures += [r for r in checks if isinstance(r, DataError)]
         failures += _rate_mismatches(checks, rows, manifest, params)
@@ -406,42 +433,55 @@ def build_store(
     pieces_dir.mkdir(parents=True, exist_ok=True)
     results = _run_tasks(
         [(p, s, params.to_dict(), str(pieces_dir), labelset) for p, s in calls_base],
-        client, num_workers, progress, "spectrograms",
+        client,
+        num_workers,
+        progress,
+        "spectrograms",
     )
     failures += [r for r in results if isinstance(r, DataError)]
     rate_failures = _rate_mismatches(results, rows, manifest, params)
     failures += rate_failures
     bad_paths = {str(e.path) for e in rate_failures}
-    good = [(i, r) for i, r in zip(rows, results, strict=True)
-            if not isinstance(r, DataError) and r["source_path"] not in bad_paths]
+    good = [
+        (i, r)
+        for i, r in zip(rows, results, strict=True)
+        if not isinstance(r, DataError) and r["source_path"] not in bad_paths
+    ]
     if not good:
         raise BuildError(failures, stored=0)
 
     table = manifest.table
     metas = [r for _, r in good]
-    extra_cols = [c for c in table.columns if c not in
-                  ("audio_path", "annot_path", "annot_format", "label")]
+    extra_cols = [
+        c for c in table.columns if c not in ("audio_path", "annot_path", "annot_format", "label")
+    ]
     ds = _assemble(
         metas,
         [seg_by_path.get(table["audio_path"][i]) for i, _ in good],
-        [table["label"][i] if "label" in table.columns and table["label"][i] else None
-         for i, _ in good],
+        [
+            table["label"][i] if "label" in table.columns and table["label"][i] else None
+            for i, _ in good
+        ],
         {c: [table[c][i] for i, _ in good] for c in extra_cols},
         params,
         classes if annotated or labels is not None else None,
         chunk_frames,
     )
     if "annot_format" in table.columns:
-        ds["annot_format"] = ("clip", np.array(
-            [table["annot_format"][i] or "" for i, _ in good], dtype=object))
+        ds["annot_format"] = (
+            "clip",
+            np.array([table["annot_format"][i] or "" for i, _ in good], dtype=object),
+        )
     _write_atomically(ds, path, chunk_frames, client, progress, overwrite)
     shutil.rmtree(staging, ignore_errors=True)
 
     report = BuildReport(
-        path=path, stored=len(metas),
+        path=path,
+        stored=len(metas),
         computed=sum(not m["reused"] for m in metas),
         reused=sum(bool(m["reused"]) for m in metas),
-        failures=failures, seconds=time.perf_counter() - t0,
+        failures=failures,
+        seconds=time.perf_counter() - t0,
     )
     if failures:
         logger.warning(report.summary())
@@ -457,9 +497,11 @@ def _rate_mismatches(results, rows, manifest, params) -> list[DataError]:
         return []
     common = collections.Counter(rates).most_common(1)[0][0]
     return [
-        AudioError(r["source_path"],
-                   f"sample rate {r['samplerate']} Hz differs from the store's {common} Hz "
-                   "(most files'); set SpectrogramParams(samplerate=...) to resample all files")
+        AudioError(
+            r["source_path"],
+            f"sample rate {r['samplerate']} Hz differs from the store's {common} Hz "
+            "(most files'); set SpectrogramParams(samplerate=...) to resample all files",
+        )
         for r in results
         if not isinstance(r, DataError) and r["samplerate"] != common
     ]
@@ -482,8 +524,14 @@ def quiet_zarr():
 def _write_atomically(ds, path: pathlib.Path, chunk_frames, client, progress, overwrite) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        delayed = ds.to_zarr(tmp, mode="w-", compute=False, consolidated=False,
-                             encoding=_encoding(ds, chunk_frames), zarr_format=3)
+        delayed = ds.to_zarr(
+            tmp,
+            mode="w-",
+            compute=False,
+            consolidated=False,
+            encoding=_encoding(ds, chunk_frames),
+            zarr_format=3,
+        )
         if client is not None:
             client.compute(delayed).result()
         else:

@@ -42,8 +42,11 @@ def open_store(path: str | os.PathLike, chunks: dict | str | None = "auto-native
     path = pathlib.Path(path)
     if not path.exists():
         building = path.with_name(path.name + ".building")
-        hint = (f" (an interrupted build left {building}; run the build again to resume it)"
-                if building.exists() else "")
+        hint = (
+            f" (an interrupted build left {building}; run the build again to resume it)"
+            if building.exists()
+            else ""
+        )
         raise StoreError(f"{path}: no spectrogram store here{hint}")
     try:
         group = zarr.open_group(path, mode="r")
@@ -73,8 +76,11 @@ def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.variables.items():
         if var.dtype.kind == "T":
             values = np.asarray(var.values.tolist(), dtype=str)
-            ds = ds.assign_coords({name: (var.dims, values, var.attrs)}) if name in ds.coords \
+            ds = (
+                ds.assign_coords({name: (var.dims, values, var.attrs)})
+                if name in ds.coords
                 else ds.assign({name: (var.dims, values, var.attrs)})
+            )
     return ds
 
 
@@ -156,9 +162,9 @@ class WindowSampler:
             lab = None if y is None else self.frame_labels[int(clip), lo:hi]
             for r in rows:
                 s = int(starts[r]) - lo
-                x[r] = block[:, s:s + w]
+                x[r] = block[:, s : s + w]
                 if y is not None:
-                    y[r] = lab[s:s + w]
+                    y[r] = lab[s : s + w]
         return x, y
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:

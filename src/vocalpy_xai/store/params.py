@@ -51,7 +51,9 @@ class SpectrogramParams:
 
     def __attrs_post_init__(self):
         if self.fmax is not None and self.fmax <= self.fmin:
-            raise ValueError(f"SpectrogramParams: fmax ({self.fmax}) must exceed fmin ({self.fmin})")
+            raise ValueError(
+                f"SpectrogramParams: fmax ({self.fmax}) must exceed fmin ({self.fmin})"
+            )
 
     def to_dict(self) -> dict:
         return attrs.asdict(self)
@@ -66,8 +68,9 @@ class SpectrogramParams:
 
     def sha256(self) -> str:
         """Hash of the parameters (and of the code version that uses them)."""
-        blob = json.dumps({"params": self.to_dict(), "vocalpy": vocalpy.__version__,
-                           "layout": 1}, sort_keys=True)
+        blob = json.dumps(
+            {"params": self.to_dict(), "vocalpy": vocalpy.__version__, "layout": 1}, sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def frequencies(self, samplerate: int) -> np.ndarray:
@@ -90,7 +93,8 @@ class SpectrogramParams:
         """Spectrogram (freq, time) float32 of a mono :class:`vocalpy.Sound`."""
         if sound.data.shape[0] != 1:
             raise ValueError("SpectrogramParams.compute needs mono audio (downmix first)")
-        spect = vocalpy.spectrogram(sound, n_fft=self.n_fft, hop_length=self.hop_length,
-                                    method=self.method)
+        spect = vocalpy.spectrogram(
+            sound, n_fft=self.n_fft, hop_length=self.hop_length, method=self.method
+        )
         data = np.asarray(spect.data)[0]  # (freq, time) of the one channel
         return np.ascontiguousarray(data[self.freq_mask(sound.samplerate)], dtype=np.float32)

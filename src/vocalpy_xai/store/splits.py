@@ -41,8 +41,8 @@ def split_by_file(
     out = np.empty(n_clips, dtype="<U5")
     bounds = np.cumsum(counts)
     out[order[: bounds[0]]] = "train"
-    out[order[bounds[0]: bounds[1]]] = "val"
-    out[order[bounds[1]:]] = "test"
+    out[order[bounds[0] : bounds[1]]] = "val"
+    out[order[bounds[1] :]] = "test"
     return out
 
 
