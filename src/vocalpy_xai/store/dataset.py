@@ -15,6 +15,9 @@ from ..errors import StoreError
 from .build import COMPLETE_ATTR, STORE_VERSION, quiet_zarr
 from .params import SpectrogramParams
 
+#: frame labels up to this size are loaded into memory by :class:`WindowSampler`
+LABELS_IN_MEMORY_BYTES: int = 256 * 2**20
+
 
 def open_store(path: str | os.PathLike, chunks: dict | str | None = "auto-native") -> xr.Dataset:
     """Open a spectrogram store lazily (dask arrays; nothing is read until computed).
@@ -111,6 +114,10 @@ class WindowSampler:
         Clip indices to draw from (e.g. a training split). Default: all clips long enough.
     seed : int, optional
         Seed of the sampler's own random generator.
+    workers : int
+        Threads reading windows concurrently (zarr and its decompressor release the GIL
+        while they wait or decode). Default 1: on a local disk the event loop of zarr, not
+        the number of readers, limits the speed; more help on network stores.
 
     Examples
     --------
@@ -124,12 +131,20 @@ class WindowSampler:
         window_frames: int,
         clips: Sequence[int] | np.ndarray | None = None,
         seed: int | None = None,
+        workers: int = 1,
     ):
         ds = store if isinstance(store, xr.Dataset) else open_store(store)
+        self.workers = max(1, int(workers))
+        self._pool = None
         path = _dataset_path(ds)
         group = zarr.open_group(path, mode="r")
         self.spectrogram = group["spectrogram"]
-        self.frame_labels = group["frame_labels"] if "frame_labels" in group else None
+        # Frame labels are 1/(2 * n_freq) the size of the spectrograms: held in memory when
+        # small (saves one zarr call per window), read from the store otherwise.
+        labels = group["frame_labels"] if "frame_labels" in group else None
+        if labels is not None and labels.nbytes <= LABELS_IN_MEMORY_BYTES:
+            labels = labels[:]
+        self.frame_labels = labels
         self.window_frames = int(window_frames)
         n_frames = ds["n_frames"].values
         clips = np.arange(ds.sizes["clip"]) if clips is None else np.asarray(clips, dtype=int)
@@ -156,7 +171,9 @@ class WindowSampler:
         n_freq = self.spectrogram.shape[1]
         x = np.empty((len(clips), n_freq, w), dtype=np.float32)
         y = None if self.frame_labels is None else np.empty((len(clips), w), dtype=np.int16)
-        for clip, rows in _runs(clips, starts, w):
+
+        def read_run(run) -> None:
+            clip, rows = run
             lo, hi = int(starts[rows].min()), int(starts[rows].max()) + w
             block = self.spectrogram[int(clip), :, lo:hi]
             lab = None if y is None else self.frame_labels[int(clip), lo:hi]
@@ -165,6 +182,17 @@ class WindowSampler:
                 x[r] = block[:, s : s + w]
                 if y is not None:
                     y[r] = lab[s : s + w]
+
+        runs = list(_runs(clips, starts, w))
+        if self.workers == 1 or len(runs) == 1:
+            for run in runs:
+                read_run(run)
+        else:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="windows")
+            list(self._pool.map(read_run, runs))
         return x, y
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:

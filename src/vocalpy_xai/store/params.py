@@ -32,7 +32,7 @@ class SpectrogramParams:
     hop_length : int
         Hop between frames in samples. Default 64 (2 ms at 32 kHz).
     method : str
-        :func:`vocalpy.spectrogram` method. Default ``"librosa-db"`` (dB of |STFT|,
+        :func:`vocalpy.spectrogram` method. Default ``"librosa-db"`` (dB of ``|STFT|``,
         frames centred: frame ``i`` is centred on ``i * hop_length / samplerate`` s).
     fmin, fmax : float, optional
         Frequency band kept (Hz). Default: everything from 0 Hz to Nyquist.
