@@ -1,0 +1,379 @@
+"""ESNDecoder: an echo state network that labels every frame of a song (canapy's approach).
+
+Trouvain & Hinaut (ICANN 2021, "Canary song decoder"): a reservoir (reservoirpy
+:class:`~reservoirpy.nodes.Reservoir`) reads spectral features frame by frame; a ridge
+readout (:class:`~reservoirpy.nodes.Ridge`, closed form) maps the reservoir state and the
+input to one score per class, plus an onset score used to split touching syllables
+(:mod:`vocalpy_xai.models.postprocess`). Training is one pass over the data and a linear
+solve: seconds on a CPU.
+
+The readout is accumulated song by song with :meth:`Ridge.worker` / :meth:`Ridge.master`
+(the same closed form as ``Ridge.fit``), so memory does not grow with the training set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+
+import attrs
+import numpy as np
+import scipy.sparse
+import xarray as xr
+
+from ..errors import StoreError
+from ..io.annotations import SegmentTable
+from ..store.dataset import open_store, store_params
+from ..store.params import SpectrogramParams
+from .features import BandFeatures
+from .postprocess import PostprocessParams, frames_to_segments
+
+#: files of a saved model directory
+CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "weights.npz", "metrics.json"
+FORMAT_VERSION = 1
+
+
+@attrs.define(frozen=True)
+class ESNParams:
+    """Hyper-parameters of the reservoir and its readout.
+
+    Parameters
+    ----------
+    units : int
+        Reservoir size.
+    leak_rate : float
+        Leaking rate (0-1]: smaller is slower, longer memory.
+    spectral_radius : float
+        Spectral radius of the recurrent weights.
+    input_scaling : float
+        Scale of the input weights.
+    rc_connectivity, input_connectivity : float
+        Density of the recurrent and input weight matrices.
+    ridge : float
+        L2 regularisation of the readout.
+    onset_weight : float
+        Scale of the onset target relative to the class targets.
+    seed : int
+        Seed of the random weights: same seed, same model.
+    """
+
+    units: int = 400
+    leak_rate: float = 0.3
+    spectral_radius: float = 0.9
+    input_scaling: float = 0.3
+    rc_connectivity: float = 0.1
+    input_connectivity: float = 0.2
+    ridge: float = 1e-4
+    onset_weight: float = 1.0
+    seed: int = 0
+
+
+class ESNDecoder:
+    """Frame-by-frame syllable labelling with an echo state network.
+
+    Parameters
+    ----------
+    params : ESNParams, optional
+        Reservoir and readout hyper-parameters.
+    features : BandFeatures, optional
+        Input features (bands, time pooling, deltas).
+    postprocess : PostprocessParams, optional
+        How frame predictions become segments.
+
+    Attributes
+    ----------
+    class_names_ : list of str
+        Classes, ``background`` first (from the training store).
+    spect_params_ : SpectrogramParams
+        Spectrogram parameters of the training store; audio to annotate is brought to them.
+    training_ : dict
+        Training-data description: store path, clips, data hash, time.
+
+    Examples
+    --------
+    >>> model = ESNDecoder().fit("bird0.zarr", clips=train_idx)
+    >>> segments = model.annotate("song.wav")
+    >>> model.save("models/esn-bird0")
+    """
+
+    def __init__(
+        self,
+        params: ESNParams | None = None,
+        features: BandFeatures | None = None,
+        postprocess: PostprocessParams | None = None,
+    ):
+        self.params = params or ESNParams()
+        self.features = features or BandFeatures()
+        self.postprocess = postprocess or PostprocessParams()
+        self.reservoir_ = None
+        self.readout_ = None
+
+    # ------------------------------------------------------------------ building blocks
+    def _make_reservoir(self, W=None, Win=None, bias=None):
+        from reservoirpy.nodes import Reservoir
+
+        p = self.params
+        kwargs = {}
+        if W is not None:
+            kwargs = {"W": W, "Win": Win, "bias": bias}
+        return Reservoir(
+            units=p.units,
+            lr=p.leak_rate,
+            sr=p.spectral_radius,
+            input_scaling=p.input_scaling,
+            rc_connectivity=p.rc_connectivity,
+            input_connectivity=p.input_connectivity,
+            seed=p.seed,
+            **kwargs,
+        )
+
+    def _states(self, x: np.ndarray) -> np.ndarray:
+        """Reservoir states (from rest) concatenated with the input: (time, units + features)."""
+        res = self.reservoir_
+        if res.initialized:
+            res.reset()
+        return np.hstack([res.run(x), x])
+
+    @property
+    def frame_dur_(self) -> float:
+        return self.spect_params_.hop_length / self.samplerate_ * self.features.stride
+
+    def _targets(self, labels: np.ndarray, onsets_s: np.ndarray, n: int) -> np.ndarray:
+        k = len(self.class_names_)
+        y = np.zeros((n, k + 1))
+        y[np.arange(n), labels[:n]] = 1.0
+        idx = np.round(onsets_s / self.frame_dur_).astype(int)
+        for d in (-1, 0, 1):
+            ok = (idx + d >= 0) & (idx + d < n)
+            y[idx[ok] + d, k] = self.params.onset_weight
+        return y
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        store: str | os.PathLike | xr.Dataset,
+        clips: Sequence[int] | np.ndarray | None = None,
+        progress: bool = True,
+    ) -> ESNDecoder:
+        """Train on annotated clips of a spectrogram store.
+
+        Parameters
+        ----------
+        store : path or xarray.Dataset
+            A store with frame labels (:func:`vocalpy_xai.store.build_store`).
+        clips : sequence of int, optional
+            Training clips (e.g. a split); default: all.
+        progress : bool
+            Show a progress bar.
+        """
+        from reservoirpy.nodes import Ridge
+        from tqdm.auto import tqdm
+
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        ds = store if isinstance(store, xr.Dataset) else open_store(store)
+        if "frame_labels" not in ds:
+            raise StoreError(
+                "ESNDecoder.fit needs a store with frame labels (an annotated data set)"
+            )
+        clips = np.arange(ds.sizes["clip"]) if clips is None else np.asarray(clips, dtype=int)
+        self.class_names_ = [str(c) for c in ds["class"].values]
+        self.spect_params_ = store_params(ds)
+        self.samplerate_ = int(ds.attrs["samplerate"])
+        freqs = ds["freq"].values
+        spects = _ClipReader(ds)
+
+        self.features.fit((spects.spectrogram(c) for c in clips), freqs)
+        self.reservoir_ = self._make_reservoir()
+        readout = Ridge(ridge=self.params.ridge)
+        parts = []
+        bar = tqdm(clips, desc="ESN states", unit="song", disable=not progress)
+        for c in bar:
+            x = self.features.transform(spects.spectrogram(c), freqs)
+            n = len(x)
+            labels = spects.frame_labels(c)[:: self.features.stride][:n]
+            sel = ds["segment_clip"].values == c
+            y = self._targets(labels, ds["segment_onset_s"].values[sel], n)
+            states = self._states(x)
+            if readout.input_dim is None:
+                readout.initialize(states, y)
+            parts.append(readout.worker(states, y))  # X'X and X'Y of this song
+        readout.master(iter(parts))  # the closed-form ridge solution
+        self.readout_ = readout
+        self.training_ = {
+            "store": str(ds.encoding.get("store_path", "")),
+            "clips": [int(c) for c in clips],
+            "data_sha256": _data_hash(ds, clips),
+            "n_frames": int(sum(spects.n_frames(c) for c in clips)),
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - cpu0,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self):
+        if self.readout_ is None:
+            raise RuntimeError("this ESNDecoder is not trained: call fit() or load()")
+
+    def predict_scores(self, spectrogram: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        """Readout scores (model frames, classes + 1 onset column) of one spectrogram."""
+        self._check_fitted()
+        x = self.features.transform(spectrogram, freqs)
+        return self._states(x) @ self.readout_.Wout + self.readout_.bias
+
+    def predict_frames(
+        self, spectrogram: np.ndarray, freqs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class index and onset score of every model frame."""
+        scores = self.predict_scores(spectrogram, freqs)
+        k = len(self.class_names_)
+        return scores[:, :k].argmax(1), scores[:, k]
+
+    def segments_from_spectrogram(self, spectrogram: np.ndarray, freqs: np.ndarray) -> SegmentTable:
+        """Annotated segments of one (freq, time) spectrogram with the store's parameters."""
+        labels, onsets = self.predict_frames(spectrogram, freqs)
+        return frames_to_segments(
+            labels, onsets, self.frame_dur_, self.class_names_, self.postprocess
+        )
+
+    def annotate(self, audio_path: str | os.PathLike, resample: bool = True) -> SegmentTable:
+        """Annotate an audio file: load, spectrogram (the training store's parameters), segments.
+
+        Audio at another sample rate is resampled to the training rate (``resample=True``)
+        or refused with an :class:`~vocalpy_xai.errors.AudioError` naming the file.
+        """
+        from ..io.audio import load_audio
+
+        self._check_fitted()
+        record = load_audio(audio_path, samplerate=self.samplerate_, mono=True, resample=resample)
+        params = SpectrogramParams(
+            **{**self.spect_params_.to_dict(), "samplerate": self.samplerate_}
+        )
+        spect = params.compute(record.sound)
+        segments = self.segments_from_spectrogram(spect, params.frequencies(self.samplerate_))
+        return attrs.evolve(segments, annot_path=None)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
+        """Save a self-contained model directory, atomically; never overwrites.
+
+        Holds ``config.json`` (hyper-parameters, classes, spectrogram parameters,
+        feature statistics, training-data hash), ``weights.npz`` (reservoir and readout
+        weights, no pickle) and ``metrics.json``.
+        """
+        self._check_fitted()
+        path = pathlib.Path(path)
+        if path.exists():
+            raise FileExistsError(f"{path} exists; a saved model is never overwritten")
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir(parents=True)
+        try:
+            res = self.reservoir_
+            W = scipy.sparse.csr_array(res.W)
+            Win = scipy.sparse.csr_array(res.Win)
+            np.savez(
+                tmp / WEIGHTS_FILE,
+                W_data=W.data,
+                W_indices=W.indices,
+                W_indptr=W.indptr,
+                W_shape=W.shape,
+                Win_data=Win.data,
+                Win_indices=Win.indices,
+                Win_indptr=Win.indptr,
+                Win_shape=Win.shape,
+                bias=np.asarray(res.bias, dtype=np.float64),
+                Wout=self.readout_.Wout,
+                readout_bias=self.readout_.bias,
+            )
+            config = {
+                "family": "ESNDecoder",
+                "format_version": FORMAT_VERSION,
+                "params": attrs.asdict(self.params),
+                "features": self.features.to_dict(),
+                "postprocess": attrs.asdict(self.postprocess),
+                "class_names": self.class_names_,
+                "spect_params": self.spect_params_.to_dict(),
+                "samplerate": self.samplerate_,
+                "training": self.training_,
+            }
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+            (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2))
+            os.rename(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ESNDecoder:
+        """Load a model directory written by :meth:`save`."""
+        from reservoirpy.nodes import Ridge
+
+        path = pathlib.Path(path)
+        if not (path / CONFIG_FILE).exists():
+            raise FileNotFoundError(f"{path}: not a saved ESNDecoder (no {CONFIG_FILE})")
+        config = json.loads((path / CONFIG_FILE).read_text())
+        if config.get("family") != "ESNDecoder":
+            raise ValueError(f"{path}: a '{config.get('family')}' model, not an ESNDecoder")
+        model = cls(
+            ESNParams(**config["params"]),
+            BandFeatures.from_dict(config["features"]),
+            PostprocessParams(**config["postprocess"]),
+        )
+        with np.load(path / WEIGHTS_FILE) as w:
+            W = scipy.sparse.csr_array(
+                (w["W_data"], w["W_indices"], w["W_indptr"]), shape=tuple(w["W_shape"])
+            )
+            Win = scipy.sparse.csr_array(
+                (w["Win_data"], w["Win_indices"], w["Win_indptr"]), shape=tuple(w["Win_shape"])
+            )
+            bias = w["bias"]
+            model.readout_ = Ridge(ridge=model.params.ridge, Wout=w["Wout"], bias=w["readout_bias"])
+        model.reservoir_ = model._make_reservoir(W=W, Win=Win, bias=bias)
+        model.reservoir_.initialize(np.zeros((1, Win.shape[1])))
+        model.class_names_ = config["class_names"]
+        model.spect_params_ = SpectrogramParams.from_dict(config["spect_params"])
+        model.samplerate_ = int(config["samplerate"])
+        model.training_ = config["training"]
+        return model
+
+
+class _ClipReader:
+    """Reads one clip's spectrogram and labels straight from the store's zarr arrays."""
+
+    def __init__(self, ds: xr.Dataset):
+        import zarr
+
+        group = zarr.open_group(ds.encoding["store_path"], mode="r")
+        self._spect = group["spectrogram"]
+        self._labels = group["frame_labels"] if "frame_labels" in group else None
+        self._n = ds["n_frames"].values
+
+    def n_frames(self, clip: int) -> int:
+        return int(self._n[clip])
+
+    def spectrogram(self, clip: int) -> np.ndarray:
+        return self._spect[int(clip), :, : self.n_frames(clip)]
+
+    def frame_labels(self, clip: int) -> np.ndarray:
+        return self._labels[int(clip), : self.n_frames(clip)].astype(np.int64)
+
+
+def _data_hash(ds: xr.Dataset, clips: Iterable[int]) -> str:
+    """Hash of the training data: audio hashes, annotations and spectrogram parameters."""
+    h = hashlib.sha256()
+    h.update(ds.attrs["spectrogram_params"].encode())
+    for c in clips:
+        h.update(str(ds["audio_sha256"].values[c]).encode())
+        sel = ds["segment_clip"].values == c
+        for name in ("segment_onset_s", "segment_offset_s"):
+            h.update(np.ascontiguousarray(ds[name].values[sel]).tobytes())
+        h.update("|".join(ds["segment_label"].values[sel].astype(str)).encode())
+    return h.hexdigest()

@@ -1,0 +1,122 @@
+"""From frame predictions to segments: runs, onset splits, majority vote, minimum durations.
+
+A frame classifier alone merges syllables that touch (Bengalese finch syllables are often
+separated by 0-2 ms), so the annotation models also predict an *onset* score per frame; a
+run of non-background frames is split at every onset peak inside it. Each resulting
+segment takes the majority label of its frames, and segments shorter than a minimum
+duration are dropped.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import attrs
+import crowsetta
+import numpy as np
+import vocalpy
+
+from ..io.annotations import SegmentTable
+
+
+@attrs.define(frozen=True)
+class PostprocessParams:
+    """How frame predictions become segments.
+
+    Parameters
+    ----------
+    onset_threshold : float
+        An onset score peak above this splits a run of syllable frames.
+    min_segment_s : float
+        Segments shorter than this (s) are dropped.
+    min_split_s : float
+        A split leaves at least this much (s) on each side; closer peaks are ignored.
+    """
+
+    onset_threshold: float = 0.35
+    min_segment_s: float = 0.012
+    min_split_s: float = 0.024
+
+
+def frames_to_segments(
+    labels: np.ndarray,
+    onset_scores: np.ndarray | None,
+    frame_dur: float,
+    class_names,
+    params: PostprocessParams | None = None,
+    background: int = 0,
+) -> SegmentTable:
+    """Turn per-frame class indices (and onset scores) into a :class:`SegmentTable`.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        Predicted class per frame.
+    onset_scores : numpy.ndarray or None
+        Predicted onset score per frame; None: runs are not split.
+    frame_dur : float
+        Seconds per frame; frame ``i`` spans ``[i * frame_dur, (i + 1) * frame_dur)``.
+    class_names : sequence of str
+        Name of each class index.
+    params : PostprocessParams, optional
+    background : int
+        Class index of background frames.
+
+    Returns
+    -------
+    segments : SegmentTable
+    """
+    params = params or PostprocessParams()
+    labels = np.asarray(labels)
+    n = len(labels)
+    min_len = max(1, int(round(params.min_segment_s / frame_dur)))
+    half = max(1, int(round(params.min_split_s / frame_dur)))
+    is_syl = labels != background
+    # run starts and stops of syllable frames
+    edges = np.diff(np.concatenate([[0], is_syl.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    on, off, names = [], [], []
+    n_classes = len(class_names)
+    for a, b in zip(starts, stops, strict=True):
+        cuts = [a]
+        if onset_scores is not None and b - a >= 2 * half:
+            seg = onset_scores[a:b]
+            for k in range(half, b - a - half + 1):
+                lo, hi = max(0, k - half), min(b - a, k + half + 1)
+                if seg[k] > params.onset_threshold and seg[k] == seg[lo:hi].max():
+                    if a + k - cuts[-1] >= half:
+                        cuts.append(a + k)
+        cuts.append(b)
+        for s, e in zip(cuts[:-1], cuts[1:], strict=True):
+            if e - s < min_len:
+                continue
+            votes = np.bincount(labels[s:e], minlength=n_classes)
+            votes[background] = 0
+            on.append(s * frame_dur)
+            off.append(min(e, n) * frame_dur)
+            names.append(str(class_names[int(votes.argmax())]))
+    return SegmentTable(np.array(on, float), np.array(off, float), np.array(names, dtype=str))
+
+
+def to_annotation(
+    segments: SegmentTable, audio_path: str | pathlib.Path | None, annot_path=None
+) -> crowsetta.Annotation:
+    """A crowsetta sequence annotation of the segments (writable in any seq format)."""
+    seq = crowsetta.Sequence.from_keyword(
+        onsets_s=segments.onsets_s, offsets_s=segments.offsets_s, labels=segments.labels
+    )
+    return crowsetta.Annotation(
+        annot_path=annot_path or "predicted", notated_path=audio_path, seq=seq
+    )
+
+
+def to_vocalpy_segments(segments: SegmentTable, sound: vocalpy.Sound) -> vocalpy.Segments:
+    """The segments as :class:`vocalpy.Segments` (sample indices) of ``sound``, with labels."""
+    start = np.round(segments.onsets_s * sound.samplerate).astype(int)
+    stop = np.round(segments.offsets_s * sound.samplerate).astype(int)
+    return vocalpy.Segments(
+        start_inds=start,
+        lengths=np.maximum(stop - start, 1),
+        samplerate=sound.samplerate,
+        labels=[str(x) for x in segments.labels],
+    )
