@@ -7,6 +7,8 @@ the modules that need them):
   :class:`Manifest`, :class:`SegmentTable`
 - spectrogram stores: :func:`build_store`, :func:`open_store`, :class:`SpectrogramParams`,
   :class:`WindowSampler`, splits
+- annotation models: :class:`~vocalpy_xai.models.ESNDecoder` (reservoirpy), post-processing
+- metrics: :mod:`vocalpy_xai.metrics` (frame accuracy, syllable error rate, boundaries...)
 - reports: :class:`Report`
 """
 
@@ -14,7 +16,7 @@ import _vocalpy_xai_torchvision
 
 _vocalpy_xai_torchvision.install()
 
-from . import errors, io, report, store  # noqa: E402
+from . import errors, io, metrics, models, report, store  # noqa: E402
 from .errors import (  # noqa: E402
     AnnotationError,
     AudioError,
@@ -34,6 +36,7 @@ from .io import (  # noqa: E402
     read_annotations,
     write_annotations,
 )
+from .models import ESNDecoder, ESNParams  # noqa: E402
 from .report import Report  # noqa: E402
 from .store import (  # noqa: E402
     BuildReport,
@@ -55,6 +58,8 @@ __all__ = [
     "BuildError",
     "BuildReport",
     "DataError",
+    "ESNDecoder",
+    "ESNParams",
     "FormatError",
     "Manifest",
     "ManifestError",
@@ -69,6 +74,8 @@ __all__ = [
     "errors",
     "io",
     "load_audio",
+    "metrics",
+    "models",
     "open_store",
     "prefix_split",
     "read_annotations",

@@ -8,6 +8,7 @@ Verbs::
     vocalpy-xai build-store MANIFEST.csv STORE.zarr [--samplerate HZ] [--on-error skip|raise] ...
     vocalpy-xai info STORE.zarr
     vocalpy-xai report STORE.zarr --out DIR
+    vocalpy-xai prep|train|eval|predict CONFIG.toml   (vak configs; vak's models go to vak)
 """
 
 from __future__ import annotations
@@ -100,6 +101,17 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_vak(args) -> int:
+    from .vak import run
+
+    verb = getattr(run, args.command)
+    if args.command == "train":
+        verb(args.config, progress=not args.quiet)
+    else:
+        verb(args.config)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vocalpy-xai", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--clips", type=int, default=3, help="spectrograms to draw")
     p.set_defaults(func=_cmd_report)
+
+    for verb, text in (
+        ("prep", "vak prep (unchanged)"),
+        ("train", "train the model of a vak config (ESNDecoder or vak's own)"),
+        ("eval", "evaluate a trained model from a vak config"),
+        ("predict", "annotate with a trained model from a vak config"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("config", help="vak TOML config")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=_cmd_vak)
     return parser
 
 
@@ -163,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (VocalpyXaiError, FileNotFoundError, FileExistsError) as err:
+    except (VocalpyXaiError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"vocalpy-xai {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,306 @@
+"""Run vak TOML configs: vak's built-in families go to vak unchanged, ESNDecoder to us.
+
+``vocalpy-xai train|eval|predict|prep CONFIG.toml``. A user takes the config they would
+write for TweetyNet and swaps the model table::
+
+    [vak.train]
+    root_results_dir = "results"
+    [vak.train.dataset]
+    path = "bird0.zarr"                  # a vocalpy-xai store (or a vak-prepped dataset for vak)
+    splits_path = "bird0.splits.csv"     # optional: columns clip, split
+    [vak.train.model.ESNDecoder.network]
+    units = 800
+    [vak.train.model.ESNDecoder.optimizer]
+    ridge = 1e-4
+    [vak.train.trainer]
+    accelerator = "cpu"
+
+Keys are checked before anything runs: an unknown key or model names the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import pathlib
+import time
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from ..errors import VocalpyXaiError
+from ..models.esn_decoder import ESNDecoder, ESNParams
+from ..models.features import BandFeatures
+from ..models.postprocess import PostprocessParams
+
+TABLES = ("prep", "train", "eval", "predict")
+VAK_FAMILIES = ("FrameClassificationModel", "ParametricUMAPModel")
+
+
+class ConfigError(VocalpyXaiError, ValueError):
+    """A config with an unknown key, table or model name."""
+
+
+def _fields(cls) -> list[str]:
+    return [f.name for f in attrs.fields(cls) if not f.name.endswith("_")]
+
+
+#: keys of each ESNDecoder model sub-table, and where they go
+ESN_TABLE_KEYS: dict[str, list[str]] = {
+    "network": [k for k in _fields(ESNParams) if k not in ("ridge", "onset_weight")]
+    + _fields(BandFeatures)
+    + _fields(PostprocessParams),
+    "optimizer": ["ridge"],
+    "loss": ["onset_weight"],
+    "metrics": [],
+}
+
+
+def _unknown(kind: str, key: str, valid, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, list(valid), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(
+        f"{where}: unknown {kind} '{key}'.{hint} Valid {kind}s: {', '.join(sorted(valid))}"
+    )
+
+
+def check_config(toml_path: str | pathlib.Path, table: str) -> dict:
+    """Check a vak config's keys (and ESNDecoder model tables) before running it.
+
+    Returns
+    -------
+    raw : dict
+        The ``[vak.<table>]`` table as a dict.
+
+    Raises
+    ------
+    ConfigError
+        Naming the config file, the unknown key and the valid choices.
+    """
+    import tomlkit
+    import vak
+
+    from . import families  # noqa: F401  (registers ESNDecoder with vak)
+
+    toml_path = pathlib.Path(toml_path)
+    if not toml_path.is_file():
+        raise FileNotFoundError(f"config file not found: {toml_path}")
+    doc = tomlkit.parse(toml_path.read_text()).unwrap()
+    if "vak" not in doc:
+        raise ConfigError(f"{toml_path}: no [vak] table")
+    if table not in doc["vak"]:
+        raise ConfigError(f"{toml_path}: no [vak.{table}] table (found: {list(doc['vak'])})")
+    for name in doc["vak"]:
+        if name not in vak.config.validators.VALID_TOP_LEVEL_TABLES:
+            raise _unknown(
+                "table", name, vak.config.validators.VALID_TOP_LEVEL_TABLES, f"{toml_path} [vak]"
+            )
+    raw = doc["vak"][table]
+    valid = vak.config.validators.VALID_KEYS[table]
+    for key in raw:
+        if key not in valid:
+            raise _unknown("key", key, valid, f"{toml_path} [vak.{table}]")
+    if "model" in raw:
+        names = vak.models.registry.MODEL_NAMES
+        if len(raw["model"]) != 1:
+            raise ConfigError(f"{toml_path} [vak.{table}.model]: name exactly one model")
+        model = next(iter(raw["model"]))
+        if model not in names:
+            raise _unknown("model", model, names, f"{toml_path} [vak.{table}.model]")
+        if model == "ESNDecoder":
+            for sub, values in raw["model"][model].items():
+                if sub not in ESN_TABLE_KEYS:
+                    raise _unknown(
+                        "model table",
+                        sub,
+                        ESN_TABLE_KEYS,
+                        f"{toml_path} [vak.{table}.model.ESNDecoder]",
+                    )
+                for key in values:
+                    if key not in ESN_TABLE_KEYS[sub]:
+                        raise _unknown(
+                            "key",
+                            key,
+                            ESN_TABLE_KEYS[sub],
+                            f"{toml_path} [vak.{table}.model.ESNDecoder.{sub}]",
+                        )
+    return raw
+
+
+def model_family(raw: dict) -> str | None:
+    """Family name of the config's model (None if the table names no model)."""
+    import vak
+
+    if "model" not in raw:
+        return None
+    return vak.models.registry.MODEL_FAMILY_FROM_NAME[next(iter(raw["model"]))]
+
+
+def esn_from_tables(tables: dict) -> ESNDecoder:
+    """An untrained ESNDecoder from the ``[...model.ESNDecoder.*]`` tables."""
+    net = dict(tables.get("network", {}))
+    pick = {k: net.pop(k) for k in list(net) if k in _fields(BandFeatures)}
+    post = {k: net.pop(k) for k in list(net) if k in _fields(PostprocessParams)}
+    params = ESNParams(**net, **tables.get("optimizer", {}), **tables.get("loss", {}))
+    return ESNDecoder(params, BandFeatures(**pick), PostprocessParams(**post))
+
+
+def read_splits(path: str | pathlib.Path | None, n_clips: int) -> np.ndarray:
+    """Split per clip from a CSV with columns ``clip, split``; default: all ``train``."""
+    if path is None:
+        return np.full(n_clips, "train")
+    table = pd.read_csv(path)
+    if set(table.columns) < {"clip", "split"}:
+        raise ConfigError(f"{path}: a splits file needs columns 'clip' and 'split'")
+    out = np.full(n_clips, "", dtype="<U5")
+    out[table["clip"].to_numpy(int)] = table["split"].astype(str).to_numpy()
+    return out
+
+
+def write_splits(path: str | pathlib.Path, split: np.ndarray) -> pathlib.Path:
+    """Write a split array (one entry per clip) as a ``clip, split`` CSV."""
+    path = pathlib.Path(path)
+    pd.DataFrame({"clip": np.arange(len(split)), "split": split}).to_csv(path, index=False)
+    return path
+
+
+# ------------------------------------------------------------------------------- verbs
+def train(toml_path: str | pathlib.Path, progress: bool = True) -> pathlib.Path | None:
+    """Train the config's model; returns the saved ESNDecoder directory (vak: None)."""
+    raw = check_config(toml_path, "train")
+    if model_family(raw) in VAK_FAMILIES:
+        import vak.cli.train
+
+        vak.cli.train.train(toml_path)
+        return None
+    from ..metrics import evaluate
+    from ..store import open_store
+
+    dataset = raw["dataset"]
+    ds = open_store(_resolve(toml_path, dataset["path"]))
+    split = read_splits(_resolve(toml_path, dataset.get("splits_path")), ds.sizes["clip"])
+    model = esn_from_tables(raw["model"]["ESNDecoder"])
+    train_clips = np.flatnonzero(split == "train")
+    if train_clips.size == 0:
+        raise ConfigError(f"{toml_path}: the splits give no 'train' clip")
+    model.fit(ds, train_clips, progress=progress)
+    metrics = {
+        "train": {
+            "seconds": model.training_["seconds"],
+            "cpu_seconds": model.training_["cpu_seconds"],
+        }
+    }
+    val = np.flatnonzero(split == "val")
+    if val.size:
+        metrics["val"] = evaluate_on_store(model, ds, val, evaluate)
+    root = _resolve(toml_path, raw["root_results_dir"])
+    out = root / f"results_{time.strftime('%y%m%d_%H%M%S')}" / "ESNDecoder"
+    path = model.save(out, metrics=metrics)
+    print(f"ESNDecoder saved to {path}")
+    return path
+
+
+def evaluate_on_store(model: ESNDecoder, ds, clips, evaluate) -> dict:
+    """Metrics of ``model`` on clips of a store against their annotations."""
+    from ..io.annotations import SegmentTable
+
+    reader = _store_reader(ds)
+    freqs = ds["freq"].values
+    truth, preds, yt, yp = [], [], [], []
+    for c in clips:
+        spect = reader.spectrogram(c)
+        labels, onsets = model.predict_frames(spect, freqs)
+        seg = model.segments_from_spectrogram(spect, freqs)
+        sel = ds["segment_clip"].values == c
+        truth.append(
+            SegmentTable(
+                ds["segment_onset_s"].values[sel],
+                ds["segment_offset_s"].values[sel],
+                ds["segment_label"].values[sel].astype(str),
+            )
+        )
+        preds.append(seg)
+        y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
+        yt.append(y)
+        yp.append(labels[: len(y)])
+    return evaluate(truth, preds, np.concatenate(yt), np.concatenate(yp), model.class_names_)
+
+
+def _store_reader(ds):
+    from ..models.esn_decoder import _ClipReader
+
+    return _ClipReader(ds)
+
+
+def eval(toml_path: str | pathlib.Path) -> dict | None:
+    """Evaluate a trained model on the ``test`` split; writes metrics JSON and a confusion PNG."""
+    raw = check_config(toml_path, "eval")
+    if model_family(raw) in VAK_FAMILIES:
+        import vak.cli.eval
+
+        vak.cli.eval.eval(toml_path)
+        return None
+    from ..metrics import evaluate, plot_confusion_matrix
+    from ..report.plots import save
+    from ..store import open_store
+
+    model = ESNDecoder.load(_resolve(toml_path, raw["checkpoint_path"]))
+    dataset = raw["dataset"]
+    ds = open_store(_resolve(toml_path, dataset["path"]))
+    split = read_splits(_resolve(toml_path, dataset.get("splits_path")), ds.sizes["clip"])
+    test = np.flatnonzero(split == "test")
+    if test.size == 0:
+        raise ConfigError(f"{toml_path}: the splits give no 'test' clip")
+    metrics = evaluate_on_store(model, ds, test, evaluate)
+    out = _resolve(toml_path, raw["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%y%m%d_%H%M%S")
+    (out / f"eval_ESNDecoder_{stamp}.json").write_text(json.dumps(metrics, indent=2))
+    if "frames" in metrics:
+        cm = np.asarray(metrics["frames"]["confusion_matrix"])
+        fig = plot_confusion_matrix(cm, model.class_names_, title="ESNDecoder, frames (test)")
+        save(fig, out / f"confusion_ESNDecoder_{stamp}.png")
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, list | dict)}))
+    return metrics
+
+
+def predict(toml_path: str | pathlib.Path) -> pathlib.Path | None:
+    """Annotate every clip of the dataset; writes a generic-seq CSV of crowsetta annotations."""
+    raw = check_config(toml_path, "predict")
+    if model_family(raw) in VAK_FAMILIES:
+        import vak.cli.predict
+
+        vak.cli.predict.predict(toml_path)
+        return None
+    from ..io.annotations import write_annotations
+    from ..models.postprocess import to_annotation
+    from ..store import open_store
+
+    model = ESNDecoder.load(_resolve(toml_path, raw["checkpoint_path"]))
+    ds = open_store(_resolve(toml_path, raw["dataset"]["path"]))
+    reader = _store_reader(ds)
+    annots = []
+    for c in range(ds.sizes["clip"]):
+        seg = model.segments_from_spectrogram(reader.spectrogram(c), ds["freq"].values)
+        annots.append(to_annotation(seg, str(ds["source_path"].values[c])))
+    out = _resolve(toml_path, raw.get("output_dir", "."))
+    name = raw.get("annot_csv_filename", f"predict_ESNDecoder_{time.strftime('%y%m%d_%H%M%S')}.csv")
+    path = write_annotations(annots, out / name, "generic-seq")
+    print(f"annotations: {path}")
+    return path
+
+
+def prep(toml_path: str | pathlib.Path) -> None:
+    """``vak prep``, unchanged (vak's own dataset preparation)."""
+    check_config(toml_path, "prep")
+    import vak.cli.prep
+
+    vak.cli.prep.prep(toml_path)
+
+
+def _resolve(toml_path, value) -> pathlib.Path | None:
+    if value is None:
+        return None
+    p = pathlib.Path(str(value)).expanduser()
+    return p if p.is_absolute() else pathlib.Path(toml_path).resolve().parent / p
