@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 import numpy as np
 import scipy.sparse
+import vocalpy
 import xarray as xr
 
 from ..errors import StoreError
@@ -133,10 +134,13 @@ class ESNDecoder:
             **kwargs,
         )
 
-    def _states(self, x: np.ndarray) -> np.ndarray:
-        """Reservoir states (from rest) concatenated with the input: (time, units + features)."""
+    def _states(self, x: np.ndarray, reset: bool = True) -> np.ndarray:
+        """Reservoir states concatenated with the input: (time, units + features).
+
+        ``reset=True`` starts from rest; False continues from the last state (streaming).
+        """
         res = self.reservoir_
-        if res.initialized:
+        if reset and res.initialized:
             res.reset()
         return np.hstack([res.run(x), x])
 
@@ -259,6 +263,73 @@ class ESNDecoder:
         spect = params.compute(record.sound)
         segments = self.segments_from_spectrogram(spect, params.frequencies(self.samplerate_))
         return attrs.evolve(segments, annot_path=None)
+
+    def annotate_stream(self, audio_path: str | os.PathLike, chunk_s: float = 30.0) -> SegmentTable:
+        """Annotate a long recording chunk by chunk, in bounded memory.
+
+        The audio is read ``chunk_s`` seconds at a time (plus half an FFT window of context
+        on each side, so every spectrogram frame equals the whole-file one); the reservoir
+        carries its state from chunk to chunk. Only the frame predictions (a few bytes per
+        8 ms) are kept. The file must be at the model's sample rate (WAV, FLAC, MP3, OGG);
+        use :meth:`annotate` to resample. Deltas at chunk edges are one-sided.
+        """
+        import soundfile
+
+        from ..errors import AudioError
+
+        self._check_fitted()
+        path = pathlib.Path(audio_path)
+        try:
+            info = soundfile.info(str(path))
+        except Exception as err:
+            raise AudioError(path, f"cannot decode audio: corrupt or not audio ({err})") from err
+        if info.samplerate != self.samplerate_:
+            raise AudioError(
+                path,
+                f"sample rate is {info.samplerate} Hz, expected {self.samplerate_} Hz "
+                "(streaming needs the model's rate; annotate() resamples)",
+            )
+        hop, stride = self.spect_params_.hop_length, self.features.stride
+        unit = hop * stride
+        chunk = max(unit, int(round(chunk_s * info.samplerate / unit)) * unit)
+        pad = int(np.ceil(self.spect_params_.n_fft / 2 / hop)) * hop
+        params = SpectrogramParams(
+            **{**self.spect_params_.to_dict(), "samplerate": self.samplerate_}
+        )
+        freqs = params.frequencies(self.samplerate_)
+        labels, onsets = [], []
+        k = len(self.class_names_)
+        first = True
+        with soundfile.SoundFile(str(path)) as f:
+            total = f.frames
+            for start in range(0, total, chunk):
+                lo = max(0, start - pad)
+                f.seek(lo)
+                block = f.read(
+                    min(start + chunk + pad, total) - lo, dtype="float32", always_2d=True
+                ).mean(axis=1)
+                spect = params.compute(
+                    vocalpy.Sound(data=block[None, :], samplerate=info.samplerate)
+                )
+                skip = (start - lo) // hop
+                n = min(chunk, total - start) // hop if start + chunk < total else None
+                spect = spect[:, skip : None if n is None else skip + n]
+                x = self.features.transform(spect, freqs)
+                if len(x) == 0:
+                    continue
+                out = self._states(x, reset=first) @ self.readout_.Wout + self.readout_.bias
+                first = False
+                labels.append(out[:, :k].argmax(1))
+                onsets.append(out[:, k])
+        if not labels:
+            raise AudioError(path, "too short to annotate")
+        return frames_to_segments(
+            np.concatenate(labels),
+            np.concatenate(onsets),
+            self.frame_dur_,
+            self.class_names_,
+            self.postprocess,
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
