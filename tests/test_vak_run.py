@@ -43,6 +43,26 @@ def test_esn_decoder_is_registered_with_vak():
     assert cfg.name == "ESNDecoder" and cfg.network == {"units": 10}
 
 
+def test_torch_network_reproduces_the_trained_esn(small_store):
+    import torch
+
+    from vocalpy_xai.models import ESNDecoder, ESNParams
+    from vocalpy_xai.store import open_store
+    from vocalpy_xai.vak.families import ESNDecoderModel, ReservoirNetwork
+
+    model = ESNDecoder(ESNParams(units=100, seed=2)).fit(small_store, [0, 1, 2], progress=False)
+    ds = open_store(small_store)
+    n = int(ds["n_frames"].values[5])
+    spect = ds["spectrogram"].isel(clip=5, time=slice(0, n)).values
+    want = model.predict_scores(spect, ds["freq"].values)
+    x = model.features.transform(spect, ds["freq"].values)
+    family = ESNDecoderModel(network=ReservoirNetwork.from_estimator(model))
+    with torch.no_grad():
+        got = family(torch.as_tensor(x[None], dtype=torch.float32))[0].numpy()
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    assert (got[:, :-1].argmax(1) == want[:, :-1].argmax(1)).mean() > 0.999
+
+
 def _write(tmp_path, text):
     path = tmp_path / "config.toml"
     path.write_text(text)

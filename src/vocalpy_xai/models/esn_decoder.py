@@ -60,6 +60,10 @@ class ESNParams:
         L2 regularisation of the readout.
     onset_weight : float
         Scale of the onset target relative to the class targets.
+    bidirectional : bool
+        Also run the reservoir backwards in time and read out both states: a frame's
+        label then depends on what follows it too (offline annotation; when streaming,
+        the backward pass runs within each chunk).
     seed : int
         Seed of the random weights: same seed, same model.
     """
@@ -72,6 +76,7 @@ class ESNParams:
     input_connectivity: float = 0.2
     ridge: float = 1e-4
     onset_weight: float = 1.0
+    bidirectional: bool = True
     seed: int = 0
 
 
@@ -142,7 +147,13 @@ class ESNDecoder:
         res = self.reservoir_
         if reset and res.initialized:
             res.reset()
-        return np.hstack([res.run(x), x])
+        parts = [res.run(x)]
+        if self.params.bidirectional:
+            forward_state = {k: np.copy(v) for k, v in res.state.items()}
+            res.reset()
+            parts.append(res.run(x[::-1])[::-1])
+            res.state = forward_state  # a stream continues from the forward state
+        return np.hstack([*parts, x])
 
     @property
     def frame_dur_(self) -> float:

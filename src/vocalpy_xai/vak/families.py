@@ -57,10 +57,12 @@ class ReservoirNetwork(torch.nn.Module):
         rc_connectivity: float = 0.1,
         input_connectivity: float = 0.2,
         seed: int = 0,
+        bidirectional: bool = True,
         **feature_params,
     ):
         super().__init__()
         self.leak_rate = leak_rate
+        self.bidirectional = bidirectional
         self.weight_params = {
             "spectral_radius": spectral_radius,
             "input_scaling": input_scaling,
@@ -72,13 +74,20 @@ class ReservoirNetwork(torch.nn.Module):
         self.W = torch.nn.Parameter(torch.zeros(units, units), requires_grad=False)
         self.Win = torch.nn.Parameter(torch.zeros(units, n_inputs), requires_grad=False)
         self.b = torch.nn.Parameter(torch.zeros(units), requires_grad=False)
-        self.readout = torch.nn.Linear(units + n_inputs, n_outputs)
+        n_states = units * (2 if bidirectional else 1)
+        self.readout = torch.nn.Linear(n_states + n_inputs, n_outputs)
 
     @classmethod
     def from_estimator(cls, model: _Estimator) -> ReservoirNetwork:
         """The network of a trained :class:`vocalpy_xai.models.ESNDecoder`."""
         res, out = model.reservoir_, model.readout_
-        net = cls(res.W.shape[0], res.Win.shape[1], out.Wout.shape[1], model.params.leak_rate)
+        net = cls(
+            res.W.shape[0],
+            res.Win.shape[1],
+            out.Wout.shape[1],
+            model.params.leak_rate,
+            bidirectional=model.params.bidirectional,
+        )
         with torch.no_grad():
             net.W.copy_(torch.as_tensor(np.asarray(_dense(res.W)), dtype=torch.float32))
             net.Win.copy_(torch.as_tensor(np.asarray(_dense(res.Win)), dtype=torch.float32))
@@ -91,8 +100,7 @@ class ReservoirNetwork(torch.nn.Module):
             net.readout.bias.copy_(torch.as_tensor(out.bias, dtype=torch.float32))
         return net
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        """Outputs (batch, time, n_outputs) of inputs (batch, time, n_inputs), from rest."""
+    def _run(self, u: torch.Tensor) -> torch.Tensor:
         batch, steps, _ = u.shape
         drive = u @ self.Win.T + self.b  # input part of every step at once
         x = u.new_zeros(batch, self.W.shape[0])
@@ -101,7 +109,14 @@ class ReservoirNetwork(torch.nn.Module):
         for t in range(steps):
             x = (1 - a) * x + a * torch.tanh(x @ self.W.T + drive[:, t])
             states.append(x)
-        return self.readout(torch.cat([torch.stack(states, 1), u], dim=-1))
+        return torch.stack(states, 1)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """Outputs (batch, time, n_outputs) of inputs (batch, time, n_inputs), from rest."""
+        parts = [self._run(u)]
+        if self.bidirectional:
+            parts.append(self._run(u.flip(1)).flip(1))
+        return self.readout(torch.cat([*parts, u], dim=-1))
 
 
 def _dense(m):
