@@ -54,6 +54,22 @@ def test_demo_builds_both_stores_and_writes_the_report(demo_out):
     assert "Paul Marvin" in page  # recordists are credited
 
 
+def test_demo_trains_an_esn_and_annotates_held_out_songs(demo_out):
+    from vocalpy_xai.io import read_annotations
+    from vocalpy_xai.models import ESNDecoder
+
+    out, index = demo_out
+    files = sorted((out / "annotations").glob("*.esn.csv"))
+    assert [f.name for f in files] == [f"{i}.wav.esn.csv" for i in range(14, 20)]
+    for f in files:
+        annot = read_annotations(f, "simple-seq")[0]
+        assert len(annot.seq.labels) > 10 and set(annot.seq.labels) <= set("012345678")
+    model = ESNDecoder.load(next((out / "models").glob("esn-bird0-*")))
+    assert model.training_["clips"] == list(range(14))
+    page = index.read_text()
+    assert "esn-confusion.png" in page and "esn-song14.png" in page
+
+
 def test_demo_rerun_reuses_the_stores(demo_out):
     from vocalpy_xai.demo import run_demo
 

@@ -1,0 +1,85 @@
+"""Model-based segmenter: a trained ESNDecoder as a :class:`vocalpy.Segmenter` callback.
+
+>>> import vocalpy
+>>> from vocalpy_xai.segment import ESNSegmenterParams, esn_segment
+>>> segmenter = vocalpy.Segmenter(callback=esn_segment,
+...                               params=ESNSegmenterParams(model_dir="models/esn-bird0"))
+>>> segments = segmenter.segment(vocalpy.Sound.read("song.wav"))  # vocalpy.Segments, labelled
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from dataclasses import dataclass
+
+import numpy as np
+import vocalpy
+
+from ..errors import AudioError
+
+
+@dataclass
+class ESNSegmenterParams(vocalpy.Params):
+    """Parameters of :func:`esn_segment`.
+
+    Attributes
+    ----------
+    model_dir : str
+        Directory of a trained :class:`~vocalpy_xai.models.ESNDecoder` (``save`` output).
+    resample : bool
+        Resample sounds at another rate to the model's (True) or refuse them (False).
+    """
+
+    model_dir: str = ""
+    resample: bool = True
+
+
+@functools.lru_cache(maxsize=4)
+def _load(model_dir: str):
+    from ..models import ESNDecoder
+
+    return ESNDecoder.load(model_dir)
+
+
+def esn_segment(
+    sound: vocalpy.Sound, model_dir: str = "", resample: bool = True
+) -> vocalpy.Segments:
+    """Segment and label a sound with a trained ESNDecoder.
+
+    Parameters
+    ----------
+    sound : vocalpy.Sound
+        Mono or multichannel (channels are averaged).
+    model_dir : str
+        A saved ESNDecoder directory; loaded once and cached.
+    resample : bool
+        Bring a sound at another rate to the model's rate (True), or raise.
+
+    Returns
+    -------
+    segments : vocalpy.Segments
+        Onsets and lengths in samples of ``sound``, with the model's labels.
+    """
+    from ..models.postprocess import to_vocalpy_segments
+    from ..store.params import SpectrogramParams
+
+    if not model_dir:
+        raise ValueError("esn_segment needs model_dir, the directory of a trained ESNDecoder")
+    model = _load(str(pathlib.Path(model_dir).resolve()))
+    data = np.asarray(sound.data, dtype=np.float32).mean(axis=0, keepdims=True)
+    rate = sound.samplerate
+    if rate != model.samplerate_:
+        if not resample:
+            raise AudioError(
+                getattr(sound, "path", None) or "<sound>",
+                f"sample rate is {rate} Hz, the model expects {model.samplerate_} Hz",
+            )
+        import librosa
+
+        data = librosa.resample(data, orig_sr=rate, target_sr=model.samplerate_, res_type="soxr_hq")
+    mono = vocalpy.Sound(data=data, samplerate=model.samplerate_)
+    params = SpectrogramParams(**{**model.spect_params_.to_dict(), "samplerate": model.samplerate_})
+    spect = params.compute(mono)
+    segments = model.segments_from_spectrogram(spect, params.frequencies(model.samplerate_))
+    return to_vocalpy_segments(segments, sound)
