@@ -166,7 +166,6 @@ def run_esn(work: pathlib.Path) -> dict:
 
 def run_tweetynet(work: pathlib.Path, budget: float) -> dict:
     import tweetynet_baseline
-
     import vocalpy_xai as vx
     from vocalpy_xai.io import SegmentTable, read_annotations
     from vocalpy_xai.metrics import evaluate
