@@ -136,3 +136,71 @@ accelerator = "cpu"
 
     annots = read_annotations(tmp_path / "pred" / "bird0.annot.csv", "generic-seq")
     assert len(annots) == 20 and all(len(a.seq.labels) > 5 for a in annots)
+
+
+PREP = """
+[vak.prep]
+dataset_type = "frame classification"
+input_type = "spect"
+data_dir = "{wave}"
+output_dir = "{out}"
+audio_format = "wav"
+annot_format = "birdsong-recognition-dataset"
+annot_file = "{annot}"
+labelset = "012345678"
+train_dur = 100
+test_dur = 30
+
+[vak.prep.spect_params]
+fft_size = 512
+step_size = 64
+
+[vak.train]
+root_results_dir = "results"
+
+[vak.train.model.ESNDecoder.network]
+units = 200
+
+[vak.train.trainer]
+accelerator = "cpu"
+"""
+
+
+def test_esn_trains_on_a_vak_prepped_dataset(tmp_path, example_bird0):
+    """vak prep (unchanged) makes the dataset; vocalpy-xai train fits the ESN on its train split."""
+    import dask
+
+    from vocalpy_xai.io import SegmentTable, read_annotations
+    from vocalpy_xai.models import ESNDecoder
+
+    (tmp_path / "prepped").mkdir()
+    config = _write(
+        tmp_path,
+        PREP.format(
+            wave=example_bird0 / "Wave",
+            out=tmp_path / "prepped",
+            annot=example_bird0 / "Annotation.xml",
+        ),
+    )
+    with dask.config.set(scheduler="threads"):
+        assert cli.main(["prep", str(config)]) == 0
+    assert "path = " in config.read_text()  # vak wrote the dataset path into the config
+    assert cli.main(["train", str(config), "--quiet"]) == 0
+    model = ESNDecoder.load(next((tmp_path / "results").glob("results_*/ESNDecoder")))
+    assert model.pipeline_["kind"] == "vak" and model.time_offset_ == pytest.approx(256 / 32000)
+    # annotate a test-split song from its audio, through vak's own spectrogram function
+    import pandas as pd
+
+    dataset = next((tmp_path / "prepped").glob("*frame-classification-dataset*"))
+    table = pd.read_csv(next(dataset.glob("*_prep_*.csv")))
+    test_audio = table[table["split"] == "test"]["audio_path"].iloc[0]
+    pred = model.annotate(test_audio)
+    truth = {
+        a.notated_path.name: SegmentTable.from_annotation(a)
+        for a in read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")
+    }
+    true = truth[pd.io.common.os.path.basename(test_audio)]
+    from vocalpy_xai.metrics import boundary_scores, syllable_error_rate
+
+    assert syllable_error_rate(true.labels, pred.labels) < 0.35
+    assert boundary_scores(true, pred)["f1"] > 0.7  # the 8-ms frame offset is accounted for

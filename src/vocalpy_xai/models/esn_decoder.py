@@ -13,14 +13,13 @@ The readout is accumulated song by song with :meth:`Ridge.worker` / :meth:`Ridge
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
@@ -28,12 +27,11 @@ import scipy.sparse
 import vocalpy
 import xarray as xr
 
-from ..errors import StoreError
 from ..io.annotations import SegmentTable
-from ..store.dataset import open_store, store_params
 from ..store.params import SpectrogramParams
 from .features import BandFeatures
 from .postprocess import PostprocessParams, frames_to_segments
+from .sources import open_source, spectrogram_of_audio
 
 #: files of a saved model directory
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "weights.npz", "metrics.json"
@@ -157,13 +155,21 @@ class ESNDecoder:
 
     @property
     def frame_dur_(self) -> float:
-        return self.spect_params_.hop_length / self.samplerate_ * self.features.stride
+        """Seconds per model frame."""
+        return self.frame_step_ * self.features.stride
+
+    @property
+    def spect_params_(self) -> SpectrogramParams:
+        """Spectrogram parameters of a model trained on a store."""
+        if self.pipeline_["kind"] != "store":
+            raise ValueError("this model was trained on a vak dataset (vak's spectrograms)")
+        return SpectrogramParams.from_dict(self.pipeline_["spect_params"])
 
     def _targets(self, labels: np.ndarray, onsets_s: np.ndarray, n: int) -> np.ndarray:
         k = len(self.class_names_)
         y = np.zeros((n, k + 1))
         y[np.arange(n), labels[:n]] = 1.0
-        idx = np.round(onsets_s / self.frame_dur_).astype(int)
+        idx = np.round((onsets_s - self.time_offset_) / self.frame_dur_).astype(int)
         for d in (-1, 0, 1):
             ok = (idx + d >= 0) & (idx + d < n)
             y[idx[ok] + d, k] = self.params.onset_weight
@@ -172,49 +178,49 @@ class ESNDecoder:
     # ------------------------------------------------------------------ training
     def fit(
         self,
-        store: str | os.PathLike | xr.Dataset,
+        data: str | os.PathLike | xr.Dataset,
         clips: Sequence[int] | np.ndarray | None = None,
         progress: bool = True,
+        split: str | None = None,
     ) -> ESNDecoder:
-        """Train on annotated clips of a spectrogram store.
+        """Train on annotated clips of a spectrogram store or of a vak-prepped dataset.
 
         Parameters
         ----------
-        store : path or xarray.Dataset
-            A store with frame labels (:func:`vocalpy_xai.store.build_store`).
+        data : path or xarray.Dataset
+            A store with frame labels (:func:`vocalpy_xai.store.build_store`), or the
+            folder of a vak frame-classification dataset (``vak prep``).
         clips : sequence of int, optional
-            Training clips (e.g. a split); default: all.
+            Training clips (e.g. a split); default: all (of ``split``).
         progress : bool
             Show a progress bar.
+        split : str, optional
+            For a vak dataset: use the files of this split (e.g. ``"train"``).
         """
         from reservoirpy.nodes import Ridge
         from tqdm.auto import tqdm
 
         t0 = time.perf_counter()
         cpu0 = time.process_time()
-        ds = store if isinstance(store, xr.Dataset) else open_store(store)
-        if "frame_labels" not in ds:
-            raise StoreError(
-                "ESNDecoder.fit needs a store with frame labels (an annotated data set)"
-            )
-        clips = np.arange(ds.sizes["clip"]) if clips is None else np.asarray(clips, dtype=int)
-        self.class_names_ = [str(c) for c in ds["class"].values]
-        self.spect_params_ = store_params(ds)
-        self.samplerate_ = int(ds.attrs["samplerate"])
-        freqs = ds["freq"].values
-        spects = _ClipReader(ds)
+        source = open_source(data, split)
+        clips = np.arange(source.n_clips) if clips is None else np.asarray(clips, dtype=int)
+        self.class_names_ = list(source.class_names)
+        self.pipeline_ = source.pipeline
+        self.samplerate_ = int(source.samplerate)
+        self.frame_step_ = float(source.frame_step)
+        self.time_offset_ = float(source.time_offset)
+        freqs = source.freqs
 
-        self.features.fit((spects.spectrogram(c) for c in clips), freqs)
+        self.features.fit((source.spectrogram(c) for c in clips), freqs)
         self.reservoir_ = self._make_reservoir()
         readout = Ridge(ridge=self.params.ridge)
         parts = []
         bar = tqdm(clips, desc="ESN states", unit="song", disable=not progress)
         for c in bar:
-            x = self.features.transform(spects.spectrogram(c), freqs)
+            x = self.features.transform(source.spectrogram(c), freqs)
             n = len(x)
-            labels = spects.frame_labels(c)[:: self.features.stride][:n]
-            sel = ds["segment_clip"].values == c
-            y = self._targets(labels, ds["segment_onset_s"].values[sel], n)
+            labels = source.frame_labels(c)[:: self.features.stride][:n]
+            y = self._targets(labels, source.onsets_s(c), n)
             states = self._states(x)
             if readout.input_dim is None:
                 readout.initialize(states, y)
@@ -222,10 +228,11 @@ class ESNDecoder:
         readout.master(iter(parts))  # the closed-form ridge solution
         self.readout_ = readout
         self.training_ = {
-            "store": str(ds.encoding.get("store_path", "")),
+            "data": source.description,
+            "data_kind": source.kind,
             "clips": [int(c) for c in clips],
-            "data_sha256": _data_hash(ds, clips),
-            "n_frames": int(sum(spects.n_frames(c) for c in clips)),
+            "data_sha256": source.data_hash(clips),
+            "n_frames": int(sum(source.n_frames(c) for c in clips)),
             "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - cpu0,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -254,9 +261,20 @@ class ESNDecoder:
     def segments_from_spectrogram(self, spectrogram: np.ndarray, freqs: np.ndarray) -> SegmentTable:
         """Annotated segments of one (freq, time) spectrogram with the store's parameters."""
         labels, onsets = self.predict_frames(spectrogram, freqs)
-        return frames_to_segments(
+        return self._segments(labels, onsets)
+
+    def _segments(self, labels: np.ndarray, onsets: np.ndarray) -> SegmentTable:
+        """Segments of frame predictions, in seconds of the input (frame 0 at ``time_offset_``)."""
+        seg = frames_to_segments(
             labels, onsets, self.frame_dur_, self.class_names_, self.postprocess
         )
+        if self.time_offset_:
+            seg = attrs.evolve(
+                seg,
+                onsets_s=seg.onsets_s + self.time_offset_,
+                offsets_s=seg.offsets_s + self.time_offset_,
+            )
+        return seg
 
     def annotate(self, audio_path: str | os.PathLike, resample: bool = True) -> SegmentTable:
         """Annotate an audio file: load, spectrogram (the training store's parameters), segments.
@@ -268,12 +286,8 @@ class ESNDecoder:
 
         self._check_fitted()
         record = load_audio(audio_path, samplerate=self.samplerate_, mono=True, resample=resample)
-        params = SpectrogramParams(
-            **{**self.spect_params_.to_dict(), "samplerate": self.samplerate_}
-        )
-        spect = params.compute(record.sound)
-        segments = self.segments_from_spectrogram(spect, params.frequencies(self.samplerate_))
-        return attrs.evolve(segments, annot_path=None)
+        spect, freqs = spectrogram_of_audio(self.pipeline_, record.sound.data[0], self.samplerate_)
+        return self.segments_from_spectrogram(spect, freqs)
 
     def annotate_stream(self, audio_path: str | os.PathLike, chunk_s: float = 30.0) -> SegmentTable:
         """Annotate a long recording chunk by chunk, in bounded memory.
@@ -334,13 +348,7 @@ class ESNDecoder:
                 onsets.append(out[:, k])
         if not labels:
             raise AudioError(path, "too short to annotate")
-        return frames_to_segments(
-            np.concatenate(labels),
-            np.concatenate(onsets),
-            self.frame_dur_,
-            self.class_names_,
-            self.postprocess,
-        )
+        return self._segments(np.concatenate(labels), np.concatenate(onsets))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
@@ -381,8 +389,10 @@ class ESNDecoder:
                 "features": self.features.to_dict(),
                 "postprocess": attrs.asdict(self.postprocess),
                 "class_names": self.class_names_,
-                "spect_params": self.spect_params_.to_dict(),
+                "pipeline": self.pipeline_,
                 "samplerate": self.samplerate_,
+                "frame_step": self.frame_step_,
+                "time_offset": self.time_offset_,
                 "training": self.training_,
             }
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
@@ -421,8 +431,10 @@ class ESNDecoder:
         model.reservoir_ = model._make_reservoir(W=W, Win=Win, bias=bias)
         model.reservoir_.initialize(np.zeros((1, Win.shape[1])))
         model.class_names_ = config["class_names"]
-        model.spect_params_ = SpectrogramParams.from_dict(config["spect_params"])
+        model.pipeline_ = config["pipeline"]
         model.samplerate_ = int(config["samplerate"])
+        model.frame_step_ = float(config["frame_step"])
+        model.time_offset_ = float(config["time_offset"])
         model.training_ = config["training"]
         return model
 
@@ -446,16 +458,3 @@ class _ClipReader:
 
     def frame_labels(self, clip: int) -> np.ndarray:
         return self._labels[int(clip), : self.n_frames(clip)].astype(np.int64)
-
-
-def _data_hash(ds: xr.Dataset, clips: Iterable[int]) -> str:
-    """Hash of the training data: audio hashes, annotations and spectrogram parameters."""
-    h = hashlib.sha256()
-    h.update(ds.attrs["spectrogram_params"].encode())
-    for c in clips:
-        h.update(str(ds["audio_sha256"].values[c]).encode())
-        sel = ds["segment_clip"].values == c
-        for name in ("segment_onset_s", "segment_offset_s"):
-            h.update(np.ascontiguousarray(ds[name].values[sel]).tobytes())
-        h.update("|".join(ds["segment_label"].values[sel].astype(str)).encode())
-    return h.hexdigest()

@@ -62,7 +62,7 @@ def esn_segment(
         Onsets and lengths in samples of ``sound``, with the model's labels.
     """
     from ..models.postprocess import to_vocalpy_segments
-    from ..store.params import SpectrogramParams
+    from ..models.sources import spectrogram_of_audio
 
     if not model_dir:
         raise ValueError("esn_segment needs model_dir, the directory of a trained ESNDecoder")
@@ -78,8 +78,6 @@ def esn_segment(
         import librosa
 
         data = librosa.resample(data, orig_sr=rate, target_sr=model.samplerate_, res_type="soxr_hq")
-    mono = vocalpy.Sound(data=data, samplerate=model.samplerate_)
-    params = SpectrogramParams(**{**model.spect_params_.to_dict(), "samplerate": model.samplerate_})
-    spect = params.compute(mono)
-    segments = model.segments_from_spectrogram(spect, params.frequencies(model.samplerate_))
+    spect, freqs = spectrogram_of_audio(model.pipeline_, data[0], model.samplerate_)
+    segments = model.segments_from_spectrogram(spect, freqs)
     return to_vocalpy_segments(segments, sound)

@@ -178,27 +178,40 @@ def train(toml_path: str | pathlib.Path, progress: bool = True) -> pathlib.Path 
     from ..store import open_store
 
     dataset = raw["dataset"]
-    ds = open_store(_resolve(toml_path, dataset["path"]))
-    split = read_splits(_resolve(toml_path, dataset.get("splits_path")), ds.sizes["clip"])
+    data_path = _resolve(toml_path, dataset["path"])
     model = esn_from_tables(raw["model"]["ESNDecoder"])
-    train_clips = np.flatnonzero(split == "train")
-    if train_clips.size == 0:
-        raise ConfigError(f"{toml_path}: the splits give no 'train' clip")
-    model.fit(ds, train_clips, progress=progress)
-    metrics = {
-        "train": {
-            "seconds": model.training_["seconds"],
-            "cpu_seconds": model.training_["cpu_seconds"],
-        }
-    }
-    val = np.flatnonzero(split == "val")
-    if val.size:
-        metrics["val"] = evaluate_on_store(model, ds, val, evaluate)
+    if _kind(data_path) == "vak":  # a vak-prepped dataset: its own 'train' split
+        model.fit(data_path, split="train", progress=progress)
+        metrics = {"train": _train_figures(model)}
+    else:
+        ds = open_store(data_path)
+        split = read_splits(_resolve(toml_path, dataset.get("splits_path")), ds.sizes["clip"])
+        train_clips = np.flatnonzero(split == "train")
+        if train_clips.size == 0:
+            raise ConfigError(f"{toml_path}: the splits give no 'train' clip")
+        model.fit(ds, train_clips, progress=progress)
+        metrics = {"train": _train_figures(model)}
+        val = np.flatnonzero(split == "val")
+        if val.size:
+            metrics["val"] = evaluate_on_store(model, ds, val, evaluate)
     root = _resolve(toml_path, raw["root_results_dir"])
     out = root / f"results_{time.strftime('%y%m%d_%H%M%S')}" / "ESNDecoder"
     path = model.save(out, metrics=metrics)
     print(f"ESNDecoder saved to {path}")
     return path
+
+
+def _kind(path: pathlib.Path) -> str:
+    """'vak' for a vak-prepped dataset folder, 'store' otherwise."""
+    return (
+        "vak"
+        if (path / "metadata.json").exists() and not (path / "zarr.json").exists()
+        else "store"
+    )
+
+
+def _train_figures(model: ESNDecoder) -> dict:
+    return {"seconds": model.training_["seconds"], "cpu_seconds": model.training_["cpu_seconds"]}
 
 
 def evaluate_on_store(model: ESNDecoder, ds, clips, evaluate) -> dict:
@@ -292,11 +305,27 @@ def predict(toml_path: str | pathlib.Path) -> pathlib.Path | None:
 
 
 def prep(toml_path: str | pathlib.Path) -> None:
-    """``vak prep``, unchanged (vak's own dataset preparation)."""
+    """``vak prep`` (vak's own dataset preparation), with pandas 3 made to suit vak 1.0.4.
+
+    vak 1.0.4's prep assumes pandas string columns are numpy object arrays and fails with
+    pandas >= 3's Arrow strings (``'ArrowStringArray' object has no attribute 'remove'``);
+    pandas' ``future.infer_string`` option is switched off while vak runs.
+    """
     check_config(toml_path, "prep")
+    import warnings
+
     import vak.cli.prep
 
-    vak.cli.prep.prep(toml_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            context = pd.option_context("future.infer_string", False)
+        except (KeyError, pd.errors.OptionError):  # pandas without the option
+            import contextlib
+
+            context = contextlib.nullcontext()
+    with context:
+        vak.cli.prep.prep(toml_path)
 
 
 def _resolve(toml_path, value) -> pathlib.Path | None:
