@@ -8,6 +8,8 @@ the modules that need them):
 - spectrogram stores: :func:`build_store`, :func:`open_store`, :class:`SpectrogramParams`,
   :class:`WindowSampler`, splits
 - annotation models: :class:`~vocalpy_xai.models.ESNDecoder` (reservoirpy), post-processing
+- segmenters (vocalpy.Segmenter callbacks): :func:`~vocalpy_xai.segment.adaptive_energy`,
+  :func:`~vocalpy_xai.segment.esn_segment`
 - metrics: :mod:`vocalpy_xai.metrics` (frame accuracy, syllable error rate, boundaries...)
 - reports: :class:`Report`
 """
@@ -16,7 +18,7 @@ import _vocalpy_xai_torchvision
 
 _vocalpy_xai_torchvision.install()
 
-from . import errors, io, metrics, models, report, store  # noqa: E402
+from . import errors, io, metrics, models, report, segment, store  # noqa: E402
 from .errors import (  # noqa: E402
     AnnotationError,
     AudioError,
@@ -38,6 +40,7 @@ from .io import (  # noqa: E402
 )
 from .models import ESNDecoder, ESNParams  # noqa: E402
 from .report import Report  # noqa: E402
+from .segment import AdaptiveEnergyParams, adaptive_energy  # noqa: E402
 from .store import (  # noqa: E402
     BuildReport,
     SpectrogramParams,
@@ -80,6 +83,9 @@ __all__ = [
     "prefix_split",
     "read_annotations",
     "report",
+    "segment",
+    "adaptive_energy",
+    "AdaptiveEnergyParams",
     "split_by_duration",
     "split_by_file",
     "store",

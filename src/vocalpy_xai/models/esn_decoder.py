@@ -94,8 +94,9 @@ class ESNDecoder:
     ----------
     class_names_ : list of str
         Classes, ``background`` first (from the training store).
-    spect_params_ : SpectrogramParams
-        Spectrogram parameters of the training store; audio to annotate is brought to them.
+    pipeline_ : dict
+        The spectrogram pipeline of the training data (store parameters, or vak's);
+        new audio goes through the same one.
     training_ : dict
         Training-data description: store path, clips, data hash, time.
 

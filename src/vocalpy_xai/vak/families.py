@@ -168,6 +168,7 @@ class ESNDecoderModel(lightning.LightningModule):
         self.metrics = metrics or {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame scores (batch, time, classes + onset) of features (batch, time, features)."""
         return self.network(x)
 
     @classmethod
