@@ -362,10 +362,19 @@ def _run_child(kind: str, args: dict, work_dir: pathlib.Path) -> dict:
     out.update(
         child_wall_s=wall,
         child_cpu_s=ru.ru_utime + ru.ru_stime,
-        child_peak_rss_mb=ru.ru_maxrss / 1024,  # KiB on Linux; includes reaped descendants
+        # ru_maxrss of a child folds in the parent's pre-exec peak on Linux: use the
+        # child's own VmHWM (its dask prep runs on threads, so it is the whole step)
+        child_peak_rss_mb=out.get("vm_hwm_mb", ru.ru_maxrss / 1024),
         log=str(log_path),
     )
     return out
+
+
+def _vm_hwm_mb() -> float:
+    """This process's own peak RSS (VmHWM; reset at exec, unlike ``ru_maxrss``)."""
+    with open("/proc/self/status") as f:
+        line = next(ln for ln in f if ln.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
 
 
 def _cpu_self() -> float:
@@ -835,6 +844,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--_worker":
         _args = json.loads(pathlib.Path(sys.argv[3]).read_text())
         _res = WORKERS[sys.argv[2]](_args)
+        _res["vm_hwm_mb"] = _vm_hwm_mb()
         pathlib.Path(_args["out"]).write_text(json.dumps(_res, default=str))
     else:
         main()
