@@ -119,6 +119,10 @@ def test_window_sampler_reads_the_right_frames(small_store):
         np.testing.assert_array_equal(
             y[i], ds["frame_labels"].isel(clip=clips[i], time=slice(starts[i], starts[i] + 500))
         )
+    # the concurrent batch read (default) and the thread-pool read agree
+    x2, y2 = WindowSampler(small_store, window_frames=500, seed=1, workers=2).read(clips, starts)
+    np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(y2, y)
     # same seed, same windows; a split restricts the clips drawn
     again = WindowSampler(small_store, window_frames=500, seed=1).draw(64)
     np.testing.assert_array_equal(again[0], clips)
