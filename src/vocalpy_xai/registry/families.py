@@ -1,0 +1,84 @@
+"""Model families the registry can load: a family name maps to a loader of model folders.
+
+A saved model folder names its family in ``config.json`` (key ``family``, or ``kind``).
+:class:`~vocalpy_xai.models.ESNDecoder` is built in; other families (e.g. a prototype
+network) register a loader with :func:`register_family`.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+from .errors import RegistryError
+
+#: the config file of a saved model folder
+CONFIG_FILE = "config.json"
+
+_LOADERS: dict[str, Callable[[pathlib.Path], Any]] = {}
+
+
+def register_family(name: str, loader: Callable[[pathlib.Path], Any]) -> None:
+    """Register ``loader(path) -> model`` for model folders whose config names ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The family name written in ``config.json`` (``family`` or ``kind``).
+    loader : callable
+        Takes the model folder, returns the loaded model.
+    """
+    _LOADERS[str(name)] = loader
+
+
+def families() -> list[str]:
+    """Names of the families that can be loaded."""
+    _builtin()
+    return sorted(_LOADERS)
+
+
+def read_config(path: str | pathlib.Path) -> dict:
+    """The ``config.json`` of a model folder, or a :class:`RegistryError` saying what is wrong."""
+    path = pathlib.Path(path)
+    cfg = path / CONFIG_FILE
+    if not path.is_dir():
+        raise RegistryError(f"{path}: not a model folder (no such directory)")
+    if not cfg.is_file():
+        raise RegistryError(f"{path}: not a saved model folder (no {CONFIG_FILE})")
+    try:
+        config = json.loads(cfg.read_text())
+    except (OSError, ValueError) as err:
+        raise RegistryError(f"{cfg}: unreadable model config ({err})") from err
+    if not isinstance(config, dict):
+        raise RegistryError(f"{cfg}: model config is not a JSON object")
+    return config
+
+
+def family_of(config: dict) -> str:
+    """The family a model config names (``family``, else ``kind``)."""
+    family = config.get("family") or config.get("kind")
+    if not family:
+        raise RegistryError("model config names no family (keys 'family' or 'kind')")
+    return str(family)
+
+
+def load_model_dir(path: str | pathlib.Path, family: str | None = None) -> Any:
+    """Load a model folder with its family's loader."""
+    _builtin()
+    path = pathlib.Path(path)
+    family = family or family_of(read_config(path))
+    if family not in _LOADERS:
+        raise RegistryError(
+            f"{path}: no loader for model family '{family}'. Known families: "
+            f"{', '.join(sorted(_LOADERS))} (add one with register_family)"
+        )
+    return _LOADERS[family](path)
+
+
+def _builtin() -> None:
+    if "ESNDecoder" not in _LOADERS:
+        from ..models.esn_decoder import ESNDecoder
+
+        _LOADERS["ESNDecoder"] = ESNDecoder.load
