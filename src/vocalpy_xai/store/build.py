@@ -226,7 +226,10 @@ def _assemble(
                 [arr, da.full((n_freq, pad), np.nan, dtype=np.float32, chunks=(n_freq, pad))],
                 axis=1,
             )
-        padded.append(arr.rechunk((n_freq, chunk_frames)))
+        # One dask chunk per clip (zarr still stores chunk_frames-long chunks): each task
+        # hands zarr a whole clip, whose chunks it then encodes and writes concurrently;
+        # one task per zarr chunk paid zarr's per-call overhead thousands of times.
+        padded.append(arr.rechunk((n_freq, max_frames)))
     spect = da.stack(padded)
 
     times = frame_times(max_frames, params.hop_length, samplerate)
@@ -277,7 +280,7 @@ def _assemble(
                 ]
         data_vars["frame_labels"] = (
             ("clip", "time"),
-            da.from_array(labels, chunks=(1, chunk_frames)),
+            da.from_array(labels, chunks=(1, max_frames)),
         )
         coords["class"] = np.array(classes, dtype=object)
         attrs_["background_label"] = BACKGROUND
