@@ -1,0 +1,37 @@
+"""AudioProtoNet: case-based (prototype) networks for spectrograms, built on cabrnet.
+
+- :class:`AudioProtoNet`, :class:`ProtoNetParams`: one model class, four variants
+  (``arch="audio"`` frequency-aware ProtoPNet; ``"plain"`` cabrnet ProtoPNet; ``"blackbox"``
+  the same backbone with a linear head; ``"prototree"`` cabrnet ProtoTree);
+- :func:`write_activations`, :func:`open_activations`: explanation datasets (zarr) whose maps
+  say where in time (s) and frequency (Hz) the evidence lies;
+- :mod:`~vocalpy_xai.protonet.quality`: prototype purity, activation inside annotated masks,
+  deletion test;
+- :func:`syllable_windows`, :func:`sliding_windows`: windows cut from a spectrogram store.
+
+See ``docs/protonet.md``.
+"""
+
+from .activations import open_activations, write_activations
+from .data import Windows, sliding_windows, syllable_windows
+from .errors import ActivationsFormatError, NotFittedError, SpectrogramInputError
+from .model import AudioProtoNet
+from .params import ARCHS, ProtoNetParams
+from .quality import activation_in_mask, deletion_test, prototype_purity
+
+__all__ = [
+    "ARCHS",
+    "ActivationsFormatError",
+    "AudioProtoNet",
+    "NotFittedError",
+    "ProtoNetParams",
+    "SpectrogramInputError",
+    "Windows",
+    "activation_in_mask",
+    "deletion_test",
+    "open_activations",
+    "prototype_purity",
+    "sliding_windows",
+    "syllable_windows",
+    "write_activations",
+]

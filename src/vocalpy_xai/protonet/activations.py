@@ -1,0 +1,203 @@
+"""Activation datasets: prototype similarity maps on the input's time (s) and frequency (Hz).
+
+Format (``kind="vocalpy-xai-activations"``, ``format_version=1``), read by the napari plugin:
+
+- ``similarity`` (clip, prototype, freq, time) float32: each prototype's similarity map,
+  upsampled from feature cells onto the input spectrogram's grid
+  (:func:`vocalpy_xai.protonet.grid.upsample`); for ``arch="blackbox"`` the "prototypes" are
+  the classes and the maps their class activation maps;
+- ``spectrogram`` (clip, freq, time) float32: the input;
+- coordinates ``clip`` (str), ``prototype`` (int), ``freq`` (Hz), ``time`` (s from the window
+  start), ``class`` (str);
+- per clip: ``clip_source_path``, ``clip_start_s`` (NaN when unknown), ``predicted_class``,
+  ``class_scores`` (clip, class; probabilities), ``score`` (clip, prototype; the pooled
+  similarity the classifier uses), ``top_prototypes`` (clip, rank; prototypes by their
+  contribution to the predicted class);
+- per prototype: ``prototype_class``, ``prototype_source_clip``, ``prototype_source_path``,
+  ``prototype_source_window`` (index of the training window), ``prototype_t0_s``,
+  ``prototype_t1_s`` (absolute time in the source recording when its start was given),
+  ``prototype_f0_hz``, ``prototype_f1_hz`` (the footprint of the feature cell it was projected
+  onto: first and last bin centre / frame time), and for ``arch="audio"``
+  ``prototype_freq_weight`` (prototype, freq): its learnt band weights spread over the bins
+  (sums to 1 over freq);
+- attrs: ``kind``, ``format_version``, ``arch``, ``model`` (saved directory or name),
+  ``cell_frames`` / ``cell_bins`` (footprint of a feature cell), ``receptive_field``.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import uuid
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import grid
+from .backbone import receptive_field
+from .errors import ActivationsFormatError
+
+KIND = "vocalpy-xai-activations"
+FORMAT_VERSION = 1
+
+
+def _top_prototypes(model, parts: dict, top_k: int) -> np.ndarray:
+    """Prototypes ranked by contribution to the predicted class (N, top_k)."""
+    scores = parts["scores"]
+    pred = parts["proba"].argmax(axis=1)
+    weights = model.last_layer()
+    if weights is None:  # ProtoTree: by similarity among the predicted class's prototypes
+        mapping = model.network_.prototype_class_mapping.T  # (C, P)
+        contrib = scores + 1e6 * mapping[pred]
+    else:
+        contrib = scores * weights[pred]
+    k = min(top_k, scores.shape[1])
+    return np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+
+
+def activation_dataset(
+    model,
+    X: np.ndarray,
+    parts: dict,
+    clip_ids: Sequence[str] | None = None,
+    top_k: int = 3,
+    sources: Sequence[dict] | None = None,
+) -> xr.Dataset:
+    """Assemble the activation dataset of windows ``X`` from the model's ``parts``."""
+    from .model import normalize_sources
+
+    n, n_freq, n_time = X.shape
+    src = normalize_sources(sources, n)
+    if clip_ids is None:
+        clip_ids = [s["clip"] if sources is not None else f"clip-{i}" for i, s in enumerate(src)]
+    clip_ids = [str(c) for c in clip_ids]
+    if len(clip_ids) != n:
+        from .errors import SpectrogramInputError
+
+        raise SpectrogramInputError(f"{len(clip_ids)} clip ids for {n} windows")
+    stride = model.stride
+    sim = grid.upsample(parts["maps"], n_freq, n_time, stride)
+    names = np.asarray(model.class_names_, dtype=str)
+    protos = model.prototypes_
+    n_proto = sim.shape[1]
+
+    def proto(key, dtype):
+        return ("prototype", np.asarray([p[key] for p in protos], dtype=dtype))
+
+    ds = xr.Dataset(
+        {
+            "similarity": (("clip", "prototype", "freq", "time"), sim),
+            "spectrogram": (("clip", "freq", "time"), X.astype(np.float32)),
+            "clip_source_path": ("clip", np.asarray([s["source_path"] for s in src], dtype=str)),
+            "clip_start_s": ("clip", np.asarray([s["start_s"] for s in src], dtype=float)),
+            "predicted_class": ("clip", names[parts["proba"].argmax(axis=1)]),
+            "class_scores": (("clip", "class"), parts["proba"].astype(np.float32)),
+            "score": (("clip", "prototype"), parts["scores"].astype(np.float32)),
+            "top_prototypes": (("clip", "rank"), _top_prototypes(model, parts, top_k)),
+            "prototype_class": proto("class", str),
+            "prototype_source_clip": proto("source_clip", str),
+            "prototype_source_path": proto("source_path", str),
+            "prototype_source_window": proto("window", int),
+            "prototype_t0_s": proto("t0_s", float),
+            "prototype_t1_s": proto("t1_s", float),
+            "prototype_f0_hz": proto("f0_hz", float),
+            "prototype_f1_hz": proto("f1_hz", float),
+        },
+        coords={
+            "clip": ("clip", np.asarray(clip_ids, dtype=str)),
+            "prototype": ("prototype", np.arange(n_proto)),
+            "freq": ("freq", np.asarray(model.freq_hz_, dtype=float), {"units": "Hz"}),
+            "time": ("time", np.arange(n_time) * model.frame_s_, {"units": "s"}),
+            "class": ("class", names),
+            "rank": ("rank", np.arange(min(top_k, n_proto))),
+        },
+        attrs={
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "arch": model.params.arch,
+            "model": str(getattr(model, "path_", "") or f"AudioProtoNet[{model.params.arch}]"),
+            "cell_frames": stride,
+            "cell_bins": stride,
+            "receptive_field": receptive_field(len(model.params.channels)),
+            "frame_s": model.frame_s_,
+        },
+    )
+    weights = model.freq_weights()
+    if weights is not None:
+        ds["prototype_freq_weight"] = (
+            ("prototype", "freq"),
+            grid.rows_on_grid(weights, n_freq, stride),
+        )
+    return ds
+
+
+def write_activations(
+    ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False
+) -> pathlib.Path:
+    """Write an activation dataset to zarr atomically (temp folder, then rename).
+
+    Chunked one clip at a time. An existing ``path`` is refused unless ``overwrite``.
+    """
+    _validate(ds, "the dataset to write")
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    encoding = {
+        "similarity": {"chunks": (1, *ds["similarity"].shape[1:])},
+        "spectrogram": {"chunks": (1, *ds["spectrogram"].shape[1:])},
+    }
+    try:
+        ds.to_zarr(tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def open_activations(path: str | os.PathLike) -> xr.Dataset:
+    """Open an activation dataset lazily (dask), checking its kind and format version."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ActivationsFormatError(f"{path}: no activation dataset here")
+    try:
+        ds = xr.open_zarr(path, consolidated=False)
+    except Exception as err:
+        raise ActivationsFormatError(f"{path}: not a readable zarr dataset ({err})") from err
+    _validate(ds, str(path))
+    return _plain_strings(ds)
+
+
+def _validate(ds: xr.Dataset, where: str) -> None:
+    kind, version = ds.attrs.get("kind"), ds.attrs.get("format_version")
+    if kind != KIND:
+        raise ActivationsFormatError(
+            f"{where}: not a vocalpy-xai activation dataset (kind={kind!r}, expected {KIND!r})"
+        )
+    if version != FORMAT_VERSION:
+        raise ActivationsFormatError(
+            f"{where}: activation format version {version}, this vocalpy-xai reads "
+            f"version {FORMAT_VERSION}"
+        )
+
+
+def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Text variables as numpy ``str`` arrays (zarr 3 returns numpy's StringDType)."""
+    for name, var in ds.variables.items():
+        if var.dtype.kind == "T":
+            values = np.asarray(var.values.tolist(), dtype=str)
+            ds = (
+                ds.assign_coords({name: (var.dims, values, var.attrs)})
+                if name in ds.coords
+                else ds.assign({name: (var.dims, values, var.attrs)})
+            )
+    return ds

@@ -1,0 +1,139 @@
+"""Build the torch network of each variant: cabrnet configs and the black-box twin.
+
+``audio``, ``plain`` and ``prototree`` are built by :meth:`cabrnet.archs.generic.model.CaBRNet.build_from_config`
+from a configuration dictionary naming the registered spectrogram backbone
+(:data:`~vocalpy_xai.protonet.backbone.BACKBONE_NAME`); ``blackbox`` uses cabrnet's
+:class:`ConvExtractor` with the very same extractor configuration, then global average
+pooling and a linear layer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn as nn
+
+from . import backbone
+from ._cabrnet import CaBRNet, ConvExtractor, quiet_cabrnet
+from .params import ProtoNetParams
+
+
+def extractor_config(params: ProtoNetParams) -> dict:
+    """cabrnet extractor: the registered backbone plus ProtoPNet's add-on (1x1 convs, sigmoid)."""
+    d = params.prototype_dim
+    return {
+        "backbone": {
+            "arch": backbone.BACKBONE_NAME,
+            "weights": "None",
+            "params": {"channels": list(params.channels)},
+            "layer": backbone.SOURCE_LAYER,
+        },
+        "add_on": {
+            "conv1": {"type": "Conv2d", "params": {"out_channels": d, "kernel_size": 1}},
+            "relu1": {"type": "ReLU"},
+            "conv2": {"type": "Conv2d", "params": {"out_channels": d, "kernel_size": 1}},
+            "sigmoid": {"type": "Sigmoid"},
+            "init_mode": "XAVIER",
+        },
+    }
+
+
+def tree_depth(params: ProtoNetParams, num_classes: int) -> int:
+    return params.tree_depth or math.ceil(math.log2(num_classes)) + 1
+
+
+def cabrnet_config(params: ProtoNetParams, num_classes: int, num_freq_rows: int) -> dict:
+    """Full cabrnet model configuration of a prototype variant."""
+    d = params.prototype_dim
+    if params.arch == "audio":
+        classifier = {
+            "module": "vocalpy_xai.protonet.cabrnet_arch",
+            "name": "AudioProtoPNetClassifier",
+            "params": {
+                "num_classes": num_classes,
+                "num_features": d,
+                "num_proto_per_class": params.prototypes_per_class,
+                "num_freq_rows": num_freq_rows,
+            },
+        }
+        top = {"module": "vocalpy_xai.protonet.cabrnet_arch", "name": "AudioProtoPNet"}
+        similarity = {"name": "ProtoPNetSimilarity"}
+    elif params.arch == "plain":
+        classifier = {
+            "module": "cabrnet.archs.protopnet.decision",
+            "name": "ProtoPNetClassifier",
+            "params": {
+                "num_classes": num_classes,
+                "num_features": d,
+                "num_proto_per_class": params.prototypes_per_class,
+            },
+        }
+        top = {"module": "cabrnet.archs.protopnet.model", "name": "ProtoPNet"}
+        similarity = {"name": "ProtoPNetSimilarity"}
+    elif params.arch == "prototree":
+        classifier = {
+            "module": "cabrnet.archs.prototree.decision",
+            "name": "ProtoTreeClassifier",
+            "params": {
+                "num_classes": num_classes,
+                "num_features": d,
+                "depth": tree_depth(params, num_classes),
+            },
+        }
+        top = {"module": "cabrnet.archs.prototree.model", "name": "ProtoTree"}
+        similarity = {"name": "ProtoTreeSimilarity"}
+    else:
+        raise ValueError(f"arch {params.arch!r} is not a cabrnet prototype architecture")
+    return {
+        "extractor": extractor_config(params),
+        "classifier": classifier,
+        "similarity": similarity,
+        "top_arch": top,
+    }
+
+
+class BlackBoxNet(nn.Module):
+    """The black-box twin: cabrnet's extractor (same backbone and add-on), average pool, linear.
+
+    Its class activation maps (:meth:`cam`) are exact: the logit of class ``c`` is the mean
+    over feature cells of ``cam[c]`` plus the bias.
+    """
+
+    def __init__(self, params: ProtoNetParams, num_classes: int):
+        super().__init__()
+        with quiet_cabrnet():
+            self.extractor = ConvExtractor(
+                copy.deepcopy(_single_pipeline(extractor_config(params)))
+            )
+        self.head = nn.Linear(params.prototype_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.extractor(x).mean(dim=(2, 3)))
+
+    def cam(self, x: torch.Tensor) -> torch.Tensor:
+        """Class activation maps (N, C, H, W) without the bias."""
+        feats = self.extractor(x)
+        return torch.einsum("cd,ndhw->nchw", self.head.weight, feats)
+
+
+def _single_pipeline(config: dict) -> dict:
+    """The single-layer form cabrnet's build_from_config makes of ``backbone.layer``."""
+    config = copy.deepcopy(config)
+    layer = config["backbone"].pop("layer")
+    config["convnet"] = {"source_layer": layer, "add_on": config.pop("add_on")}
+    return config
+
+
+def build_network(
+    params: ProtoNetParams, num_classes: int, num_freq_rows: int
+) -> tuple[nn.Module, dict | None]:
+    """Network of a variant, freshly initialised from ``params.seed``, and its cabrnet config."""
+    torch.manual_seed(params.seed)
+    if params.arch == "blackbox":
+        return BlackBoxNet(params, num_classes), None
+    config = cabrnet_config(params, num_classes, num_freq_rows)
+    with quiet_cabrnet():
+        net = CaBRNet.build_from_config(copy.deepcopy(config))
+    return net, config

@@ -1,0 +1,119 @@
+"""Hyper-parameters of an :class:`~vocalpy_xai.protonet.AudioProtoNet`, one dataclass for all variants."""
+
+from __future__ import annotations
+
+import attrs
+
+#: the variants: the frequency-aware prototype net, its ablations and cabrnet's ProtoTree
+ARCHS: tuple[str, ...] = ("audio", "plain", "blackbox", "prototree")
+
+
+def _positive(instance, attribute, value):
+    if value is not None and value <= 0:
+        raise ValueError(f"ProtoNetParams.{attribute.name} must be > 0, got {value}")
+
+
+def _non_negative(instance, attribute, value):
+    if value < 0:
+        raise ValueError(f"ProtoNetParams.{attribute.name} must be >= 0, got {value}")
+
+
+def _channels(value) -> tuple[int, ...]:
+    value = tuple(int(c) for c in value)
+    if not value or min(value) <= 0:
+        raise ValueError(f"ProtoNetParams.channels must be positive integers, got {value}")
+    return value
+
+
+@attrs.define(frozen=True)
+class ProtoNetParams:
+    """Architecture, training budget and seed of a prototype network for spectrograms.
+
+    Parameters
+    ----------
+    arch : str
+        ``"audio"``: the frequency-aware prototype net (similarity max-pooled over time
+        only, then combined over frequency rows with learned per-prototype weights, a
+        softmax over rows). ``"plain"``: cabrnet's ProtoPNet on the same backbone (1x1
+        prototypes max-pooled over the whole map; the ablation). ``"blackbox"``: the same
+        backbone and add-on, global average pooling and a linear head (the black-box twin,
+        explained by class activation maps). ``"prototree"``: cabrnet's ProtoTree on the
+        same backbone.
+    prototypes_per_class : int
+        Prototypes of each class (``audio``, ``plain``).
+    tree_depth : int, optional
+        Depth of the ProtoTree (``2**depth - 1`` prototypes); default
+        ``ceil(log2(classes)) + 1``.
+    channels : tuple of int
+        Output channels of the backbone's conv blocks; every block but the last halves
+        time and frequency (a stride of ``2 ** (len(channels) - 1)`` frames and bins).
+    prototype_dim : int
+        Channels of the add-on layers, i.e. the length of a prototype vector.
+    epochs : int
+        Training epochs (warm-up included), before projection and last-layer tuning.
+    warmup_epochs : int
+        First epochs with the backbone frozen (add-on, prototypes, frequency weights only).
+    last_layer_epochs : int
+        Epochs of last-layer fine-tuning after prototype projection (ProtoPNet variants).
+    max_seconds : float, optional
+        Wall-clock budget of the training epochs: no epoch starts after it is spent.
+        Projection and last-layer tuning always run.
+    batch_size : int
+        Windows per batch.
+    lr : float
+        Learning rate of the backbone (and of the black-box head).
+    lr_prototypes : float
+        Learning rate of the add-on, prototypes and frequency weights.
+    lr_last_layer : float
+        Learning rate of the last layer during fine-tuning.
+    clustering, separation, l1 : float
+        ProtoPNet loss coefficients (cabrnet's defaults: 0.8, -0.08, 1e-4).
+    time_shift : float
+        Augmentation: windows are shifted in time by up to this fraction of their length
+        (padded with the window's floor). Never shifted in frequency.
+    seed : int
+        Seed of initial weights, batch order and augmentation: same seed, same model.
+    num_threads : int
+        :func:`torch.set_num_threads` while fitting and predicting (restored afterwards).
+    """
+
+    arch: str = attrs.field(default="audio", validator=attrs.validators.in_(ARCHS))
+    prototypes_per_class: int = attrs.field(default=5, validator=_positive)
+    tree_depth: int | None = attrs.field(default=None, validator=_positive)
+    channels: tuple[int, ...] = attrs.field(default=(16, 32, 64, 64), converter=_channels)
+    prototype_dim: int = attrs.field(default=64, validator=_positive)
+    epochs: int = attrs.field(default=20, validator=_positive)
+    warmup_epochs: int = attrs.field(default=2, validator=_non_negative)
+    last_layer_epochs: int = attrs.field(default=5, validator=_non_negative)
+    max_seconds: float | None = attrs.field(default=None, validator=_positive)
+    batch_size: int = attrs.field(default=32, validator=_positive)
+    lr: float = attrs.field(default=1e-3, validator=_positive)
+    lr_prototypes: float = attrs.field(default=3e-3, validator=_positive)
+    lr_last_layer: float = attrs.field(default=1e-3, validator=_positive)
+    clustering: float = 0.8
+    separation: float = -0.08
+    l1: float = 1e-4
+    time_shift: float = attrs.field(default=0.1, validator=_non_negative)
+    seed: int = 0
+    num_threads: int = attrs.field(default=1, validator=_positive)
+
+    @property
+    def stride(self) -> int:
+        """Frames (and bins) of input per feature-map cell."""
+        return 2 ** (len(self.channels) - 1)
+
+    @property
+    def is_prototype_net(self) -> bool:
+        return self.arch != "blackbox"
+
+    def to_dict(self) -> dict:
+        d = attrs.asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProtoNetParams:
+        unknown = set(d) - {f.name for f in attrs.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ProtoNetParams field(s) {sorted(unknown)}")
+        return cls(**d)
