@@ -1,0 +1,206 @@
+"""Prototype activation stores: reading them and drawing their maps as napari layers.
+
+The format (written by ``vocalpy_xai.protonet.write_activations``): a zarr
+:class:`xarray.Dataset` with attributes ``kind="vocalpy-xai-activations"`` and
+``format_version=1``, holding
+
+- ``similarity`` (clip, prototype, freq, time) float32 on the input spectrogram's grid and
+  ``spectrogram`` (clip, freq, time); coords ``clip`` (str), ``prototype`` (int), ``freq`` (Hz),
+  ``time`` (s), ``class``;
+- per clip: ``clip_source_path``, ``clip_start_s``, ``predicted_class``, ``class_scores``
+  (clip, class); per prototype: ``prototype_class``, ``prototype_source_clip``,
+  ``prototype_source_path``, ``prototype_t0_s``, ``prototype_t1_s``, ``prototype_f0_hz``,
+  ``prototype_f1_hz``; ``score`` (clip, prototype) and ``top_prototypes`` (clip, rank).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import xarray as xr
+
+from ..errors import StoreError
+from .coords import grid_transform
+from .segments_layer import META_KEY
+
+#: ``attrs["kind"]`` of an activation store
+ACTIVATIONS_KIND: str = "vocalpy-xai-activations"
+#: the format version this module reads
+FORMAT_VERSION: int = 1
+#: variables an activation store must hold
+REQUIRED = (
+    "similarity",
+    "spectrogram",
+    "score",
+    "top_prototypes",
+    "prototype_class",
+    "prototype_source_path",
+    "prototype_t0_s",
+    "prototype_t1_s",
+    "prototype_f0_hz",
+    "prototype_f1_hz",
+    "clip_source_path",
+    "clip_start_s",
+)
+#: colormaps given to prototype layers, in turn
+COLORMAPS = ("magenta", "green", "cyan", "yellow", "red", "blue", "bop orange", "bop purple")
+#: prototype layers made visible when a clip opens (its best-ranked ones)
+VISIBLE_TOP: int = 3
+
+
+def open_activations(path: str | os.PathLike) -> xr.Dataset:
+    """Open an activation store lazily, checking its kind, version and variables.
+
+    Raises
+    ------
+    StoreError
+        Not a zarr store, another kind of store, another format version, or variables missing.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no activation store here")
+    try:
+        ds = xr.open_zarr(path, consolidated=None)
+    except Exception as err:
+        raise StoreError(f"{path}: not a readable zarr store ({err})") from err
+    if ds.attrs.get("kind") != ACTIVATIONS_KIND:
+        raise StoreError(
+            f"{path}: not a vocalpy-xai activation store (attrs kind={ds.attrs.get('kind')!r})"
+        )
+    if int(ds.attrs.get("format_version", -1)) != FORMAT_VERSION:
+        raise StoreError(
+            f"{path}: activation format version {ds.attrs.get('format_version')}, "
+            f"this vocalpy-xai reads version {FORMAT_VERSION}"
+        )
+    missing = [name for name in REQUIRED if name not in ds.variables]
+    if missing:
+        raise StoreError(f"{path}: activation store lacks {', '.join(missing)}")
+    for name, var in ds.variables.items():  # small text variables as plain str
+        if var.dtype.kind in ("T", "O") and var.ndim <= 1 and name not in ("similarity",):
+            values = np.asarray([str(v) for v in np.asarray(var.values).ravel()], dtype=str)
+            values = values.reshape(var.shape)
+            if name in ds.coords:
+                ds = ds.assign_coords({name: (var.dims, values, var.attrs)})
+            else:
+                ds = ds.assign({name: (var.dims, values, var.attrs)})
+    ds.encoding["store_path"] = str(path)
+    return ds
+
+
+def is_activation_store(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a zarr group with ``attrs["kind"] == "vocalpy-xai-activations"``."""
+    import zarr
+
+    try:
+        return zarr.open_group(str(path), mode="r").attrs.get("kind") == ACTIVATIONS_KIND
+    except Exception:
+        return False
+
+
+def clip_index(ds: xr.Dataset, clip: int | str | None) -> int:
+    """Position of ``clip`` (a position or a ``clip`` coordinate value; default the first)."""
+    if clip is None:
+        return 0
+    names = [str(c) for c in ds["clip"].values]
+    if isinstance(clip, str):
+        if clip not in names:
+            raise KeyError(f"no clip {clip!r} in the activation store; clips: {names[:10]}...")
+        return names.index(clip)
+    if not 0 <= int(clip) < len(names):
+        raise IndexError(f"clip {clip} out of range (the store holds {len(names)})")
+    return int(clip)
+
+
+def top_prototypes(ds: xr.Dataset, clip: int | str | None, n: int | None = None) -> list[dict]:
+    """The clip's best-ranked prototypes: id, class, score and source patch."""
+    c = clip_index(ds, clip)
+    protos = [int(p) for p in ds["prototype"].values]
+    ranked = np.asarray(ds["top_prototypes"].isel(clip=c).values).astype(int)
+    ranked = ranked[ranked >= 0][:n] if n else ranked[ranked >= 0]
+    out = []
+    for p in ranked:
+        j = protos.index(int(p)) if int(p) in protos else int(p)
+        out.append(
+            {
+                "prototype": int(ds["prototype"].values[j]),
+                "index": j,
+                "class": str(ds["prototype_class"].values[j]),
+                "score": float(ds["score"].isel(clip=c, prototype=j).values),
+                "source_path": str(ds["prototype_source_path"].values[j]),
+                "source_clip": str(ds["prototype_source_clip"].values[j])
+                if "prototype_source_clip" in ds
+                else "",
+                "t0_s": float(ds["prototype_t0_s"].values[j]),
+                "t1_s": float(ds["prototype_t1_s"].values[j]),
+                "f0_hz": float(ds["prototype_f0_hz"].values[j]),
+                "f1_hz": float(ds["prototype_f1_hz"].values[j]),
+            }
+        )
+    return out
+
+
+def activation_layers(
+    ds: xr.Dataset, clip: int | str | None = None, time_offset_s: float = 0.0
+) -> list[tuple]:
+    """One Image LayerData per prototype: its similarity map over the clip's spectrogram.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`open_activations`.
+    clip : int or str, optional
+        Position or name of the clip (default the first).
+    time_offset_s : float
+        Added to the store's times (e.g. ``clip_start_s`` to draw over the whole recording).
+
+    Returns
+    -------
+    layers : list of (data, kwargs, "image")
+        Additive blending, one colormap each; the clip's :data:`VISIBLE_TOP` best prototypes
+        are visible, the others hidden (tick them in the layer list).
+    """
+    c = clip_index(ds, clip)
+    freqs = np.asarray(ds["freq"].values, float)
+    sim = ds["similarity"].isel(clip=c).transpose("prototype", "freq", "time")
+    flip = len(freqs) > 1 and freqs[0] > freqs[-1]
+    if flip:
+        freqs = freqs[::-1]
+    transform = grid_transform(freqs, np.asarray(ds["time"].values, float) + time_offset_s)
+    visible = {p["index"] for p in top_prototypes(ds, c, VISIBLE_TOP)}
+    scores = np.asarray(ds["score"].isel(clip=c).values, float)
+    layers = []
+    for j, proto in enumerate(ds["prototype"].values):
+        data = sim.isel(prototype=j).data
+        if flip:
+            data = data[::-1]
+        data = np.asarray(data, dtype=np.float32)
+        top = float(np.nanmax(data)) if np.isfinite(data).any() else 1.0
+        klass = str(ds["prototype_class"].values[j])
+        layers.append(
+            (
+                data,
+                {
+                    "name": f"prototype {int(proto)} ({klass})",
+                    "colormap": COLORMAPS[j % len(COLORMAPS)],
+                    "blending": "additive",
+                    "opacity": 0.7,
+                    "contrast_limits": (max(0.0, top * 0.3), max(top, 1e-6)),
+                    "visible": j in visible,
+                    **transform,
+                    "metadata": {
+                        META_KEY: {
+                            "role": "activation",
+                            "store_path": ds.encoding.get("store_path"),
+                            "clip": str(ds["clip"].values[c]),
+                            "prototype": int(proto),
+                            "class": klass,
+                            "score": float(scores[j]),
+                        }
+                    },
+                },
+                "image",
+            )
+        )
+    return layers

@@ -1,0 +1,9 @@
+"""Dock widgets of the napari plugin (Qt): train, predict, disagreements, prototypes, save."""
+
+from .disagreements import DisagreementWidget
+from .predict import PredictWidget
+from .prototypes import PrototypeWidget
+from .save import SaveWidget
+from .train import TrainWidget
+
+__all__ = ["DisagreementWidget", "PredictWidget", "PrototypeWidget", "SaveWidget", "TrainWidget"]
