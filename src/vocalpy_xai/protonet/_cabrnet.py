@@ -22,6 +22,8 @@ import sys
 import types
 import warnings
 
+from loguru import logger
+
 import _vocalpy_xai_torchvision
 
 _vocalpy_xai_torchvision.install()  # torchvision without its C++ ops (see STACK.md)
@@ -64,7 +66,6 @@ with warnings.catch_warnings():
     from cabrnet.archs.prototree.model import ProtoTree
     from cabrnet.core.utils.optimizers import OptimizerManager
 
-from loguru import logger
 
 
 @contextlib.contextmanager
