@@ -165,13 +165,14 @@ def _cut(spect: np.ndarray, floor: np.ndarray, start: int, width: int) -> np.nda
 def window_starts(n_frames: int, width: int, hop: int) -> np.ndarray:
     """Start frames of windows of ``width`` every ``hop`` frames over a clip.
 
-    The last window is aligned to the clip's end when the hop does not land there; a clip
-    shorter than one window gives one window at frame 0 (padded past the end).
+    When the grid leaves at least half a hop of the clip's end uncovered, one more window
+    is aligned to the clip's end. A clip shorter than one window gives one window at frame
+    0 (padded past the end).
     """
     if n_frames <= width:
         return np.array([0])
     starts = np.arange(0, n_frames - width + 1, hop)
-    if starts[-1] != n_frames - width:
+    if (n_frames - width) - starts[-1] >= max(1, hop // 2):
         starts = np.append(starts, n_frames - width)
     return starts
 
@@ -198,8 +199,8 @@ def species_windows(
         Window length in seconds (default 3.0, BirdNET's chunk). ``T = round(window_s /
         frame_s)`` frames.
     hop_s : float
-        Seconds between window starts (default 1.0). The last window of a clip is aligned
-        to its end; a clip shorter than a window gives one window padded with the clip's
+        Seconds between window starts (default 1.0). One more window is aligned to a clip's
+        end when the grid leaves half a hop or more of it uncovered; a clip shorter than a window gives one window padded with the clip's
         per-frequency noise floor (5th percentile of each row).
     random_offset : bool
         Start the grid of each clip at a random offset in ``[0, hop)`` (a random crop for
