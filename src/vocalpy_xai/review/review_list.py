@@ -1,0 +1,66 @@
+"""Review lists on disk: a CSV a person (or the napari plugin) opens, fills and returns.
+
+One row per segment to check, most suspicious first: ``rank``, ``audio_path``, ``onset_s``,
+``offset_s``, ``human_label``, ``model_label``, the scores, and an empty ``new_label``
+column. A filled-in review list is itself a corrections table
+(:meth:`~vocalpy_xai.review.AnnotationVersions.apply`): rows with a ``new_label`` are
+applied, empty ones are left as they are, ``<delete>`` removes the segment.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import uuid
+
+import pandas as pd
+
+from ..errors import ManifestError
+from .finder import REVIEW_COLUMNS
+
+
+def write_review_list(
+    review: pd.DataFrame, path: str | os.PathLike, top: int | None = None, overwrite: bool = False
+) -> pathlib.Path:
+    """Write a ranked review list as CSV, atomically (temp file, then rename).
+
+    Parameters
+    ----------
+    review : pandas.DataFrame
+        From :func:`~vocalpy_xai.review.find_disagreements`.
+    path : path
+        The CSV to write.
+    top : int, optional
+        Keep only the first ``top`` rows.
+    overwrite : bool
+        Replace an existing file (default: refuse).
+    """
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    table = review.sort_values("rank")
+    if top is not None:
+        table = table.head(int(top))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    table.to_csv(tmp, index=False, float_format="%.6f")
+    os.replace(tmp, path)
+    return path
+
+
+def read_review_list(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a review list (or any corrections table) written by :func:`write_review_list`."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no review list here")
+    table = pd.read_csv(path, dtype={"human_label": str, "model_label": str, "new_label": str})
+    missing = {"audio_path", "onset_s", "offset_s"} - set(table.columns)
+    if missing:
+        raise ManifestError(path, f"missing column(s) {', '.join(sorted(missing))}")
+    if "new_label" not in table.columns:
+        table["new_label"] = ""
+    table["new_label"] = table["new_label"].fillna("")
+    return table
+
+
+__all__ = ["REVIEW_COLUMNS", "read_review_list", "write_review_list"]

@@ -1,0 +1,228 @@
+"""A local HTTP service over the model registry (FastAPI): annotate audio with a model.
+
+Endpoints (OpenAPI spec at ``/openapi.json``, docs at ``/docs``):
+
+- ``GET /health``;
+- ``GET /models``: every registered version with its aliases;
+- ``POST /models/{name}/predict``: annotate an uploaded audio file (multipart ``file``);
+- ``POST /models/{name}/predict-path``: annotate a file inside the server's data root.
+
+``version`` (query or body) is a number, ``v3``, an alias or ``latest``; by default the
+``production`` alias if set, else the latest version. Answers carry the model name and
+resolved version, and the segments as crowsetta-compatible records (``onset_s``,
+``offset_s``, ``label``), or, with ``format=simple-seq``, crowsetta's ``simple-seq`` CSV.
+Request bodies over the upload limit get 413; paths outside the data root (through ``..``
+or symbolic links) get 403.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import tempfile
+import threading
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, File, HTTPException, Query, UploadFile
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from ..errors import DataError, VocalpyXaiError
+from ..registry import IntegrityError, Registry, RegistryError
+from .limits import BodySizeLimit
+from .paths import PathRefused, resolve_inside
+
+#: default request body limit: 50 MiB (about 13 min of 32-kHz 16-bit mono WAV)
+DEFAULT_MAX_UPLOAD = 50 * 2**20
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+
+
+class Segment(BaseModel):
+    onset_s: float
+    offset_s: float
+    label: str
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: int
+    family: str
+
+
+class Prediction(BaseModel):
+    model: ModelRef
+    audio: str = Field(description="the uploaded file's name, or the path under the data root")
+    segments: list[Segment]
+
+
+class PathRequest(BaseModel):
+    path: str = Field(description="audio file, relative to the server's data root")
+    version: str | None = Field(default=None, description="number, alias or 'latest'")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int
+    family: str
+    created: str
+    aliases: list[str]
+    class_names: list[str] | None = None
+
+
+class _Models:
+    """Loaded models by (name, version), each with a lock (a reservoir's state is shared)."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self._cache: dict[tuple[str, int], tuple[object, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, ref: str | None):
+        if ref is None:
+            ref = "production" if "production" in self.registry.aliases(name) else "latest"
+        version = self.registry.resolve(name, ref)
+        key = (name, version)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = (self.registry.load(name, version), threading.Lock())
+            return self._cache[key]
+
+
+def _simple_seq_csv(segments) -> str:
+    import io
+
+    import crowsetta
+
+    seq = crowsetta.formats.seq.SimpleSeq(
+        onsets_s=segments.onsets_s,
+        offsets_s=segments.offsets_s,
+        labels=segments.labels,
+        annot_path="prediction.csv",
+    )
+    buf = io.StringIO()
+    seq.to_file(buf)
+    return buf.getvalue()
+
+
+def create_app(
+    registry: Registry | str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+) -> FastAPI:
+    """The FastAPI application.
+
+    Parameters
+    ----------
+    registry : Registry or path, optional
+        Default: :func:`vocalpy_xai.registry.default_root`.
+    data_root : path, optional
+        Folder whose files ``predict-path`` may read; None: path requests are refused.
+    max_upload_bytes : int
+        Largest accepted request body (413 above it).
+    """
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    root = pathlib.Path(data_root).resolve(strict=True) if data_root is not None else None
+    models = _Models(reg)
+    app = FastAPI(
+        title="vocalpy-xai annotation service",
+        version="1",
+        description="Annotate birdsong with models from a local vocalpy-xai registry.",
+    )
+    app.state.registry, app.state.data_root = reg, root
+
+    def run(name: str, ref: str | None, audio_path: pathlib.Path, shown: str, fmt: str):
+        try:
+            model, lock = models.get(name, ref)
+        except IntegrityError as err:
+            raise HTTPException(500, f"model failed its integrity check: {err}") from err
+        except RegistryError as err:
+            raise HTTPException(404, str(err)) from err
+        rec = model.registry_version_
+        try:
+            with lock:
+                segments = model.annotate(audio_path)
+        except DataError as err:
+            raise HTTPException(422, f"{shown}: {err.problem}") from err
+        except VocalpyXaiError as err:
+            raise HTTPException(422, f"{shown}: {err}") from err
+        if fmt == "simple-seq":
+            return PlainTextResponse(
+                _simple_seq_csv(segments),
+                media_type="text/csv",
+                headers={"X-Model-Name": rec.name, "X-Model-Version": str(rec.version)},
+            )
+        return Prediction(
+            model=ModelRef(name=rec.name, version=rec.version, family=rec.family),
+            audio=shown,
+            segments=[
+                Segment(onset_s=float(a), offset_s=float(b), label=str(lab))
+                for a, b, lab in zip(
+                    segments.onsets_s, segments.offsets_s, segments.labels, strict=True
+                )
+            ],
+        )
+
+    responses = {
+        200: {"content": {"text/csv": {}}, "description": "annotation (JSON or simple-seq CSV)"},
+        404: {"description": "unknown model or version"},
+        413: {"description": "upload larger than the limit"},
+        422: {"description": "not usable audio"},
+    }
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "models": len(reg.models())}
+
+    @app.get("/models", response_model=list[ModelInfo])
+    def list_models() -> list[ModelInfo]:
+        return [
+            ModelInfo(
+                name=r.name,
+                version=r.version,
+                family=r.family,
+                created=r.created,
+                aliases=list(r.aliases),
+                class_names=r.class_names,
+            )
+            for r in reg.list()
+        ]
+
+    @app.post("/models/{name}/predict", response_model=Prediction, responses=responses)
+    def predict_upload(
+        name: str,
+        file: Annotated[UploadFile, File(description="audio file (WAV, FLAC, MP3, OGG)")],
+        version: Annotated[str | None, Query(description="number, alias or 'latest'")] = None,
+        format: Literal["json", "simple-seq"] = "json",
+    ):
+        suffix = pathlib.Path(file.filename or "").suffix
+        suffix = suffix if _SUFFIX.match(suffix) else ".wav"
+        with tempfile.TemporaryDirectory(prefix="vx-upload-") as tmp:
+            path = pathlib.Path(tmp) / f"upload{suffix}"
+            with open(path, "wb") as f:
+                while block := file.file.read(1 << 20):
+                    f.write(block)
+            return run(name, version, path, file.filename or "upload", format)
+
+    @app.post(
+        "/models/{name}/predict-path",
+        response_model=Prediction,
+        responses={**responses, 403: {"description": "path outside the data root"}},
+    )
+    def predict_path(
+        name: str, request: PathRequest, format: Literal["json", "simple-seq"] = "json"
+    ):
+        try:
+            path = resolve_inside(root, request.path)
+        except PathRefused as err:
+            raise HTTPException(403, str(err)) from err
+        except (FileNotFoundError, OSError) as err:
+            raise HTTPException(404, str(err)) from err
+        return run(name, request.version, path, request.path, format)
+
+    return BodySizeLimit(app, max_upload_bytes) if max_upload_bytes else app
+
+
+def fastapi_app(app) -> FastAPI:
+    """The FastAPI application inside a :func:`create_app` result (for its OpenAPI spec)."""
+    return app.app if isinstance(app, BodySizeLimit) else app
