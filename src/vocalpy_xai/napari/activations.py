@@ -186,7 +186,7 @@ def activation_layers(
                     "colormap": COLORMAPS[j % len(COLORMAPS)],
                     "blending": "additive",
                     "opacity": 0.7,
-                    "contrast_limits": (max(0.0, top * 0.3), max(top, 1e-6)),
+                    "contrast_limits": (max(0.0, top * 0.5), max(top, 1e-6)),
                     "visible": j in visible,
                     **transform,
                     "metadata": {

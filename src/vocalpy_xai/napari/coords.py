@@ -2,7 +2,7 @@
 
 napari's camera zooms both axes alike, so world units of Hz and seconds would draw a song as a
 sliver thousands of times taller than wide. Time is therefore in seconds and frequency in units of
-:data:`HZ_PER_UNIT` Hz (0-16 kHz spans 0.8 units, as tall as 0.8 s of time). The status bar shows
+:data:`HZ_PER_UNIT` Hz (0-16 kHz spans 3.2 units, as tall as 3.2 s of time). The status bar shows
 both in plain Hz and seconds (:func:`describe_position`), and the camera's vertical axis points up
 so that low frequencies are at the bottom (:func:`orient_viewer`).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Hz per world unit on the frequency axis
-HZ_PER_UNIT: float = 20_000.0
+HZ_PER_UNIT: float = 5_000.0
 #: napari axis labels of the (frequency, time) world axes
 AXIS_LABELS: tuple[str, str] = (f"frequency (x{HZ_PER_UNIT / 1e3:g} kHz)", "time (s)")
 

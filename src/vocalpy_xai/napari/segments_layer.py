@@ -87,7 +87,7 @@ def segments_layer_data(
         "edge_width": 0.004,
         "text": {
             "string": "{label}",
-            "size": 11,
+            "size": 9,
             "color": style["edge_color"],
             "anchor": style["anchor"],
         },

@@ -1,0 +1,190 @@
+"""Activation stores in the viewer: a real similarity map (normalised cross-correlation of real
+Bird0 syllables against real songs), the prototype panel, and the docs screenshot."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import crowsetta
+import numpy as np
+import pytest
+import xarray as xr
+
+pytest.importorskip("napari")
+
+from vocalpy_xai.io import load_audio, read_annotations, write_annotations
+from vocalpy_xai.napari import (
+    activation_layers,
+    add_layer_data,
+    napari_get_reader,
+    open_activations,
+    open_recording,
+    top_prototypes,
+)
+from vocalpy_xai.napari.spectrogram import AudioSpectrogram
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+BAND = (1000.0, 9000.0)
+
+
+def _spectrogram(path):
+    rec = load_audio(path, mono=True)
+    spect = AudioSpectrogram(rec.sound.data[0], rec.sound.samplerate)
+    return spect.frames(0, 0, spect.n_frames(0)), spect.freqs, spect.times(0)
+
+
+def _ncc_map(spect, freqs, patch):
+    """Normalised cross-correlation over time of a band-limited patch: (freq, time) map."""
+    band = (freqs >= BAND[0]) & (freqs <= BAND[1])
+    s = spect[band]
+    w = patch.shape[1]
+    p = patch - patch.mean()
+    p /= np.linalg.norm(p)
+    windows = np.lib.stride_tricks.sliding_window_view(s, w, axis=1)  # (b, T-w+1, w)
+    windows = windows - windows.mean(axis=(0, 2), keepdims=True)
+    norms = np.linalg.norm(windows, axis=(0, 2))
+    ncc = np.einsum("btw,bw->t", windows, p) / np.maximum(norms, 1e-9)
+    out = np.zeros(spect.shape, np.float32)
+    centre = np.zeros(spect.shape[1], np.float32)
+    centre[w // 2 : w // 2 + len(ncc)] = np.clip(ncc, 0, None)
+    out[band] = centre
+    return out
+
+
+@pytest.fixture(scope="module")
+def activation_store(tmp_path_factory, example_bird0):
+    """Activations of 3 real syllables of song 1 (prototypes) over songs 0 and 2 (clips)."""
+    out = tmp_path_factory.mktemp("activations")
+    annots = read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")
+    wav = lambda i: example_bird0 / "Wave" / f"{i}.wav"  # noqa: E731
+    proto_spect, freqs, times = _spectrogram(wav(1))
+    seq = annots[1].seq
+    labels = np.asarray(seq.labels).astype(str)
+    picks = [int(np.flatnonzero(labels == lab)[0]) for lab in sorted(set(labels))[:3]]
+    band = (freqs >= BAND[0]) & (freqs <= BAND[1])
+    patches, meta = [], []
+    for k in picks:
+        cols = (times >= seq.onsets_s[k]) & (times <= seq.offsets_s[k])
+        patches.append(proto_spect[band][:, cols])
+        meta.append((labels[k], float(seq.onsets_s[k]), float(seq.offsets_s[k])))
+    clips = [0, 2]
+    spects = [_spectrogram(wav(i))[0] for i in clips]
+    n = min(s.shape[1] for s in spects)
+    sims = np.stack([[_ncc_map(s, freqs, p)[:, :n] for p in patches] for s in spects])
+    spect = np.stack([s[:, :n] for s in spects])
+    score = sims.max(axis=(2, 3))
+    classes = sorted({m[0] for m in meta})
+    proto_class = [m[0] for m in meta]
+    class_scores = np.stack(
+        [
+            [score[c, [i for i, k in enumerate(proto_class) if k == cl]].max() for cl in classes]
+            for c in range(len(clips))
+        ]
+    )
+    ds = xr.Dataset(
+        {
+            "similarity": (("clip", "prototype", "freq", "time"), sims.astype(np.float32)),
+            "spectrogram": (("clip", "freq", "time"), spect.astype(np.float32)),
+            "clip_source_path": (("clip",), [str(wav(i)) for i in clips]),
+            "clip_start_s": (("clip",), [0.0, 0.0]),
+            "predicted_class": (("clip",), [classes[i] for i in class_scores.argmax(1)]),
+            "class_scores": (("clip", "class"), class_scores),
+            "prototype_class": (("prototype",), proto_class),
+            "prototype_source_clip": (("prototype",), ["1"] * len(meta)),
+            "prototype_source_path": (("prototype",), [str(wav(1))] * len(meta)),
+            "prototype_t0_s": (("prototype",), [m[1] for m in meta]),
+            "prototype_t1_s": (("prototype",), [m[2] for m in meta]),
+            "prototype_f0_hz": (("prototype",), [BAND[0]] * len(meta)),
+            "prototype_f1_hz": (("prototype",), [BAND[1]] * len(meta)),
+            "score": (("clip", "prototype"), score),
+            "top_prototypes": (("clip", "rank"), np.argsort(-score, axis=1)),
+        },
+        coords={
+            "clip": [str(i) for i in clips],
+            "prototype": np.arange(len(meta)),
+            "freq": freqs,
+            "time": times[:n],
+            "class": classes,
+        },
+        attrs={"kind": "vocalpy-xai-activations", "format_version": 1},
+    )
+    path = out / "activations.zarr"
+    try:  # the project's own writer when it is there (same format)
+        from vocalpy_xai.protonet.activations import write_activations
+
+        write_activations(ds, path)
+    except ImportError:
+        ds.to_zarr(path, mode="w-")
+    return path, sims
+
+
+def test_read_activation_store(activation_store):
+    path, sims = activation_store
+    assert napari_get_reader(str(path)) is not None
+    ds = open_activations(path)
+    layers = activation_layers(ds, "2")
+    assert len(layers) == sims.shape[1]
+    data, kwargs, kind = layers[0]
+    assert kind == "image" and kwargs["blending"] == "additive"
+    np.testing.assert_allclose(data, sims[1, 0], rtol=1e-6)
+    # the best-matching prototype of a real song scores well above chance
+    top = top_prototypes(ds, "2")
+    assert top[0]["score"] > 0.5
+    assert [k["visible"] for _, k, _ in layers].count(True) == 3
+
+
+def test_viewer_screenshot_and_prototype_panel(
+    make_napari_viewer, qtbot, activation_store, tmp_path, example_bird0
+):
+    from vocalpy_xai.napari.widgets import PrototypeWidget
+
+    path, _ = activation_store
+    wav = tmp_path / "2.wav"
+    shutil.copy(example_bird0 / "Wave" / "2.wav", wav)
+    annot = read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")[2]
+    write_annotations(
+        crowsetta.Annotation(annot_path=tmp_path / "2.csv", notated_path=wav, seq=annot.seq),
+        tmp_path / "2.csv",
+        "simple-seq",
+    )
+    viewer = make_napari_viewer()
+    viewer.window._qt_window.resize(1400, 800)
+    open_recording(viewer, wav)
+    ds = open_activations(path)
+    layers = add_layer_data(viewer, activation_layers(ds, "2"))
+    viewer.layers.move(viewer.layers.index(viewer.layers["2 annotation"]), len(viewer.layers))
+    for layer in layers[1:]:
+        layer.visible = False
+    viewer.layers.selection.active = viewer.layers["2 annotation"]
+    viewer.reset_view()
+    camera = viewer.scene.camera
+    camera.center = (1.6, 2.6)  # (frequency, time): 0-16 kHz, around 2.6 s
+    camera.zoom = viewer.window._qt_viewer.canvas.size[1] / 4.0  # 4 s across
+    image = viewer.screenshot(canvas_only=False, flash=False)
+    assert image.ndim == 3 and image[..., :3].std() > 10
+    if os.environ.get("VOCALPY_XAI_WRITE_SCREENSHOT"):
+        from PIL import Image
+
+        Image.fromarray(image).save(REPO / "docs" / "images" / "napari_viewer.png")
+
+    panel = PrototypeWidget(viewer)
+    viewer.window.add_dock_widget(panel, name="Clips and prototypes")
+    panel.open_store(str(path))
+    assert panel.clip.count() == 2
+    assert panel.list.count() == 3
+    assert not panel.list.item(0).icon().isNull()  # thumbnail of the real source patch
+    from qtpy.QtCore import Qt
+
+    item = panel.list.item(2)
+    layer = panel._layer_of(panel.prototypes[2]["prototype"])
+    item.setCheckState(Qt.CheckState.Checked)
+    assert layer.visible
+    item.setCheckState(Qt.CheckState.Unchecked)
+    assert not layer.visible
+    panel.list.setCurrentRow(0)
+    message = panel.play(match=True)
+    assert message  # plays where there is a device; headless says there is none
+    panel.clip.setCurrentIndex(1)
+    assert panel.list.count() == 3
