@@ -123,31 +123,51 @@ class MelFrontEnd(nn.Module):
     to the branch's exponent, mel axis flipped (row 0 = highest band). Output
     ``(N, 2, 96, 511)``: channel 0 = 2048-point branch, channel 1 = 1024-point branch.
 
-    Because the real part of the FFT is linear in the frame, window, real DFT and mel
-    matrix are folded into one ``(frame_length, 96)`` matrix (computed in float64), so
-    each branch is a single matrix product over strided frames.
+    Parameters
+    ----------
+    graph : TFLiteGraph
+        The parsed BirdNET graph (constants are read by tensor name).
+    exact : bool
+        ``True`` (default) reproduces TFLite's arithmetic: window product in float32,
+        FFT in float64 (TFLite's RFFT2D kernel runs Ooura's FFT in double precision),
+        mel matrix product in float32. ``False`` folds window, real DFT and mel matrix
+        into one ``(frame_length, 96)`` float32 matrix: about twice as fast, equal on
+        ordinary chunks (logits within ~1e-4), but near-silent frames (zero padding,
+        digital silence) differ. Their mel energies are then tiny leakage values that
+        the exponent (< 0.25) amplifies, and float32 rounding of the folded product
+        changes them (logit differences up to ~0.3).
     """
 
-    def __init__(self, graph: TFLiteGraph) -> None:
+    def __init__(self, graph: TFLiteGraph, exact: bool = True) -> None:
         super().__init__()
 
         def const(name: str) -> np.ndarray:
             return graph.tensor_by_name(name).data  # type: ignore[return-value]
 
+        self.exact = exact
         self.eps = float(const("model/MEL_SPEC1/add/y"))
         self.center = float(const("model/MEL_SPEC1/Sub_1/y"))
         self.scale = float(const("model/MEL_SPEC1/Mul/y"))
         self.branches: list[MelBranch] = []
+        self._bins: list[tuple[int, int]] = []
         for b in (1, 2):
             pre = f"model/MEL_SPEC{b}"
             length = int(const(f"{pre}/stft/frame_length"))
             hop = int(const(f"{pre}/stft/frame_step"))
-            window = const(f"{pre}/stft/hann_window/sub_2").astype(np.float64)
-            mel = const(f"{pre}/Tensordot/MatMul").astype(np.float64)  # (96, L/2+1)
+            window32 = const(f"{pre}/stft/hann_window/sub_2")
+            mel32 = const(f"{pre}/Tensordot/MatMul")  # (96, L/2+1)
+            window = window32.astype(np.float64)
+            mel = mel32.astype(np.float64)
             exponent = float(const(f"{pre}/truediv_1"))
             n_bins = length // 2 + 1
             if mel.shape[1] != n_bins or window.shape != (length,):
                 raise ValueError(f"unexpected BirdNET front-end constants in branch {b}")
+            # FFT bins with a non-zero mel weight (the others are multiplied by 0).
+            used = np.nonzero(mel.any(axis=0))[0]
+            lo, hi = int(used[0]), int(used[-1]) + 1
+            self._bins.append((lo, hi))
+            self.register_buffer(f"window{b - 1}", torch.from_numpy(window32.copy()))
+            self.register_buffer(f"mel{b - 1}", torch.from_numpy(mel32[:, lo:hi].T.copy()))
             n = np.arange(length)[:, None]
             kk = np.arange(n_bins)[None, :]
             cos = np.cos(2 * np.pi * ((n * kk) % length) / length)  # real part of the DFT
@@ -172,7 +192,13 @@ class MelFrontEnd(nn.Module):
         outs = []
         for b, branch in enumerate(self.branches):
             frames = x.unfold(1, branch.frame_length, branch.hop)  # (N, T, L), a view
-            mel = frames @ getattr(self, f"kernel{b}")  # (N, T, 96)
+            if self.exact:
+                frames = frames * getattr(self, f"window{b}")
+                spec = torch.fft.rfft(frames.double(), n=branch.frame_length)
+                lo, hi = self._bins[b]
+                mel = spec.real[..., lo:hi].float() @ getattr(self, f"mel{b}")
+            else:
+                mel = frames @ getattr(self, f"kernel{b}")  # (N, T, 96)
             mel = _SafePow.apply(mel * mel, branch.exponent)
             outs.append(mel.flip(-1).transpose(1, 2))  # (N, 96, T), row 0 = highest band
         return torch.stack(outs, dim=1)
@@ -186,10 +212,15 @@ class FeatureGrid:
     axis); columns (``T``) are time. The two spectrogram branches share rows and
     columns but not frequencies: row ``r`` of branch 0 (2048-point frames, 0–3 kHz)
     and of branch 1 (1024-point frames, 0.5–15 kHz) are different mel bands, and the
-    first convolution mixes them, so each cell reports one frequency range per branch.
-    Receptive fields are those of the convolution/pooling path; the
-    squeeze-excitation gates pool the whole map, so strictly every cell also depends
-    on the whole chunk through them.
+    first convolution mixes them, so every frequency is given once per branch.
+
+    Three descriptions of a cell: its **centre** (where the convolutions sample the
+    input: cell ``i`` is centred on spectrogram row/frame ``start + i * jump``); a
+    **partition** of the chunk into tiles (edges halfway between neighbouring
+    centres, the outer edges at the chunk's limits), for drawing a feature map over a
+    spectrogram; and its **receptive field** on the convolution/pooling path, which
+    grows past the whole chunk from ``block3`` on. The squeeze-excitation gates pool
+    the whole map, so strictly every cell also depends on the whole chunk.
 
     Attributes
     ----------
@@ -200,18 +231,29 @@ class FeatureGrid:
     jump, rf, start : tuple of float
         (rows, frames): cell spacing, receptive-field size and centre of cell 0, in
         spectrogram rows / STFT frames.
-    row_range : numpy.ndarray
-        ``(F, 2)`` first and last spectrogram row (0–95) in each cell's receptive field.
-    frame_range : numpy.ndarray
-        ``(T, 2)`` first and last STFT frame (0–510) in each cell's receptive field.
-    time_center_s, time_start_s, time_end_s : numpy.ndarray
-        ``(T,)`` centre (mean of both branches' frame centres) and extent (union of
-        both branches' samples) of each column, in seconds from the chunk start,
-        clipped to [0, 3].
-    freq_center_hz, freq_low_hz, freq_high_hz : numpy.ndarray
-        ``(2, F)`` per branch: centre frequency (the band centre interpolated at the
-        cell's centre row) and the lowest/highest frequency of the mel bands in the
-        receptive field.
+    row_center, frame_center : numpy.ndarray
+        ``(F,)`` / ``(T,)`` cell centres in spectrogram rows (0–95) / frames (0–510).
+    row_rf, frame_rf : numpy.ndarray
+        ``(F, 2)`` / ``(T, 2)`` first and last row / frame in the receptive field
+        (clipped to the spectrogram).
+    time_center_s : numpy.ndarray
+        ``(T,)`` centre of each column in seconds from the chunk start: the centre of
+        STFT frame ``u`` is ``u * hop + frame_length / 2`` samples, averaged over the
+        two branches (they differ by at most 512 samples, 10.7 ms).
+    time_edges_s : numpy.ndarray
+        ``(T + 1,)`` increasing tile edges, from 0 to 3 s.
+    time_rf_s : numpy.ndarray
+        ``(T, 2)`` first and last second covered by the receptive field (union of the
+        two branches' frames).
+    freq_center_hz : numpy.ndarray
+        ``(2, F)`` per branch, the mel-band centre (weight-averaged frequency)
+        interpolated at the cell's centre row (decreasing with the row).
+    freq_edges_hz : numpy.ndarray
+        ``(2, F + 1)`` per branch, decreasing tile edges, from the highest frequency
+        of the top band to the lowest of the bottom band.
+    freq_rf_hz : numpy.ndarray
+        ``(2, F, 2)`` per branch, lowest and highest frequency of the mel bands in
+        the receptive field.
     """
 
     layer: str
@@ -219,33 +261,29 @@ class FeatureGrid:
     jump: tuple[float, float]
     rf: tuple[float, float]
     start: tuple[float, float]
-    row_range: np.ndarray
-    frame_range: np.ndarray
+    row_center: np.ndarray
+    frame_center: np.ndarray
+    row_rf: np.ndarray
+    frame_rf: np.ndarray
     time_center_s: np.ndarray
-    time_start_s: np.ndarray
-    time_end_s: np.ndarray
+    time_edges_s: np.ndarray
+    time_rf_s: np.ndarray
     freq_center_hz: np.ndarray
-    freq_low_hz: np.ndarray
-    freq_high_hz: np.ndarray
+    freq_edges_hz: np.ndarray
+    freq_rf_hz: np.ndarray
 
     def cell(self, f: int, t: int) -> dict[str, Any]:
-        """Time and frequency extent of cell ``(f, t)`` (row, column) as a dict."""
+        """Everything known about cell ``(f, t)`` (row, column), as plain floats."""
         return {
-            "time_s": (
-                float(self.time_start_s[t]),
-                float(self.time_center_s[t]),
-                float(self.time_end_s[t]),
+            "time_center_s": float(self.time_center_s[t]),
+            "time_tile_s": (float(self.time_edges_s[t]), float(self.time_edges_s[t + 1])),
+            "time_rf_s": tuple(float(v) for v in self.time_rf_s[t]),
+            "freq_center_hz": tuple(float(v) for v in self.freq_center_hz[:, f]),
+            "freq_tile_hz": tuple(
+                (float(self.freq_edges_hz[b, f + 1]), float(self.freq_edges_hz[b, f]))
+                for b in range(2)
             ),
-            "freq_hz_branch0": (
-                float(self.freq_low_hz[0, f]),
-                float(self.freq_center_hz[0, f]),
-                float(self.freq_high_hz[0, f]),
-            ),
-            "freq_hz_branch1": (
-                float(self.freq_low_hz[1, f]),
-                float(self.freq_center_hz[1, f]),
-                float(self.freq_high_hz[1, f]),
-            ),
+            "freq_rf_hz": tuple(tuple(float(v) for v in self.freq_rf_hz[b, f]) for b in range(2)),
         }
 
 
@@ -272,11 +310,18 @@ class BirdNET(nn.Module):
         The ``.tflite`` file the weights were read from.
     """
 
-    def __init__(self, graph: TFLiteGraph, labels: list[str], model_path: Path) -> None:
+    def __init__(
+        self,
+        graph: TFLiteGraph,
+        labels: list[str],
+        model_path: Path,
+        exact_frontend: bool = True,
+        untie: bool = True,
+    ) -> None:
         super().__init__()
         self.model_path = Path(model_path)
         self.labels = list(labels)
-        self.frontend = MelFrontEnd(graph)
+        self.frontend = MelFrontEnd(graph, exact=exact_frontend)
         spec_t = graph.tensor_by_name("model/concatenate/concat").index
         producer = {o: op.index for op in graph.operators for o in op.outputs}
         fc_op = graph.operators[-1]
@@ -284,7 +329,11 @@ class BirdNET(nn.Module):
             raise ValueError("expected the BirdNET graph to end with its dense classifier")
         self._embedding_tensor = fc_op.inputs[0]
         self.backbone = TFLiteGraphModule(
-            graph, input_tensor=spec_t, first_op=producer[spec_t] + 1, last_op=fc_op.index - 1
+            graph,
+            input_tensor=spec_t,
+            first_op=producer[spec_t] + 1,
+            last_op=fc_op.index - 1,
+            untie=untie,
         )
         w = graph.tensors[fc_op.inputs[1]].data
         b = graph.tensors[fc_op.inputs[2]].data
@@ -304,7 +353,11 @@ class BirdNET(nn.Module):
         layers = {"spectrogram": spec_t}
         bn_spec = [op for op in graph.operators if op.inputs and op.inputs[0] == spec_t]
         layers["spectrogram_bn"] = graph.operators[bn_spec[0].index + 1].outputs[0]
-        stem = [i for i, n in enumerate(names) if n.startswith("model/POOL_0_CONV/")]
+        stem = [
+            op.outputs[0]
+            for op in graph.operators
+            if names[op.outputs[0]].startswith("model/POOL_0_CONV/")
+        ]
         layers["stem"] = stem[0]
         for stage in range(1, 5):
             adds = [
@@ -429,54 +482,81 @@ class BirdNET(nn.Module):
         Returns
         -------
         FeatureGrid
-            Per row: frequency range and centre in each spectrogram branch; per
-            column: time range and centre in seconds.
+            Per column: time centre, tile and receptive field in seconds; per row and
+            spectrogram branch: frequency centre, tile and receptive field in Hz.
         """
         key = str(layer)
         if key in self._grids:
             return self._grids[key]
         ti = self._tensor_index(layer)
-        b0, b1 = self.frontend.branches
-        n_frames = b0.n_frames()
+        branches = self.frontend.branches
+        n_frames = branches[0].n_frames()
+        n_bands = len(branches[0].band_center_hz)
         with torch.no_grad():
-            dummy = torch.zeros(1, 2, 96, n_frames)
+            dummy = torch.zeros(1, 2, n_bands, n_frames)
             env, geo = self.backbone.run(dummy, stop_at=ti, geometry=True)
         if ti not in geo or env[ti].dim() != 4:
             raise ValueError(f"layer {layer!r} is not a spatial (4-D) feature map")
         gh, gw = geo[ti]
         _, c, n_rows, n_cols = env[ti].shape
 
-        def ranges(g: AxisGeometry, n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        def axis(g: AxisGeometry, n: int, size: int) -> tuple[np.ndarray, ...]:
             centre = g.start + g.jump * np.arange(n)
             lo = np.clip(np.ceil(centre - (g.rf - 1) / 2), 0, size - 1)
             hi = np.clip(np.floor(centre + (g.rf - 1) / 2), 0, size - 1)
-            return centre, np.stack([lo, hi], axis=1).astype(int)
+            edges = np.concatenate([[-0.5], (centre[1:] + centre[:-1]) / 2, [size - 0.5]])
+            return centre, np.stack([lo, hi], axis=1).astype(int), edges
 
-        row_c, rows = ranges(gh, n_rows, 96)
-        col_c, cols = ranges(gw, n_cols, n_frames)
-        fc, flo, fhi = [], [], []
-        for br in (b0, b1):
-            band_c = np.clip(95 - row_c, 0, 95)  # fractional mel band index
-            fc.append(np.interp(band_c, np.arange(96), br.band_center_hz))
-            flo.append(br.band_low_hz[95 - rows[:, 1]])
-            fhi.append(br.band_high_hz[95 - rows[:, 0]])
-        starts = np.min([cols[:, 0] * br.hop for br in (b0, b1)], axis=0)
-        ends = np.max([cols[:, 1] * br.hop + br.frame_length for br in (b0, b1)], axis=0)
-        centres = np.mean([col_c * br.hop + br.frame_length / 2 for br in (b0, b1)], axis=0)
+        row_c, row_rf, row_e = axis(gh, n_rows, n_bands)
+        col_c, col_rf, col_e = axis(gw, n_cols, n_frames)
+
+        # Time: frame u is centred on u * hop + L / 2 samples (mean of both branches);
+        # the chunk's limits are the outer edges.
+        def frame_to_s(u: np.ndarray) -> np.ndarray:
+            t = np.mean([u * b.hop + b.frame_length / 2 for b in branches], axis=0)
+            return t / SAMPLERATE
+
+        knots_u = np.concatenate([[-0.5], np.arange(n_frames), [n_frames - 0.5]])
+        knots_t = np.concatenate([[0.0], frame_to_s(np.arange(n_frames)), [CHUNK_SECONDS]])
+        time_center = np.interp(col_c, knots_u, knots_t)
+        time_edges = np.interp(col_e, knots_u, knots_t)
+        rf_start = np.min([col_rf[:, 0] * b.hop for b in branches], axis=0)
+        rf_end = np.max([col_rf[:, 1] * b.hop + b.frame_length for b in branches], axis=0)
+        time_rf = np.clip(np.stack([rf_start, rf_end], axis=1) / SAMPLERATE, 0, CHUNK_SECONDS)
+
+        # Frequency: row r is mel band (n_bands - 1 - r); band k is centred on its
+        # weight-averaged frequency, the outer edges are the outermost non-zero bins.
+        f_center, f_edges, f_rf = [], [], []
+        for b in branches:
+            knots_b = np.concatenate([[-0.5], np.arange(n_bands), [n_bands - 0.5]])
+            knots_hz = np.concatenate([[b.band_low_hz[0]], b.band_center_hz, [b.band_high_hz[-1]]])
+            f_center.append(np.interp(n_bands - 1 - row_c, knots_b, knots_hz))
+            f_edges.append(np.interp(n_bands - 1 - row_e, knots_b, knots_hz))
+            f_rf.append(
+                np.stack(
+                    [
+                        b.band_low_hz[n_bands - 1 - row_rf[:, 1]],
+                        b.band_high_hz[n_bands - 1 - row_rf[:, 0]],
+                    ],
+                    axis=1,
+                )
+            )
         grid = FeatureGrid(
             layer=key,
             shape=(int(c), int(n_rows), int(n_cols)),
             jump=(gh.jump, gw.jump),
             rf=(gh.rf, gw.rf),
             start=(gh.start, gw.start),
-            row_range=rows,
-            frame_range=cols,
-            time_center_s=np.clip(centres / SAMPLERATE, 0, CHUNK_SECONDS),
-            time_start_s=np.clip(starts / SAMPLERATE, 0, CHUNK_SECONDS),
-            time_end_s=np.clip(ends / SAMPLERATE, 0, CHUNK_SECONDS),
-            freq_center_hz=np.array(fc),
-            freq_low_hz=np.array(flo),
-            freq_high_hz=np.array(fhi),
+            row_center=row_c,
+            frame_center=col_c,
+            row_rf=row_rf,
+            frame_rf=col_rf,
+            time_center_s=time_center,
+            time_edges_s=time_edges,
+            time_rf_s=time_rf,
+            freq_center_hz=np.array(f_center),
+            freq_edges_hz=np.array(f_edges),
+            freq_rf_hz=np.array(f_rf),
         )
         self._grids[key] = grid
         return grid
@@ -488,6 +568,7 @@ def load_birdnet(
     *,
     trainable: bool = False,
     untie: bool = True,
+    exact_frontend: bool = True,
 ) -> BirdNET:
     """Build BirdNET V2.4 as a torch module from its TFLite file.
 
@@ -507,6 +588,9 @@ def load_birdnet(
         ``True``: backbone and classifier trainable (fine-tuning).
     untie : bool
         Give every use of a deduplicated TFLite constant its own parameter (default).
+    exact_frontend : bool
+        Reproduce TFLite's spectrogram arithmetic (float64 FFT, default) or use the
+        faster folded float32 matrix (see :class:`MelFrontEnd`).
 
     Returns
     -------
@@ -524,6 +608,6 @@ def load_birdnet(
     if not lpath.is_file():
         raise FileNotFoundError(f"{lpath}: BirdNET labels file not found")
     labels = [ln.strip() for ln in lpath.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    model = BirdNET(graph, labels, path)
+    model = BirdNET(graph, labels, path, exact_frontend=exact_frontend, untie=untie)
     model.set_trainable(backbone=trainable, classifier=trainable)
     return model.eval()
