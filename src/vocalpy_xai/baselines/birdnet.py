@@ -248,6 +248,11 @@ class BirdNETScores:
         How chunks were aggregated (``"max"`` or ``"mean"``).
     seconds, inference_seconds : float
         Wall time of the whole scoring (decode, resample, model) and of the model alone.
+    cpu_seconds : float
+        CPU time of this process during the scoring (all threads; the model runs on one):
+        the speed measure that does not depend on other jobs sharing the machine.
+    inference_cpu_seconds : float
+        CPU time of the model alone.
     """
 
     paths: list[str]
@@ -263,6 +268,8 @@ class BirdNETScores:
     aggregate: str
     seconds: float
     inference_seconds: float
+    cpu_seconds: float = float("nan")
+    inference_cpu_seconds: float = float("nan")
 
     @property
     def restricted_scores(self) -> np.ndarray | None:
@@ -312,19 +319,21 @@ def birdnet_species_scores(
         raise ValueError(f"aggregate must be 'max' or 'mean', not {aggregate!r}")
     model = model or BirdNET()
     species_index = model.species_index(species) if species is not None else None
-    t0 = time.perf_counter()
-    inference = 0.0
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    inference = inference_cpu = 0.0
     per_clip, durations = [], []
     for p in paths:
         chunks, duration = model.chunks(p)
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), time.process_time()
         s = model.predict(chunks)
         inference += time.perf_counter() - t1
+        inference_cpu += time.process_time() - cpu1
         if not np.all(np.isfinite(s)):
             raise AudioError(p, "BirdNET returned non-finite scores")
         per_clip.append(s)
         durations.append(duration)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - cpu0
     n_classes = len(model.labels)
     scores = (
         np.stack([c.max(axis=0) if aggregate == "max" else c.mean(axis=0) for c in per_clip])
@@ -352,6 +361,8 @@ def birdnet_species_scores(
         aggregate=aggregate,
         seconds=seconds,
         inference_seconds=inference,
+        cpu_seconds=cpu_seconds,
+        inference_cpu_seconds=inference_cpu,
     )
 
 
