@@ -42,7 +42,8 @@ class Windows:
         Seconds between columns; column ``j`` of window ``i`` is centred on
         ``sources[i]["start_s"] + j * frame_s`` in its clip.
     sources : list of dict
-        One dict per window: ``clip`` (store clip index), ``source_path`` (audio file) and
+        One dict per window: ``clip`` (clip index in the dataset given, as in
+        ``clip_indices``), ``source_path`` (audio file) and
         ``start_s`` (time of the window's first frame in its clip; negative when the window
         starts before the clip and was padded).
     mask : numpy.ndarray, optional
