@@ -158,7 +158,9 @@ def test_save_load_round_trip(model, windows, tmp_path):
     assert opened["similarity"].chunks is not None  # lazy (dask)
     xr.testing.assert_identical(opened.load(), after)
     bad = tmp_path / "not-activations.zarr"
-    xr.Dataset({"a": ("x", np.arange(3))}, attrs={"kind": "something-else"}).to_zarr(bad)
+    xr.Dataset({"a": ("x", np.arange(3))}, attrs={"kind": "something-else"}).to_zarr(
+        bad, zarr_format=3, consolidated=False
+    )
     with pytest.raises(ActivationsFormatError, match="not a vocalpy-xai activation dataset"):
         open_activations(bad)
 

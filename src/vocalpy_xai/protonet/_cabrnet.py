@@ -67,7 +67,6 @@ with warnings.catch_warnings():
     from cabrnet.core.utils.optimizers import OptimizerManager
 
 
-
 @contextlib.contextmanager
 def quiet_cabrnet():
     """Mute cabrnet's loguru messages (period tables, scheduler notes) inside the block."""

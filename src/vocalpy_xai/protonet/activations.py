@@ -150,7 +150,9 @@ def write_activations(
         "spectrogram": {"chunks": (1, *ds["spectrogram"].shape[1:])},
     }
     try:
-        ds.to_zarr(tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False)
+        _variable_length_strings(ds).to_zarr(
+            tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False
+        )
         if path.exists():
             old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
             os.rename(path, old)
@@ -188,6 +190,22 @@ def _validate(ds: xr.Dataset, where: str) -> None:
             f"{where}: activation format version {version}, this vocalpy-xai reads "
             f"version {FORMAT_VERSION}"
         )
+
+
+def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Text as numpy StringDType: zarr 3's specified variable-length string type.
+
+    (Fixed-width numpy ``<U`` text has no zarr v3 specification; zarr warns about it.)
+    """
+    for name, var in ds.variables.items():
+        if var.dtype.kind == "U":
+            values = var.values.astype(np.dtypes.StringDType())
+            ds = (
+                ds.assign_coords({name: (var.dims, values, var.attrs)})
+                if name in ds.coords
+                else ds.assign({name: (var.dims, values, var.attrs)})
+            )
+    return ds
 
 
 def _plain_strings(ds: xr.Dataset) -> xr.Dataset:

@@ -95,7 +95,10 @@ def cabrnet_config(params: ProtoNetParams, num_classes: int, num_freq_rows: int)
 
 
 class BlackBoxNet(nn.Module):
-    """The black-box twin: cabrnet's extractor (same backbone and add-on), average pool, linear.
+    """The black-box twin: cabrnet's extractor (same backbone), average pool, linear.
+
+    The prototype variants' add-on (1x1 convolutions ending in a sigmoid, which shape the
+    latent space for prototype distances) is left out: it slows an ordinary classifier down.
 
     Its class activation maps (:meth:`cam`) are exact: the logit of class ``c`` is the mean
     over feature cells of ``cam[c]`` plus the bias.

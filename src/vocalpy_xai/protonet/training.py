@@ -157,11 +157,17 @@ def train_prototype_net(
 
 
 def train_blackbox(net, params: ProtoNetParams, train_set, progress: bool = True) -> list[dict]:
-    """Train the black-box twin: same epochs, batches and budget, cross-entropy, Adam."""
+    """Train the black-box twin: same epochs, batches, budget and learning rates; cross-entropy."""
     from tqdm.auto import tqdm
 
     loader = _loader(train_set, params.batch_size, True, params.seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=params.lr)
+    # the learning rates of the prototype nets: backbone ``lr``, the layer after it ``lr_prototypes``
+    optimizer = torch.optim.Adam(
+        [
+            {"params": net.extractor.convnet.parameters(), "lr": params.lr},
+            {"params": net.head.parameters(), "lr": params.lr_prototypes},
+        ]
+    )
     history = []
     t0 = time.perf_counter()
     bar = tqdm(range(params.epochs), desc="blackbox", unit="epoch", disable=not progress)
