@@ -88,6 +88,6 @@ def test_sigkill_after_edit_restores_from_autosave(make_napari_viewer, song, tmp
     assert seg.labels[4] == "8"
     np.testing.assert_array_equal(np.delete(seg.onsets_s, 2), np.delete(original.onsets_s, 2))
     np.testing.assert_array_equal(seg.offsets_s, original.offsets_s)
-    assert [i for i, (a, b) in enumerate(zip(seg.labels, original.labels)) if a != b] == (
-        [4] if original.labels[4] != "8" else []
-    )
+    assert [
+        i for i, (a, b) in enumerate(zip(seg.labels, original.labels, strict=True)) if a != b
+    ] == ([4] if original.labels[4] != "8" else [])

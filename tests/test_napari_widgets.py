@@ -59,7 +59,7 @@ def test_train_predict_disagreements_save(
     result = train.result
     elapsed = time.perf_counter() - t0
     # the event loop kept running during training: the viewer stayed responsive
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in zip(ticks[:-1], ticks[1:], strict=True)]
     assert len(ticks) > 0.3 * elapsed / 0.05 and max(gaps) < 1.5
     assert train.progress.value() == 100
     assert not train.confusion.pixmap().isNull()

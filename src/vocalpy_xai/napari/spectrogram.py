@@ -11,9 +11,9 @@ frequency grid as :class:`vocalpy_xai.store.SpectrogramParams`.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 
-import dask
 import dask.array as da
 import numpy as np
 import scipy.signal
@@ -113,14 +113,17 @@ class AudioSpectrogram:
         return out
 
     def level(self, level: int) -> da.Array:
-        """Level ``level`` as a lazy dask array (freq, time)."""
+        """Level ``level`` as a lazy dask array (freq, time).
+
+        The graph is written by hand: ``dask.delayed`` would hash the whole recording to
+        name every chunk (seconds for ten minutes of audio).
+        """
         n, n_freq = self.n_frames(level), len(self.freqs)
-        parts = []
-        for index, start in enumerate(range(0, n, CHUNK_FRAMES)):
-            width = min(CHUNK_FRAMES, n - start)
-            delayed = dask.delayed(self._chunk, pure=True)(level, index)
-            parts.append(da.from_delayed(delayed, (n_freq, width), dtype=np.float32))
-        return da.concatenate(parts, axis=1)
+        name = f"vocalpy-xai-spectrogram-{uuid.uuid4().hex}-{level}"
+        starts = range(0, n, CHUNK_FRAMES)
+        graph = {(name, 0, j): (self._chunk, level, j) for j in range(len(starts))}
+        widths = tuple(min(CHUNK_FRAMES, n - start) for start in starts)
+        return da.Array(graph, name, chunks=((n_freq,), widths), dtype=np.float32)
 
     def pyramid(self) -> list[da.Array]:
         """Every level, finest first."""
