@@ -175,3 +175,35 @@ def test_file_folds_partition():
     assert {len(f) for f in folds} <= {3, 4}
     with pytest.raises(ValueError, match="k must be"):
         file_folds(range(3), 5)
+
+
+def test_cli_functions(example_bird0, tmp_path, capsys):
+    import argparse
+
+    from vocalpy_xai.review import cli as review_cli
+
+    parser = argparse.ArgumentParser()
+    review_cli.add_parser(parser.add_subparsers(dest="command"))
+
+    def run(*argv):
+        args = parser.parse_args(["review", *argv])
+        return args.func(args)
+
+    root = tmp_path / "versions"
+    xml = example_bird0 / "Annotation.xml"
+    assert (
+        run("init", str(xml), "--format", "birdsong-recognition-dataset", "--root", str(root)) == 0
+    )
+    first = AnnotationVersions(root).table(1).iloc[0]
+    fix = tmp_path / "fix.csv"
+    pd.DataFrame(
+        {"audio_path": [first["audio_path"]], "onset_s": [first["onset_s"]], "new_label": ["x"]}
+    ).to_csv(fix, index=False)
+    assert run("apply", str(root), str(fix), "--note", "cli") == 0
+    assert run("versions", str(root)) == 0
+    assert run("diff", str(root), "1", "2") == 0
+    out = capsys.readouterr().out
+    assert "version 2: 1 change(s)" in out and "relabel" in out
+    assert review_cli.parse_clips("0-2,5", 10).tolist() == [0, 1, 2, 5]
+    with pytest.raises(ValueError, match="outside"):
+        review_cli.parse_clips("0-20", 10)

@@ -54,7 +54,7 @@ def read_review_list(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no review list here")
     table = pd.read_csv(path, dtype={"human_label": str, "model_label": str, "new_label": str})
-    missing = {"audio_path", "onset_s", "offset_s"} - set(table.columns)
+    missing = {"audio_path", "onset_s"} - set(table.columns)
     if missing:
         raise ManifestError(path, f"missing column(s) {', '.join(sorted(missing))}")
     if "new_label" not in table.columns:
