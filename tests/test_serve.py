@@ -157,3 +157,15 @@ def test_openapi_fuzzing_finds_no_server_error(registry, songs):
             case.call_and_validate(checks=[not_a_server_error])
 
         check()
+
+
+def test_serve_verb_defaults_to_loopback():
+    import argparse
+
+    from vocalpy_xai.serve import cli as serve_cli
+
+    parser = argparse.ArgumentParser()
+    serve_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "--data-root", "/data"])
+    assert args.host == "127.0.0.1" and args.func is serve_cli.cmd_serve
+    assert args.max_upload_mb == 50
