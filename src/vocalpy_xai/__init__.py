@@ -12,13 +12,37 @@ the modules that need them):
   :func:`~vocalpy_xai.segment.esn_segment`
 - metrics: :mod:`vocalpy_xai.metrics` (frame accuracy, syllable error rate, boundaries...)
 - reports: :class:`Report`
+- classification examples (species clips, Bird0 syllables, folds, augmentation):
+  :mod:`vocalpy_xai.clips`; the BirdNET baseline: :mod:`vocalpy_xai.baselines`
+- the annotate-review-retrain loop: :class:`Registry` (local, versioned models),
+  :func:`~vocalpy_xai.review.find_disagreements`, :class:`~vocalpy_xai.review.AnnotationVersions`,
+  :func:`~vocalpy_xai.analysis.analyse_store` (UMAP embeddings, song syntax)
+
+Imported on first use (they load torch, cabrnet, FastAPI or Qt):
+:mod:`vocalpy_xai.protonet` (AudioProtoNet, prototype networks on cabrnet),
+:mod:`vocalpy_xai.birdnet` (BirdNET V2.4 as a torch module), :mod:`vocalpy_xai.serve`
+(local HTTP service) and :mod:`vocalpy_xai.napari` (the napari plugin).
 """
 
 import _vocalpy_xai_torchvision
 
 _vocalpy_xai_torchvision.install()
 
-from . import errors, io, metrics, models, report, segment, store  # noqa: E402
+from . import (  # noqa: E402
+    analysis,
+    baselines,
+    clips,
+    errors,
+    io,
+    metrics,
+    models,
+    registry,
+    report,
+    review,
+    segment,
+    store,
+)
+from .analysis import analyse_store  # noqa: E402
 from .errors import (  # noqa: E402
     AnnotationError,
     AudioError,
@@ -39,7 +63,9 @@ from .io import (  # noqa: E402
     write_annotations,
 )
 from .models import ESNDecoder, ESNParams  # noqa: E402
+from .registry import Registry  # noqa: E402
 from .report import Report  # noqa: E402
+from .review import AnnotationVersions, find_disagreements  # noqa: E402
 from .segment import AdaptiveEnergyParams, adaptive_energy  # noqa: E402
 from .store import (  # noqa: E402
     BuildReport,
@@ -56,6 +82,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnnotationError",
+    "AnnotationVersions",
+    "Registry",
+    "analyse_store",
+    "analysis",
+    "baselines",
+    "clips",
+    "find_disagreements",
+    "registry",
+    "review",
     "AudioError",
     "AudioRecord",
     "BuildError",
@@ -91,3 +126,15 @@ __all__ = [
     "store",
     "write_annotations",
 ]
+
+
+#: sub-packages imported on first attribute access (heavy: torch/cabrnet, FastAPI, Qt)
+_LAZY = ("protonet", "birdnet", "serve", "napari")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

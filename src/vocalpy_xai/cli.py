@@ -9,6 +9,10 @@ Verbs::
     vocalpy-xai info STORE.zarr
     vocalpy-xai report STORE.zarr --out DIR
     vocalpy-xai prep|train|eval|predict CONFIG.toml   (vak configs; vak's models go to vak)
+    vocalpy-xai models list|register|promote|compare|verify|delete ...   (model registry)
+    vocalpy-xai review init|find|apply|versions|diff|retrain ...         (disagreement loop)
+    vocalpy-xai analyse STORE.zarr --out DIR                             (UMAP, song syntax)
+    vocalpy-xai serve [--registry DIR] [--data-root DIR] [--host 127.0.0.1] [--port 8000]
 """
 
 from __future__ import annotations
@@ -178,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("config", help="vak TOML config")
         p.add_argument("--quiet", action="store_true")
         p.set_defaults(func=_cmd_vak)
+    from .analysis import cli as analysis_cli
+    from .registry import cli as registry_cli
+    from .review import cli as review_cli
+    from .serve import cli as serve_cli
+
+    for module in (registry_cli, review_cli, analysis_cli, serve_cli):
+        module.add_parser(sub)
     return parser
 
 
