@@ -12,18 +12,12 @@ __all__ = ["Chunks", "chunk_audio"]
 
 
 class Chunks(NamedTuple):
-    """3-s chunks of a recording and where they start.
+    """3-s chunks of a recording and where they start."""
 
-    Attributes
-    ----------
-    audio : numpy.ndarray
-        ``(K, 144000)`` float32 chunks at 48 kHz (the last one zero-padded).
-    start_s : numpy.ndarray
-        ``(K,)`` start of each chunk in seconds from the start of the recording; a
-        feature cell at ``t`` seconds of chunk ``k`` is at ``start_s[k] + t`` seconds.
-    """
-
+    #: ``(K, 144000)`` float32 chunks at 48 kHz (the last one zero-padded)
     audio: np.ndarray
+    #: ``(K,)`` start of each chunk in seconds from the start of the recording; a feature
+    #: cell at ``t`` seconds of chunk ``k`` is at ``start_s[k] + t`` seconds
     start_s: np.ndarray
 
 
