@@ -70,6 +70,36 @@ def test_demo_trains_an_esn_and_annotates_held_out_songs(demo_out):
     assert "esn-confusion.png" in page and "esn-song14.png" in page
 
 
+def test_demo_trains_and_explains_a_prototype_net(demo_out):
+    import json
+
+    from vocalpy_xai.protonet import AudioProtoNet, open_activations
+
+    out, index = demo_out
+    model_dir = next((out / "models").glob("protonet-bird0-*"))
+    model = AudioProtoNet.load(model_dir)
+    assert model.params.arch == "audio" and model.class_names_ == list("012345678")
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.5 and 0 < metrics["macro_f1"] <= 1
+    page = index.read_text()
+    assert "protonet-confusion.png" in page
+    assert 'href="protonet/index.html"' in page and 'href="protonet/gallery/index.html"' in page
+    folder = index.parent / "protonet"
+    explained = (folder / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', explained)
+    assert len(images) == 9  # one held-out syllable per class
+    for name in images:
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for href in re.findall(r'<audio controls preload="none" src="([^"]+)"', explained):
+        assert (folder / href).is_file()
+    gallery = (folder / "gallery" / "index.html").read_text()
+    for name in re.findall(r'<img src="([^"]+)"', gallery):
+        assert (folder / "gallery" / name).is_file()
+    act = open_activations(folder / "activations.zarr")
+    assert act.sizes["clip"] == 9 and act.sizes["prototype"] == model.num_prototypes_
+    assert act.attrs["model"] == str(model_dir)
+
+
 def test_demo_rerun_reuses_the_stores(demo_out):
     from vocalpy_xai.demo import run_demo
 
