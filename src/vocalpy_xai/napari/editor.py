@@ -23,7 +23,15 @@ import pandas as pd
 
 from ..io.annotations import SegmentTable
 from .autosave import write_autosave
-from .segments_layer import META_KEY, plugin_meta, rectangle, segments_from_layer, sync_times
+from .segments_layer import (
+    META_KEY,
+    plugin_meta,
+    rectangle,
+    segments_from_layer,
+    show_segments,
+    show_window,
+    sync_times,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +89,7 @@ class SegmentEditor:
         self.audio_path = pathlib.Path(meta["audio_path"]) if meta.get("audio_path") else None
         self.autosave = autosave and self.audio_path is not None
         self.freq_span = tuple(meta.get("freq_span", (0.0, 1.0)))
-        current = layer.features["label"].astype(str).tolist() if len(layer.data) else []
+        current = np.asarray(self.segments().labels).astype(str).tolist()
         self.labels = sorted(set(labels if labels is not None else current))
         self._history = [_snapshot(self.segments())]
         self._future: list = []
@@ -93,8 +101,34 @@ class SegmentEditor:
 
     # ------------------------------------------------------------------ state
     def segments(self) -> SegmentTable:
-        """The layer's segments now, sorted by onset."""
+        """All the layer's segments now (shown and hidden), sorted by onset."""
         return segments_from_layer(self.layer)
+
+    def show_window(self, view: tuple[float, float], force: bool = False) -> bool:
+        """Show the segments of the visible time range ``view`` (not an edit)."""
+        self._applying = True
+        try:
+            return show_window(self.layer, view, force)
+        finally:
+            self._applying = False
+
+    def select_segment(self, onset_s: float, offset_s: float | None = None) -> int | None:
+        """Show and select the segment starting at ``onset_s``; its shape index, or None."""
+        seg = self.segments()
+        match = np.flatnonzero(np.isclose(seg.onsets_s, onset_s, rtol=0, atol=1e-9))
+        if offset_s is not None and match.size > 1:
+            best = np.argmin(np.abs(seg.offsets_s[match] - offset_s))
+            match = match[best : best + 1]
+        if not match.size:
+            return None
+        self._applying = True
+        try:
+            position = show_segments(
+                self.layer, seg.onsets_s, seg.offsets_s, seg.labels, keep=match[:1]
+            )
+        finally:
+            self._applying = False
+        return int(position[match[0]])
 
     @property
     def can_undo(self) -> bool:
@@ -214,14 +248,13 @@ class SegmentEditor:
             self._applying = False
 
     def _restore(self, snap) -> None:
+        """Make ``snap`` (all segments) the layer's: shapes near the view, the others hidden."""
         on, off, labels = snap
-        order = np.argsort(on, kind="stable")
-        on, off, labels = on[order], off[order], labels[order]
-        data = [rectangle(a, b, *self.freq_span) for a, b in zip(on, off, strict=True)]
-        features = pd.DataFrame(
-            {"label": labels.astype(object), "onset_s": on.astype(float), "offset_s": off}
-        )
-        self._apply_data(data, features)
+        self._applying = True
+        try:
+            show_segments(self.layer, on, off, labels)
+        finally:
+            self._applying = False
 
     # ------------------------------------------------------------------ keys
     def label_for_key(self, key: str) -> str | None:

@@ -113,7 +113,9 @@ def annotation_layer(
         "annotation_format": found_format,
         "source": source,
     }
-    return segments_layer_data(segments, freq_range_hz, name, ANNOTATION, meta)
+    duration = meta.get("duration_s")
+    view = (0.0, float(duration)) if duration else None  # what napari first shows
+    return segments_layer_data(segments, freq_range_hz, name, ANNOTATION, meta, view)
 
 
 def _notify(message: str) -> None:

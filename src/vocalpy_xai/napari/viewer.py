@@ -1,14 +1,99 @@
-"""Setting a viewer up for the plugin: orientation, editors on annotation layers, status bar."""
+"""Setting a viewer up for the plugin: orientation, editors on annotation layers, status bar,
+and the windowed display of segment layers (shapes for the segments near the view only,
+swapped in :data:`WINDOW_DELAY_MS` after the camera stops: :func:`refresh_windows`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 
 from .coords import AXIS_LABELS, describe_position, orient_viewer
-from .editor import attach_editor, is_annotation_layer
+from .editor import attach_editor, editor_of, is_annotation_layer
+
+logger = logging.getLogger(__name__)
 
 _PREPARED: weakref.WeakSet = weakref.WeakSet()
+
+#: delay (ms) after the last camera move before segment layers show the new view's segments
+WINDOW_DELAY_MS: int = 150
+
+
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def visible_time_range(viewer) -> tuple[float, float] | None:
+    """The time range (s) the canvas shows now, or None when unknown (no canvas yet)."""
+    size = getattr(getattr(viewer, "canvas", None), "size", None)
+    if size is None:
+        try:
+            size = viewer.window._qt_viewer.canvas.size
+        except Exception:  # no Qt window
+            return None
+    camera = camera_of(viewer)
+    width = float(size[-1])
+    if width <= 0 or camera.zoom <= 0:
+        return None
+    half = width / camera.zoom / 2
+    centre = float(camera.center[-1])
+    return centre - half, centre + half
+
+
+def refresh_windows(viewer, force: bool = False) -> None:
+    """Give every plugin segment layer the shapes of the segments in view."""
+    from .segments_layer import plugin_meta, show_window
+
+    view = visible_time_range(viewer)
+    if view is None:
+        return
+    for layer in list(viewer.layers):
+        meta = plugin_meta(layer)
+        if "hidden" not in meta or getattr(layer, "_is_creating", False):
+            continue
+        if getattr(layer, "_is_moving", False) or getattr(layer, "_is_selecting", False):
+            _schedule(viewer)  # not in the middle of a drag: try again later
+            continue
+        editor = editor_of(layer)
+        if editor is not None:
+            editor.show_window(view, force)
+        else:
+            show_window(layer, view, force)
+
+
+_TIMERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _refresh_later(ref) -> None:
+    viewer = ref()
+    if viewer is None:
+        return
+    try:
+        refresh_windows(viewer)
+    except RuntimeError as err:  # the viewer's Qt objects went away (closing)
+        logger.debug("segment window refresh skipped: %s", err)
+
+
+def _schedule(viewer) -> None:
+    try:
+        from qtpy.QtCore import QTimer
+        from qtpy.QtWidgets import QApplication
+    except Exception:  # no Qt: refresh now
+        refresh_windows(viewer)
+        return
+    if QApplication.instance() is None:
+        refresh_windows(viewer)
+        return
+    timer = _TIMERS.get(viewer)
+    if timer is None:
+        timer = QTimer()
+        timer.setSingleShot(True)
+        ref = weakref.ref(viewer)
+        timer.timeout.connect(lambda: _refresh_later(ref))
+        _TIMERS[viewer] = timer
+    timer.start(WINDOW_DELAY_MS)
 
 
 def prepare_viewer(viewer) -> None:
@@ -39,6 +124,9 @@ def prepare_viewer(viewer) -> None:
             viewer_.help = describe_position(pos[-2], pos[-1])
 
     viewer.mouse_move_callbacks.append(on_mouse_move)
+    camera = camera_of(viewer)
+    camera.events.center.connect(lambda event: _schedule(viewer))
+    camera.events.zoom.connect(lambda event: _schedule(viewer))
 
 
 def prepare_current_viewer() -> None:

@@ -112,6 +112,7 @@ def napari_write_annotation(path: str, data: Any, attributes: dict) -> list[str]
     """
     meta = attributes.get("metadata", {}).get(META_KEY, {})
     audio = meta.get("audio_path") or str(pathlib.Path(path).with_suffix(".wav"))
-    segments = segments_from_shapes(data, attributes["features"], path)
+    # the layer's shapes are the segments near the view; the others are in its metadata
+    segments = segments_from_shapes(data, attributes["features"], path, meta.get("hidden"))
     written = write_segments(segments, path, audio, samplerate=meta.get("samplerate"))
     return [str(written)]

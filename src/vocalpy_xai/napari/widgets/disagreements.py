@@ -17,7 +17,7 @@ from qtpy.QtWidgets import (
 from ..disagreement import CANAPY_THRESHOLD, rank_disagreements
 from ..editor import editor_of
 from ..segments_layer import plugin_meta, segments_from_layer
-from ..viewer import layers_with_role, prepare_viewer
+from ..viewer import layers_with_role, prepare_viewer, refresh_windows
 
 COLUMNS = ("share", "onset (s)", "offset (s)", "label", "model")
 
@@ -119,7 +119,13 @@ class DisagreementWidget(QWidget):
             self.viewer.window._qt_viewer.canvas.size[1] if hasattr(self.viewer, "window") else 800
         )
         camera.zoom = canvas_w / width
+        # show the segments of the new view now (not after the camera's debounce), then
         # select the shape whose times are this segment
+        refresh_windows(self.viewer)
+        editor = editor_of(self.annotation)
+        if editor is not None:
+            editor.select_segment(a, b)
+            return
         on = self.annotation.features["onset_s"].to_numpy(float)
         match = np.flatnonzero(np.isclose(on, a))
         if match.size:

@@ -8,7 +8,7 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLay
 
 from ..registry import registered_models
 from ..segments_layer import PREDICTIONS, plugin_meta, segments_layer_data
-from ..viewer import add_layer_data, prepare_viewer
+from ..viewer import add_layer_data, prepare_viewer, visible_time_range
 from .common import PathField, selected_recording_layer
 
 
@@ -106,8 +106,9 @@ class PredictWidget(QWidget):
         name = f"{pathlib.Path(audio).stem} predictions"
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
-        data, kwargs, kind = segments_layer_data(pred.segments, freq_range, name, PREDICTIONS, meta)
-        kwargs["features"] = kwargs["features"]
+        data, kwargs, kind = segments_layer_data(
+            pred.segments, freq_range, name, PREDICTIONS, meta, visible_time_range(self.viewer)
+        )
         (self.layer,) = add_layer_data(self.viewer, [(data, kwargs, kind)])
         self.layer.editable = False
         self.status.setText(
