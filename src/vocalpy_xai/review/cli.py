@@ -10,6 +10,10 @@ Wire into :mod:`vocalpy_xai.cli` with ``add_parser(sub)``::
     vocalpy-xai review diff VERSIONS_DIR A B
     vocalpy-xai review retrain VERSIONS_DIR STORE_OUT --name NAME [--version N]
                                [--train-clips 0-61] [--test-clips 95-134] [--samplerate HZ]
+    vocalpy-xai review report MODEL STORE --train-clips 0-61 --test-clips 95-134 --out DIR
+                              [--fractions 0.25,0.5,0.75,1] [--worst 8] [--registry ROOT]
+    vocalpy-xai review loop STORE --train-clips 0-13 --test-clips 14-19 --out DIR
+                            [--noise 0.05] [--review-share 0.1] [--k 3] [--units 300]
 """
 
 from __future__ import annotations
@@ -124,6 +128,86 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_arg(model: str, registry: str | None):
+    """A saved model folder, or ``NAME[@VERSION]`` of the registry (integrity checked)."""
+    import pathlib
+
+    if pathlib.Path(model).is_dir():
+        return model
+    from ..registry import Registry
+
+    name, _, ref = model.partition("@")
+    return Registry(registry).load(name, ref or "latest")
+
+
+def _fractions(spec: str) -> tuple[float, ...]:
+    if spec.strip().lower() in ("", "none", "0"):
+        return ()
+    return tuple(float(x) for x in spec.split(","))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..store import open_store
+    from .report import run_report
+
+    ds = open_store(args.store)
+    n = ds.sizes["clip"]
+    test = parse_clips(args.test_clips, n)
+    train = parse_clips(args.train_clips, n)
+    if args.train_clips in (None, "all"):
+        train = np.setdiff1d(train, test)
+    rr = run_report(
+        _model_arg(args.model, args.registry),
+        ds,
+        train,
+        test,
+        args.out,
+        learning_curve=_fractions(args.fractions),
+        n_worst=args.worst,
+        seed=args.seed,
+    )
+    print(
+        f"{rr.index}: TEST syllable error rate {rr.metrics['syllable_error_rate']:.2%}, "
+        f"{len(rr.learning_curve)} learning-curve point(s), {len(rr.worst)} worst error(s)"
+    )
+    return 0
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from ..models import ESNParams
+    from ..store import open_store
+    from .loop import run_loop_once
+
+    ds = open_store(args.store)
+    n = ds.sizes["clip"]
+    test = parse_clips(args.test_clips, n)
+    train = parse_clips(args.train_clips, n)
+    if args.train_clips in (None, "all"):
+        train = np.setdiff1d(train, test)
+    r = run_loop_once(
+        ds,
+        train,
+        test,
+        args.out,
+        registry_root=args.registry,
+        noise=args.noise,
+        review_share=args.review_share,
+        k=args.k,
+        params=ESNParams(units=args.units, seed=args.seed),
+        name=args.name,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    s, m = r["noise"], r["metrics"]
+    print(
+        f"{s['injected_in_reviewed']}/{s['n_injected']} relabelled syllables in the top "
+        f"{s['n_reviewed']} rows; wrong TRAIN labels {s['wrong_labels_before']} -> "
+        f"{s['wrong_labels_after']}; TEST SER {m['before']['syllable_error_rate']:.2%} -> "
+        f"{m['after']['syllable_error_rate']:.2%}; report {r['report']}"
+    )
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``review`` verb (and its sub-verbs) to the CLI's sub-parsers."""
     p = sub.add_parser("review", help="find doubtful labels, apply corrections, retrain")
@@ -177,4 +261,37 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     q.add_argument("--units", type=int, default=400)
     q.add_argument("--registry", default=None)
     q.set_defaults(func=cmd_retrain)
+
+    q = verbs.add_parser(
+        "report", help="HTML report of a model run: metrics, learning curve, worst errors"
+    )
+    q.add_argument("model", help="saved model folder, or NAME[@VERSION] with --registry")
+    q.add_argument("store")
+    q.add_argument("--train-clips", default="all", help="TRAIN clips (default: all but TEST)")
+    q.add_argument("--test-clips", required=True, help="e.g. 14-19")
+    q.add_argument("--out", required=True, help="report folder")
+    q.add_argument(
+        "--fractions", default="0.25,0.5,0.75,1", help="learning-curve shares of TRAIN, or none"
+    )
+    q.add_argument("--worst", type=int, default=8, help="worst TEST syllables to show")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--registry", default=None)
+    q.set_defaults(func=cmd_report)
+
+    q = verbs.add_parser(
+        "loop", help="the loop once: inject label noise, find, fix (simulated), retrain"
+    )
+    q.add_argument("store")
+    q.add_argument("--train-clips", default="all", help="TRAIN clips (default: all but TEST)")
+    q.add_argument("--test-clips", required=True)
+    q.add_argument("--out", required=True, help="run folder")
+    q.add_argument("--noise", type=float, default=0.05, help="share of TRAIN syllables relabelled")
+    q.add_argument("--review-share", type=float, default=0.10)
+    q.add_argument("--k", type=int, default=3, help="cross-validation folds (by file)")
+    q.add_argument("--units", type=int, default=300)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--name", default="esn-loop", help="registry model name")
+    q.add_argument("--registry", default=None, help="default: OUT/registry")
+    q.add_argument("--overwrite", action="store_true", help="replace a previous run in OUT")
+    q.set_defaults(func=cmd_loop)
     return p
