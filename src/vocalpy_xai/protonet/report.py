@@ -27,6 +27,7 @@ import html
 import os
 import pathlib
 import re
+
 import attrs
 import matplotlib
 
@@ -358,9 +359,7 @@ def explanation_report(
             n_time = spect.shape[1]
             path = cutter.cut(src_path, start, start + n_time * frame_s, f"clip{i:03d}-window.wav")
             sec.raw_html(
-                _audio_tag(
-                    None if path is None else f"{AUDIO_DIR}/{path.name}", "the whole window"
-                )
+                _audio_tag(None if path is None else f"{AUDIO_DIR}/{path.name}", "the whole window")
             )
         fig, axes = plt.subplots(k_show, 2, figsize=(10, 2.8 * k_show), squeeze=False)
         rows = []
@@ -512,11 +511,7 @@ def prototype_gallery(
                 f"<tr><td>{k}</td><td>{html.escape(pathlib.Path(p['source_path']).name)}</td>"
                 f"<td>{p['t0_s']:.3f}-{p['t1_s']:.3f} s</td>"
                 f"<td>{p['f0_hz']:.0f}-{p['f1_hz']:.0f} Hz</td>"
-                + (
-                    f"<td>{freq[int(np.argmax(band[k]))]:.0f} Hz</td>"
-                    if band is not None
-                    else ""
-                )
+                + (f"<td>{freq[int(np.argmax(band[k]))]:.0f} Hz</td>" if band is not None else "")
                 + f"<td>{_audio_tag(None if href is None else '../' + href, 'box')}</td></tr>"
             )
         head = (

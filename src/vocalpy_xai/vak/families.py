@@ -1,4 +1,4 @@
-"""vak registration of the ESNDecoder model family.
+"""vak registration of the ESNDecoder model family (and, on import, AudioProtoNet's).
 
 Importing this module registers, with vak's own registries,
 
@@ -198,3 +198,7 @@ class ESNDecoder:
         "loss": {},
         "metrics": {},
     }
+
+
+# AudioProtoNet (prototype networks on cabrnet) registers on import, beside ESNDecoder
+from .protonet_family import AudioProtoNet, AudioProtoNetModel  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""Run vak TOML configs: vak's built-in families go to vak unchanged, ESNDecoder to us.
+"""Run vak TOML configs: vak's built-in families go to vak unchanged, ESNDecoder and
+AudioProtoNet (:mod:`vocalpy_xai.vak.protonet_run`) to us.
 
 ``vocalpy-xai train|eval|predict|prep CONFIG.toml``. A user takes the config they would
 write for TweetyNet and swaps the model table::
@@ -33,6 +34,7 @@ from ..errors import VocalpyXaiError
 from ..models.esn_decoder import ESNDecoder, ESNParams
 from ..models.features import BandFeatures
 from ..models.postprocess import PostprocessParams
+from .protonet_run import TABLE_KEYS as PROTONET_TABLE_KEYS
 
 TABLES = ("prep", "train", "eval", "predict")
 VAK_FAMILIES = ("FrameClassificationModel", "ParametricUMAPModel")
@@ -54,6 +56,13 @@ ESN_TABLE_KEYS: dict[str, list[str]] = {
     "optimizer": ["ridge"],
     "loss": ["onset_weight"],
     "metrics": [],
+}
+
+
+#: keys of each model sub-table of the models vocalpy-xai runs itself
+MODEL_TABLE_KEYS: dict[str, dict[str, list[str]]] = {
+    "ESNDecoder": ESN_TABLE_KEYS,
+    "AudioProtoNet": PROTONET_TABLE_KEYS,
 }
 
 
@@ -81,7 +90,7 @@ def check_config(toml_path: str | pathlib.Path, table: str) -> dict:
     import tomlkit
     import vak
 
-    from . import families  # noqa: F401  (registers ESNDecoder with vak)
+    from . import families  # noqa: F401  (registers ESNDecoder and AudioProtoNet)
 
     toml_path = pathlib.Path(toml_path)
     if not toml_path.is_file():
@@ -108,23 +117,29 @@ def check_config(toml_path: str | pathlib.Path, table: str) -> dict:
         model = next(iter(raw["model"]))
         if model not in names:
             raise _unknown("model", model, names, f"{toml_path} [vak.{table}.model]")
-        if model == "ESNDecoder":
+        keys = MODEL_TABLE_KEYS.get(model)
+        if keys is not None:
             for sub, values in raw["model"][model].items():
-                if sub not in ESN_TABLE_KEYS:
+                if sub not in keys:
                     raise _unknown(
-                        "model table",
-                        sub,
-                        ESN_TABLE_KEYS,
-                        f"{toml_path} [vak.{table}.model.ESNDecoder]",
+                        "model table", sub, keys, f"{toml_path} [vak.{table}.model.{model}]"
                     )
                 for key in values:
-                    if key not in ESN_TABLE_KEYS[sub]:
+                    if key not in keys[sub]:
                         raise _unknown(
                             "key",
                             key,
-                            ESN_TABLE_KEYS[sub],
-                            f"{toml_path} [vak.{table}.model.ESNDecoder.{sub}]",
+                            keys[sub],
+                            f"{toml_path} [vak.{table}.model.{model}.{sub}]",
                         )
+        if model == "AudioProtoNet":
+            from .protonet_run import DATASET_PARAMS
+
+            for key in (raw.get("dataset", {}) or {}).get("params", {}) or {}:
+                if key not in DATASET_PARAMS:
+                    raise _unknown(
+                        "key", key, DATASET_PARAMS, f"{toml_path} [vak.{table}.dataset.params]"
+                    )
     return raw
 
 
@@ -167,13 +182,17 @@ def write_splits(path: str | pathlib.Path, split: np.ndarray) -> pathlib.Path:
 
 # ------------------------------------------------------------------------------- verbs
 def train(toml_path: str | pathlib.Path, progress: bool = True) -> pathlib.Path | None:
-    """Train the config's model; returns the saved ESNDecoder directory (vak: None)."""
+    """Train the config's model; returns the saved model directory (vak: None)."""
     raw = check_config(toml_path, "train")
     if model_family(raw) in VAK_FAMILIES:
         import vak.cli.train
 
         vak.cli.train.train(toml_path)
         return None
+    if model_family(raw) == "AudioProtoNetModel":
+        from . import protonet_run
+
+        return protonet_run.train(toml_path, raw, _resolve, read_splits, ConfigError, progress)
     from ..metrics import evaluate
     from ..store import open_store
 
@@ -254,6 +273,10 @@ def eval(toml_path: str | pathlib.Path) -> dict | None:
 
         vak.cli.eval.eval(toml_path)
         return None
+    if model_family(raw) == "AudioProtoNetModel":
+        from . import protonet_run
+
+        return protonet_run.evaluate(toml_path, raw, _resolve, read_splits, ConfigError)
     from ..metrics import evaluate, plot_confusion_matrix
     from ..report.plots import save
     from ..store import open_store
@@ -286,6 +309,10 @@ def predict(toml_path: str | pathlib.Path) -> pathlib.Path | None:
 
         vak.cli.predict.predict(toml_path)
         return None
+    if model_family(raw) == "AudioProtoNetModel":
+        from . import protonet_run
+
+        return protonet_run.predict(toml_path, raw, _resolve, ConfigError)
     from ..io.annotations import write_annotations
     from ..models.postprocess import to_annotation
     from ..store import open_store

@@ -1,0 +1,215 @@
+"""train / eval / predict of ``[vak.<verb>.model.AudioProtoNet]`` configs.
+
+The unit is a syllable window: one fixed-width spectrogram window centred on each annotated
+syllable of a vocalpy-xai store (:func:`vocalpy_xai.clips.syllable_windows`), so the
+dataset is an annotated store (e.g. Bird0 built with
+:func:`vocalpy_xai.clips.build_syllable_store`) and an optional ``clip, split`` CSV::
+
+    [vak.train]
+    root_results_dir = "results"
+    [vak.train.dataset]
+    path = "bird0-syllables.zarr"
+    splits_path = "bird0.splits.csv"     # clips of 'train' (and 'val') are used
+    params = { window_s = 0.2 }          # window width (s); optional: labels = [...]
+    [vak.train.model.AudioProtoNet.network]
+    arch = "audio"
+    [vak.train.model.AudioProtoNet.optimizer]
+    epochs = 10
+
+``train`` saves the model directory (``results_<stamp>/AudioProtoNet``), ``eval`` writes
+accuracy, macro-F1 and per-class scores (JSON) and a confusion matrix (PNG) of the ``test``
+split, ``predict`` writes one row per syllable (CSV): its clip, times, annotated label,
+predicted label and class probabilities. These functions are called by
+:mod:`vocalpy_xai.vak.run` after the config was checked.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+import pandas as pd
+
+#: ProtoNetParams fields of each ``[vak.<verb>.model.AudioProtoNet.*]`` sub-table (every field
+#: in exactly one): the architecture, the learning rates and budget, the loss coefficients
+TABLE_KEYS: dict[str, list[str]] = {
+    "network": ["arch", "prototypes_per_class", "tree_depth", "channels", "prototype_dim", "seed"],
+    "optimizer": [
+        "lr",
+        "lr_prototypes",
+        "lr_last_layer",
+        "epochs",
+        "warmup_epochs",
+        "last_layer_epochs",
+        "max_seconds",
+        "batch_size",
+        "time_shift",
+        "num_threads",
+    ],
+    "loss": ["clustering", "separation", "l1"],
+    "metrics": [],
+}
+#: keys of ``[vak.<verb>.dataset.params]`` for AudioProtoNet
+DATASET_PARAMS: tuple[str, ...] = ("window_s", "labels")
+#: default window width (s)
+WINDOW_S = 0.2
+
+
+def params_from_tables(tables: dict):
+    """ProtoNetParams from ``[...model.AudioProtoNet.{network,optimizer,loss}]`` tables."""
+    from ..protonet.params import ProtoNetParams
+
+    merged: dict = {}
+    for sub in ("network", "optimizer", "loss"):
+        merged.update(tables.get(sub, {}) or {})
+    return ProtoNetParams(**merged)
+
+
+def _store(toml_path, dataset: dict, resolve, config_error):
+    from ..store import open_store
+
+    path = resolve(toml_path, dataset["path"])
+    if (path / "metadata.json").exists() and not (path / "zarr.json").exists():
+        raise config_error(
+            f"{toml_path}: {path} is a vak-prepped dataset; AudioProtoNet trains on syllable "
+            "windows of an annotated vocalpy-xai store (vocalpy_xai.clips.build_syllable_store "
+            "or `vocalpy-xai build-store`)"
+        )
+    return open_store(path)
+
+
+def _windows(ds, clips, dataset: dict, labels=None, width_s=None):
+    from ..clips import syllable_windows
+
+    params = dict(dataset.get("params", {}) or {})
+    width = width_s if width_s is not None else float(params.get("window_s", WINDOW_S))
+    return syllable_windows(ds, clips, width_s=width, labels=labels or params.get("labels"))
+
+
+def _model_width_s(model) -> float:
+    return model.window_frames_ * model.frame_s_
+
+
+def scores(model, windows) -> dict:
+    """Accuracy, macro-F1, per-class scores and confusion matrix of ``model`` on windows."""
+    from ..metrics import confusion_matrix, per_class_scores
+
+    pred = model.predict(windows.X)
+    names = model.class_names_
+    per_class = per_class_scores(windows.y, pred, names, ignore_index=None)
+    return {
+        "accuracy": float(np.mean(pred == windows.y)) if len(pred) else float("nan"),
+        "macro_f1": float(per_class["f1"].mean()),
+        "n_windows": len(windows),
+        "per_class": per_class.reset_index().to_dict("records"),
+        "confusion_matrix": confusion_matrix(
+            windows.y, pred, len(names), ignore_index=None
+        ).tolist(),
+    }
+
+
+def train(toml_path, raw: dict, resolve, read_splits, config_error, progress=True) -> pathlib.Path:
+    """Train an AudioProtoNet on the ``train`` clips' syllables; returns the model directory."""
+    from ..protonet import AudioProtoNet
+
+    tables = dict(raw["model"]["AudioProtoNet"])
+    if "num_epochs" in raw:  # vak's own key, when the model table does not set epochs
+        tables["optimizer"] = {"epochs": raw["num_epochs"], **tables.get("optimizer", {})}
+    if "batch_size" in raw:
+        tables["optimizer"] = {"batch_size": raw["batch_size"], **tables.get("optimizer", {})}
+    params = params_from_tables(tables)
+    dataset = raw["dataset"]
+    ds = _store(toml_path, dataset, resolve, config_error)
+    split = read_splits(resolve(toml_path, dataset.get("splits_path")), ds.sizes["clip"])
+    train_clips = np.flatnonzero(split == "train")
+    if train_clips.size == 0:
+        raise config_error(f"{toml_path}: the splits give no 'train' clip")
+    windows = _windows(ds, train_clips, dataset)
+    model = AudioProtoNet(params).fit(**windows.fit_kwargs(), progress=progress)
+    metrics = {
+        "train": {
+            "seconds": model.training_["seconds"],
+            "cpu_seconds": model.training_["cpu_seconds"],
+            "clips": train_clips.tolist(),
+        }
+    }
+    val = np.flatnonzero(split == "val")
+    if val.size:
+        metrics["val"] = scores(
+            model, _windows(ds, val, dataset, model.class_names_, _model_width_s(model))
+        )
+    root = resolve(toml_path, raw["root_results_dir"])
+    out = root / f"results_{time.strftime('%y%m%d_%H%M%S')}" / "AudioProtoNet"
+    path = model.save(out, metrics=metrics)
+    print(f"AudioProtoNet saved to {path}")
+    return path
+
+
+def evaluate(toml_path, raw: dict, resolve, read_splits, config_error) -> dict:
+    """Scores of the ``test`` clips' syllables: JSON and confusion PNG in ``output_dir``."""
+    from ..metrics import plot_confusion_matrix
+    from ..protonet import AudioProtoNet
+    from ..report.plots import save
+
+    model = AudioProtoNet.load(resolve(toml_path, raw["checkpoint_path"]))
+    dataset = raw["dataset"]
+    ds = _store(toml_path, dataset, resolve, config_error)
+    split = read_splits(resolve(toml_path, dataset.get("splits_path")), ds.sizes["clip"])
+    test = np.flatnonzero(split == "test")
+    if test.size == 0:
+        raise config_error(f"{toml_path}: the splits give no 'test' clip")
+    windows = _windows(ds, test, dataset, model.class_names_, _model_width_s(model))
+    metrics = scores(model, windows)
+    out = resolve(toml_path, raw["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%y%m%d_%H%M%S")
+    path = out / f"eval_AudioProtoNet_{stamp}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(metrics, indent=2))
+    tmp.replace(path)
+    fig = plot_confusion_matrix(
+        np.asarray(metrics["confusion_matrix"]),
+        model.class_names_,
+        title="AudioProtoNet, test syllables",
+    )
+    save(fig, out / f"confusion_AudioProtoNet_{stamp}.png")
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, list | dict)}))
+    return metrics
+
+
+def predict(toml_path, raw: dict, resolve, config_error) -> pathlib.Path:
+    """Label every annotated syllable of the dataset; one CSV row per syllable."""
+    from ..protonet import AudioProtoNet
+
+    model = AudioProtoNet.load(resolve(toml_path, raw["checkpoint_path"]))
+    dataset = raw["dataset"]
+    ds = _store(toml_path, dataset, resolve, config_error)
+    windows = _windows(
+        ds, range(ds.sizes["clip"]), dataset, model.class_names_, _model_width_s(model)
+    )
+    proba = model.predict_proba(windows.X)
+    names = model.class_names_
+    table = pd.DataFrame(
+        {
+            "clip": [s["clip"] for s in windows.sources],
+            "audio_path": [s["source_path"] for s in windows.sources],
+            "onset_s": windows.meta["onset_s"],
+            "offset_s": windows.meta["offset_s"],
+            "label": windows.meta["label"],
+            "predicted": [names[k] for k in proba.argmax(axis=1)],
+            **{f"p_{c}": proba[:, k] for k, c in enumerate(names)},
+        }
+    )
+    out = resolve(toml_path, raw.get("output_dir", "."))
+    out.mkdir(parents=True, exist_ok=True)
+    name = raw.get(
+        "annot_csv_filename", f"predict_AudioProtoNet_{time.strftime('%y%m%d_%H%M%S')}.csv"
+    )
+    path = out / name
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(path)
+    print(f"syllable labels: {path}")
+    return path
