@@ -114,6 +114,14 @@ class SegmentEditor:
 
     def select_segment(self, onset_s: float, offset_s: float | None = None) -> int | None:
         """Show and select the segment starting at ``onset_s``; its shape index, or None."""
+        shown = self.layer.features["onset_s"].to_numpy(float)
+        here = np.flatnonzero(np.isclose(shown, onset_s, rtol=0, atol=1e-9))
+        if offset_s is not None and here.size > 1:
+            ends = self.layer.features["offset_s"].to_numpy(float)[here]
+            here = here[np.argmin(np.abs(ends - offset_s)) :][:1]
+        if here.size:  # already a shape: select it
+            self.layer.selected_data = {int(here[0])}
+            return int(here[0])
         seg = self.segments()
         match = np.flatnonzero(np.isclose(seg.onsets_s, onset_s, rtol=0, atol=1e-9))
         if offset_s is not None and match.size > 1:
