@@ -18,14 +18,16 @@ from vocalpy_xai.protonet import (
     ProtoNetParams,
     SpectrogramInputError,
     activation_in_mask,
+    frequency_band,
     open_activations,
+    sliding_windows,
     syllable_windows,
     write_activations,
 )
 from vocalpy_xai.store import open_store
 
 TRAIN, TEST = range(0, 14), range(14, 20)  # the 20 bundled Bird0 songs
-WINDOW_S, FMAX = 0.2, 8000.0  # 100 frames x 129 bins (0-8 kHz) per syllable window
+WINDOW_S, FMAX = 0.2, 8000.0  # 101 frames x 129 bins (0-8 kHz) per syllable window
 #: tiny budget: 4 epochs of a small backbone, about 20 s on one core
 PARAMS = ProtoNetParams(
     arch="audio",
@@ -46,23 +48,17 @@ ACCURACY_FLOOR = 0.50
 @pytest.fixture(scope="module")
 def windows(small_store):
     ds = open_store(small_store)
-    train = syllable_windows(ds, TRAIN, window_s=WINDOW_S, fmax=FMAX)
-    test = syllable_windows(ds, TEST, window_s=WINDOW_S, fmax=FMAX, class_names=train.class_names)
+    train = frequency_band(syllable_windows(ds, TRAIN, width_s=WINDOW_S), fmax=FMAX)
+    test = frequency_band(
+        syllable_windows(ds, TEST, width_s=WINDOW_S, labels=train.class_names), fmax=FMAX
+    )
     return train, test
 
 
 @pytest.fixture(scope="module")
 def model(windows):
     train, _ = windows
-    return AudioProtoNet(PARAMS).fit(
-        train.X,
-        train.y,
-        train.class_names,
-        train.freq_hz,
-        train.frame_s,
-        sources=train.sources,
-        progress=False,
-    )
+    return AudioProtoNet(PARAMS).fit(**train.fit_kwargs(), progress=False)
 
 
 def test_learns_held_out_syllables(model, windows):
@@ -95,7 +91,7 @@ def test_prototype_similarity_peaks_on_its_projected_patch(model, windows):
         assert ds["prototype_source_path"].values[k] == train.sources[i]["source_path"]
         # the box is where the syllable window lies in its recording
         start = train.sources[i]["start_s"]
-        assert start <= proto["t0_s"] <= proto["t1_s"] <= start + WINDOW_S
+        assert start <= proto["t0_s"] <= proto["t1_s"] <= start + (WINDOW_S + train.frame_s)
         # its band weights: a distribution over the input's frequency bins
         weight = ds["prototype_freq_weight"].isel(prototype=k)
         np.testing.assert_allclose(float(weight.sum()), 1.0, rtol=1e-5)
@@ -110,7 +106,7 @@ def test_explanation_is_on_the_input_grid(model, windows, small_store):
     assert ds["similarity"].shape == (5, model.num_prototypes_, *test.X.shape[1:])
     assert ds["similarity"].dtype == np.float32 and ds["spectrogram"].dtype == np.float32
     np.testing.assert_array_equal(ds["spectrogram"].values, test.X[:5])
-    assert list(ds["clip"].values) == [s["clip"] for s in test.sources[:5]]
+    assert list(ds["clip"].values) == [str(s["clip"]) for s in test.sources[:5]]
     np.testing.assert_allclose(ds["clip_start_s"].values, [s["start_s"] for s in test.sources[:5]])
     assert list(ds["class"].values) == test.class_names
     assert set(ds["predicted_class"].values) <= set(test.class_names)
@@ -118,10 +114,7 @@ def test_explanation_is_on_the_input_grid(model, windows, small_store):
     assert ds.attrs["kind"] == "vocalpy-xai-activations" and ds.attrs["format_version"] == 1
     assert ds.attrs["arch"] == "audio"
     # activation mass inside the annotated syllable each window is centred on
-    store = open_store(small_store)
-    segment = [int(s["clip"].split(":")[1]) for s in test.sources[:5]]
-    onsets = store["segment_onset_s"].values[segment]
-    offsets = store["segment_offset_s"].values[segment]
+    onsets, offsets = test.meta["onset_s"][:5], test.meta["offset_s"][:5]
     t_abs = ds["time"].values[None, :] + ds["clip_start_s"].values[:, None]
     mask = (t_abs >= onsets[:, None]) & (t_abs <= offsets[:, None])  # (clip, time)
     share = activation_in_mask(ds, mask)
@@ -168,7 +161,7 @@ def test_save_load_round_trip(model, windows, tmp_path):
 def test_inputs_that_do_not_fit_are_refused(model, windows, small_store):
     _, test = windows
     with pytest.raises(
-        SpectrogramInputError, match=r"window too short: 50 frames .*at least 100 frames"
+        SpectrogramInputError, match=r"window too short: 50 frames .*at least 101 frames"
     ):
         model.predict(test.X[:2, :, :50])
     with pytest.raises(
@@ -214,3 +207,24 @@ def test_inputs_that_do_not_fit_are_refused(model, windows, small_store):
         coords={"freq": test.freq_hz, "time": np.arange(400) * test.frame_s},
     )
     assert model.explain(long)["similarity"].shape[-1] == 400
+
+
+def test_band_and_sliding_windows(windows, small_store):
+    train, _ = windows
+    assert train.X.shape[1] == 129 and train.freq_hz[-1] == FMAX
+    band = frequency_band(train, fmin=1000, fmax=4000)
+    assert band.freq_hz.min() >= 1000 and band.freq_hz.max() <= 4000
+    np.testing.assert_array_equal(
+        band.X, train.X[:, (train.freq_hz >= 1000) & (train.freq_hz <= 4000)]
+    )
+    with pytest.raises(ValueError, match="no frequency row"):
+        frequency_band(train, fmin=20000)
+    ds = open_store(small_store)
+    n = int(ds["n_frames"].values[0])
+    spect = ds["spectrogram"].isel(clip=0, time=slice(0, n)).values
+    w = sliding_windows(spect, ds["freq"].values, 0.002, window_s=0.5, hop_s=0.25, clip="song0")
+    assert w.X.shape[1:] == (spect.shape[0], 250) and len(w) == len(w.sources)
+    assert w.sources[1]["start_s"] == pytest.approx(0.25) and w.sources[0]["clip"] == "song0@0.000"
+    np.testing.assert_array_equal(w.X[1], spect[:, 125:375])
+    short = sliding_windows(spect[:, :100], ds["freq"].values, 0.002, window_s=0.5)
+    assert short.X.shape == (1, spect.shape[0], 250)  # padded with the row floor

@@ -14,6 +14,7 @@ from vocalpy_xai.protonet import (
     ProtoNetParams,
     SpectrogramInputError,
     deletion_test,
+    frequency_band,
     prototype_purity,
     syllable_windows,
 )
@@ -34,9 +35,9 @@ TINY = dict(
 @pytest.fixture(scope="module")
 def windows(small_store):
     ds = open_store(small_store)
-    train = syllable_windows(ds, range(0, 5), window_s=0.16, fmax=8000)
-    test = syllable_windows(
-        ds, range(18, 20), window_s=0.16, fmax=8000, class_names=train.class_names
+    train = frequency_band(syllable_windows(ds, range(0, 5), width_s=0.16), fmax=8000)
+    test = frequency_band(
+        syllable_windows(ds, range(18, 20), width_s=0.16, labels=train.class_names), fmax=8000
     )
     return train, test
 

@@ -7,13 +7,16 @@
   say where in time (s) and frequency (Hz) the evidence lies;
 - :mod:`~vocalpy_xai.protonet.quality`: prototype purity, activation inside annotated masks,
   deletion test;
-- :func:`syllable_windows`, :func:`sliding_windows`: windows cut from a spectrogram store.
+- windows: :class:`Windows` and :func:`syllable_windows` are :mod:`vocalpy_xai.clips`'
+  (re-exported here); :func:`frequency_band` keeps a band of their rows,
+  :func:`sliding_windows` cuts regular windows along one spectrogram array.
 
 See ``docs/protonet.md``.
 """
 
+from ..clips import Windows, syllable_windows
 from .activations import open_activations, write_activations
-from .data import Windows, sliding_windows, syllable_windows
+from .data import frequency_band, sliding_windows
 from .errors import ActivationsFormatError, NotFittedError, SpectrogramInputError
 from .model import AudioProtoNet
 from .params import ARCHS, ProtoNetParams
@@ -29,6 +32,7 @@ __all__ = [
     "Windows",
     "activation_in_mask",
     "deletion_test",
+    "frequency_band",
     "open_activations",
     "prototype_purity",
     "sliding_windows",

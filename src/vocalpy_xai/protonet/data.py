@@ -1,106 +1,44 @@
-"""Spectrogram windows for the prototype nets, cut from a spectrogram store.
+"""What the prototype nets need on top of :mod:`vocalpy_xai.clips`' windows.
 
-:func:`syllable_windows`: one fixed-width window per annotated syllable (centred on it), the
-syllable task; :func:`sliding_windows`: regular windows along whole clips (the species task,
-or explaining a long recording window by window). Both return the ``sources`` that
-:meth:`AudioProtoNet.fit` and :meth:`AudioProtoNet.explain` record.
+Windows come from :mod:`vocalpy_xai.clips` (:class:`~vocalpy_xai.clips.Windows`,
+:func:`~vocalpy_xai.clips.syllable_windows`, :func:`~vocalpy_xai.clips.species_windows`);
+this module adds
+
+- :func:`frequency_band`: the rows of windows inside a band (e.g. 0-8 kHz of a full-band
+  store), and
+- :func:`sliding_windows`: regular windows along one spectrogram array (explaining a long
+  recording window by window, without a store).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import attrs
 import numpy as np
-import xarray as xr
+
+from ..clips.windows import Windows, _cut, _floor, window_starts
 
 
-@attrs.define
-class Windows:
-    """Windows (N, F, T) in dB, their labels, grid and provenance."""
+def frequency_band(
+    windows: Windows, fmin: float | None = None, fmax: float | None = None
+) -> Windows:
+    """The rows of ``windows`` whose centre frequency lies in ``[fmin, fmax]`` (Hz).
 
-    X: np.ndarray
-    y: np.ndarray
-    class_names: list[str]
-    freq_hz: np.ndarray
-    frame_s: float
-    sources: list[dict]
-
-    def __len__(self) -> int:
-        return len(self.X)
-
-    def subset(self, index) -> Windows:
-        index = np.asarray(index)
-        if index.dtype == bool:
-            index = np.flatnonzero(index)
-        return attrs.evolve(
-            self, X=self.X[index], y=self.y[index], sources=[self.sources[i] for i in index]
-        )
-
-
-def _freq_band(ds: xr.Dataset, fmin: float | None, fmax: float | None) -> np.ndarray:
-    freq = ds["freq"].values
+    Raises
+    ------
+    ValueError
+        No frequency row is left.
+    """
+    freq = np.asarray(windows.freq_hz, dtype=float)
     keep = np.ones(len(freq), bool)
     if fmin is not None:
         keep &= freq >= fmin
     if fmax is not None:
         keep &= freq <= fmax
-    return np.flatnonzero(keep)
-
-
-def syllable_windows(
-    ds: xr.Dataset,
-    clips: Sequence[int] | None = None,
-    window_s: float = 0.2,
-    fmin: float | None = None,
-    fmax: float | None = None,
-    class_names: Sequence[str] | None = None,
-) -> Windows:
-    """One window of ``window_s`` centred on every annotated syllable of ``clips``.
-
-    Windows that would cross a clip's start or end are shifted inside it (syllables too
-    close to both ends of a clip shorter than the window are skipped). Labels index
-    ``class_names`` (default: the store's syllable labels, sorted, background excluded).
-    """
-    step = float(ds.attrs["frame_duration_s"])
-    width = int(round(window_s / step))
-    rows = _freq_band(ds, fmin, fmax)
-    seg_clip = ds["segment_clip"].values
-    onsets, offsets = ds["segment_onset_s"].values, ds["segment_offset_s"].values
-    labels = ds["segment_label"].values.astype(str)
-    n_frames = ds["n_frames"].values
-    clips = np.arange(ds.sizes["clip"]) if clips is None else np.asarray(clips)
-    if class_names is None:
-        class_names = sorted(set(labels), key=lambda s: (len(s), s))
-    index = {c: k for k, c in enumerate(class_names)}
-    X, y, sources = [], [], []
-    for clip in clips:
-        segs = np.flatnonzero(seg_clip == clip)
-        if not len(segs) or n_frames[clip] < width:
-            continue
-        spect = ds["spectrogram"].isel(clip=int(clip), freq=rows).values[:, : n_frames[clip]]
-        for s in segs:
-            if labels[s] not in index:
-                continue
-            centre = int(round((onsets[s] + offsets[s]) / 2 / step))
-            start = min(max(centre - width // 2, 0), n_frames[clip] - width)
-            X.append(spect[:, start : start + width])
-            y.append(index[labels[s]])
-            sources.append(
-                {
-                    "clip": f"{clip}:{s}",
-                    "source_path": str(ds["source_path"].values[clip]),
-                    "start_s": start * step,
-                }
-            )
-    return Windows(
-        X=np.asarray(X, dtype=np.float32),
-        y=np.asarray(y, dtype=int),
-        class_names=list(class_names),
-        freq_hz=ds["freq"].values[rows],
-        frame_s=step,
-        sources=sources,
-    )
+    if not keep.any():
+        raise ValueError(
+            f"no frequency row in [{fmin}, {fmax}] Hz: the windows span {freq[0]:g}-{freq[-1]:g} Hz"
+        )
+    return attrs.evolve(windows, X=np.ascontiguousarray(windows.X[:, keep]), freq_hz=freq[keep])
 
 
 def sliding_windows(
@@ -112,22 +50,30 @@ def sliding_windows(
     clip: str = "clip",
     source_path: str = "",
 ) -> Windows:
-    """Regular windows along one (freq, time) spectrogram (the last one ends at its end).
+    """Regular windows along one (freq, time) dB spectrogram.
 
-    Returned with ``y`` all zero and ``class_names`` empty (unlabelled).
+    Windows start every ``hop_s`` (default ``window_s``) seconds, with one more aligned to
+    the end when the grid leaves half a hop or more uncovered
+    (:func:`vocalpy_xai.clips.window_starts`); a spectrogram shorter than one window gives one
+    window padded with its per-row noise floor. Returned unlabelled (``y`` all 0,
+    ``class_names`` empty), with ``sources`` ``{"clip": "<clip>@<start>", "source_path",
+    "start_s"}``.
     """
-    width = int(round(window_s / frame_s))
-    hop = int(round((hop_s or window_s) / frame_s))
-    n = spectrogram.shape[1]
-    if n < width:
-        starts = [0]
-    else:
-        starts = list(range(0, n - width + 1, hop))
-        if starts[-1] != n - width:
-            starts.append(n - width)
-    X = np.stack([spectrogram[:, s : s + width] for s in starts]).astype(np.float32)
+    spectrogram = np.asarray(spectrogram, dtype=np.float32)
+    width = max(1, int(round(window_s / frame_s)))
+    hop = max(1, int(round((hop_s or window_s) / frame_s)))
+    floor = _floor(spectrogram)
+    starts = window_starts(spectrogram.shape[1], width, hop)
+    X = np.stack([_cut(spectrogram, floor, int(s), width) for s in starts]).astype(np.float32)
     sources = [
         {"clip": f"{clip}@{s * frame_s:.3f}", "source_path": source_path, "start_s": s * frame_s}
         for s in starts
     ]
-    return Windows(X, np.zeros(len(X), int), [], np.asarray(freq_hz), frame_s, sources)
+    return Windows(
+        X=X,
+        y=np.zeros(len(X), dtype=np.int64),
+        class_names=[],
+        freq_hz=np.asarray(freq_hz, dtype=float),
+        frame_s=float(frame_s),
+        sources=sources,
+    )
