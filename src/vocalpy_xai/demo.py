@@ -42,6 +42,7 @@ class DemoContext:
     progress: bool = True
     manifests: dict[str, Manifest] = attrs.field(factory=dict)
     stores: dict[str, pathlib.Path] = attrs.field(factory=dict)
+    models: dict[str, pathlib.Path] = attrs.field(factory=dict)
     timings: dict[str, float] = attrs.field(factory=dict)
 
     def log(self, message: str) -> None:
@@ -188,6 +189,7 @@ def stage_esn(ctx: DemoContext) -> None:
     metrics = evaluate(truth, preds)
     if not model_dir.exists():
         model.save(model_dir, metrics=metrics)
+    ctx.models["esn"] = model_dir
     sec = ctx.report.section("Annotation model: ESNDecoder (echo state network)")
     sec.text(
         f"Trained in {model.training_['cpu_seconds']:.1f} s of CPU on songs 0-13 "
@@ -238,6 +240,41 @@ def stage_esn(ctx: DemoContext) -> None:
         fig,
         "esn-song14.png",
         caption="Song 14: human syllables (boxes, top) and ESNDecoder's (cyan, bottom)",
+    )
+
+
+def stage_loop(ctx: DemoContext) -> None:
+    """Run report of the ESN, then the canapy loop once on Bird0: 5 % label noise on TRAIN,
+    disagreement finder, simulated review, retrain; both models in a local registry."""
+    from .models import ESNDecoder
+    from .review import run_loop_once, run_report
+
+    ds = open_store(ctx.stores["bird0"])
+    train, held_out = list(range(14)), list(range(14, ds.sizes["clip"]))
+    model = ESNDecoder.load(ctx.models["esn"])
+    run_report(
+        model,
+        ds,
+        train,
+        held_out,
+        ctx.out / "run-report",
+        report=ctx.report,
+        prefix="esn",
+        progress=ctx.progress,
+    )
+    result = run_loop_once(
+        ctx.stores["bird0"],
+        train,
+        held_out,
+        ctx.out / "loop",
+        progress=ctx.progress,
+        report=ctx.report,
+        overwrite=True,
+    )
+    s = result["noise"]
+    ctx.log(
+        f"[demo] loop: {s['injected_in_reviewed']}/{s['n_injected']} relabelled syllables "
+        f"found; registry {result['registry_root']}"
     )
 
 
@@ -362,6 +399,7 @@ STAGES: list[Callable[[DemoContext], None]] = [
     stage_stores,
     stage_data_report,
     stage_esn,
+    stage_loop,
     stage_prototypes,
 ]
 
