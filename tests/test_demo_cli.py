@@ -100,14 +100,32 @@ def test_demo_trains_and_explains_a_prototype_net(demo_out):
     assert act.attrs["model"] == str(model_dir)
 
 
+def test_demo_runs_the_loop_once_and_a_run_report(demo_out):
+    import json
+
+    from vocalpy_xai.registry import Registry
+
+    out, index = demo_out
+    summary = json.loads((out / "loop" / "loop.json").read_text())
+    noise = summary["noise"]
+    assert noise["n_injected"] > 0 and noise["injected_in_reviewed"] >= 0.8 * noise["n_injected"]
+    registry = Registry(out / "loop" / "registry")
+    assert [v.version for v in registry.list("esn-loop")] == [1, 2]
+    page = index.read_text()
+    for name in ("esn-learning-curve.png", "esn-worst-001.png", "loop-ranks.png"):
+        assert name in page and (index.parent / name).is_file()
+
+
 def test_demo_rerun_reuses_the_stores(demo_out):
     from vocalpy_xai.demo import run_demo
 
     out, _ = demo_out
     store = out / "stores" / "bird0.zarr"
     before = store.stat().st_mtime_ns
-    run_demo(out, progress=False)
+    run_demo(out, progress=False, stages=["stores"])
     assert store.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="unknown demo stage.*'esn'"):
+        run_demo(out, progress=False, stages=["esm"])
 
 
 def test_cli_manifest_build_info_and_errors(tmp_path, example_bird0, capsys):

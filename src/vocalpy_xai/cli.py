@@ -27,7 +27,7 @@ from .errors import VocalpyXaiError
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    index = run_demo(args.out, args.data, progress=not args.quiet)
+    index = run_demo(args.out, args.data, progress=not args.quiet, stages=args.stages)
     print(f"report: {index}")
     return 0
 
@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
     p.add_argument("--data", default=None, help="example data folder (default examples/data)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--stages",
+        nargs="+",
+        default=None,
+        help="run only these stages (stores, data_report, esn, loop, prototypes) and what they need",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("manifest", help="write a manifest CSV describing a data set")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import numpy as np
@@ -404,10 +404,33 @@ STAGES: list[Callable[[DemoContext], None]] = [
 ]
 
 
+#: stages that a stage needs to have run before it (names without ``stage_``)
+STAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "data_report": ("stores",),
+    "esn": ("stores",),
+    "loop": ("stores", "esn"),
+    "prototypes": ("stores",),
+}
+
+
+def _stages_to_run(names: Sequence[str] | None) -> list[Callable[[DemoContext], None]]:
+    by_name = {stage.__name__.removeprefix("stage_"): stage for stage in STAGES}
+    if names is None:
+        return list(STAGES)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown demo stage(s) {unknown}; the stages are {list(by_name)}")
+    wanted = set(names)
+    for name in names:
+        wanted.update(STAGE_NEEDS.get(name, ()))
+    return [stage for name, stage in by_name.items() if name in wanted]
+
+
 def run_demo(
     out: str | pathlib.Path = "demo-output",
     data: str | pathlib.Path | None = None,
     progress: bool = True,
+    stages: Sequence[str] | None = None,
 ) -> pathlib.Path:
     """Run the demo and return the path of its HTML report.
 
@@ -420,8 +443,13 @@ def run_demo(
         ``examples/data``).
     progress : bool
         Print stage names and progress bars.
+    stages : sequence of str, optional
+        Run only these stages (names of :data:`STAGES` without ``stage_``, e.g. ``["esn"]``)
+        and the stages they need (:data:`STAGE_NEEDS`); the report then holds those alone.
+        Default: all.
     """
     out = pathlib.Path(out)
+    run = _stages_to_run(stages)
     data = pathlib.Path(data) if data is not None else DEFAULT_DATA
     if not (data / "bird0" / "Annotation.xml").exists():
         raise FileNotFoundError(
@@ -431,7 +459,7 @@ def run_demo(
     ctx = DemoContext(
         out=out, data=data, report=Report(out / "report", "vocalpy-xai demo"), progress=progress
     )
-    for stage in STAGES:
+    for stage in run:
         t0 = time.perf_counter()
         stage(ctx)
         ctx.timings[stage.__name__] = time.perf_counter() - t0
