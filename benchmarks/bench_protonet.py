@@ -229,6 +229,8 @@ def run_syllables(work: pathlib.Path, epochs: int, threads: int, max_per_class: 
         "n_train_available": len(train_all),
         "n_test_windows": len(test),
         "epochs": epochs,
+        # what a uniform map would score: the share of window frames inside syllables
+        "activation_in_syllables_uniform_map": float(syllable_mask(test).mean()),
     }
     for arch in ARCHS:
         model, timing = _fit(arch, train, epochs, seed=0, threads=threads)
@@ -293,6 +295,11 @@ def write(results: dict) -> None:
                 f"| {r['train_wall_s']:.0f} | {_pct(q.get('purity_mean'))} "
                 f"| {_pct(q.get('activation_in_syllables_mean'))} "
                 f"| {_pct(q['deletion_share_beats_random'])} |"
+            )
+        if "activation_in_syllables_uniform_map" in sy:
+            lines.append(
+                f"\nA uniform activation map would put "
+                f"{_pct(sy['activation_in_syllables_uniform_map'])} of its mass inside syllables."
             )
         lines.append("")
     lines += [
