@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import time
 
@@ -37,14 +37,19 @@ def test_train_predict_disagreements_save(
         SaveWidget,
         TrainWidget,
     )
+    from vocalpy_xai.registry import Registry
 
-    monkeypatch.setenv("VOCALPY_XAI_MODELS", str(tmp_path / "models"))
+    registry_root = tmp_path / "registry"
+    monkeypatch.setenv("VOCALPY_XAI_REGISTRY", str(registry_root))  # never the user's home
     viewer = make_napari_viewer()
     open_recording(viewer, song)
 
     train = TrainWidget(viewer)
     viewer.window.add_dock_widget(train, name="Train")
+    assert train.registry_root.text() == str(registry_root)
     train.store.setText(str(small_store))
+    assert train.name.text() == "esn-bird0-20"
+    train.out_dir.setText(str(tmp_path / "models"))  # a plain copy besides the registry's
     train.units.setValue(150)
     ticks = []
     timer = QTimer()
@@ -65,15 +70,26 @@ def test_train_predict_disagreements_save(
     assert not train.confusion.pixmap().isNull()
     assert result.confusion.shape == (len(result.class_names),) * 2
     assert (result.model_dir / "config.json").exists()
-    index = json.loads((tmp_path / "models" / "index.json").read_text())
-    assert index["models"][-1]["path"] == str(result.model_dir.resolve())
+    # registered in the project's model registry as version 1 of esn-bird0-20
+    (version,) = Registry(registry_root).list()
+    assert (version.name, version.version) == ("esn-bird0-20", 1)
+    assert result.registered.version == 1 and result.model_dir.parent == tmp_path / "models"
+    assert (version.path / "config.json").read_bytes() == (
+        result.model_dir / "config.json"
+    ).read_bytes()
+    assert version.class_names == result.class_names
+    assert version.metrics["syllable_error_rate"] == result.metrics["syllable_error_rate"]
     assert "syllable error rate" in train.status.text()
+    assert "esn-bird0-20 version 1" in train.status.text()
+    Registry(registry_root).promote("esn-bird0-20", 1, "production")
 
     predict = PredictWidget(viewer)
     viewer.window.add_dock_widget(predict, name="Predict")
     predict.refresh_models()
+    items = [predict.registered.itemText(i) for i in range(predict.registered.count())]
+    assert items == ["", "esn-bird0-20@1  (production)", "esn-bird0-20@production  (v1)"]
     predict.registered.setCurrentIndex(1)  # the model just registered
-    assert predict.model_dir.text() == str(result.model_dir.resolve())
+    assert predict.source().name == "esn-bird0-20" and predict.source().ref == "1"
     disagreements = DisagreementWidget(viewer)
     disagreements.only_flagged.setChecked(False)
     viewer.window.add_dock_widget(disagreements, name="Disagreements")
@@ -81,6 +97,8 @@ def test_train_predict_disagreements_save(
     qtbot.waitUntil(lambda: predict.layer is not None, timeout=60_000)
     assert plugin_meta(predict.layer)["role"] == "predictions"
     assert len(predict.layer.data) > 10
+    assert "predicted by esn-bird0-20@1" in predict.status.text()
+    assert plugin_meta(predict.layer)["model_dir"] == str(version.path)
 
     disagreements.refresh()
     ranking = disagreements.ranking
@@ -106,3 +124,22 @@ def test_train_predict_disagreements_save(
     save.overwrite.setChecked(True)
     save.format.setCurrentText("notmat")
     assert save.save() is None and "cannot be replaced" in save.status.text()
+
+    # a registered model whose files changed is refused, in the panel (no traceback)
+    config = version.path / "config.json"
+    os.chmod(config, 0o644)
+    config.write_text(config.read_text() + " ")
+    old_layer = predict.layer
+    predict.registered.setCurrentIndex(2)  # esn-bird0-20@production
+    predict.start()
+    qtbot.waitUntil(lambda: predict.error is not None, timeout=60_000)
+    assert "integrity check failed" in predict.status.text()
+    assert "config.json" in predict.status.text()
+    assert predict.layer is old_layer
+    # a plain model folder still works
+    predict.model_dir.setText(str(result.model_dir))
+    predict.registered.setCurrentIndex(0)
+    assert predict.source().path == str(result.model_dir)
+    predict.start()
+    qtbot.waitUntil(lambda: predict.layer is not old_layer, timeout=60_000)
+    assert f"predicted by {result.model_dir.name}" in predict.status.text()

@@ -3,7 +3,7 @@
 Registered with napari through the npe2 manifest ``napari.yaml`` (entry point
 ``vocalpy-xai``): a reader (audio, spectrogram stores, activation stores), a writer
 (annotation layers to crowsetta seq formats) and dock widgets (train an ESN annotation model,
-predict, disagreement table, prototypes, save). See docs/napari.md.
+predict, disagreement table and review lists, prototypes, save). See docs/napari.md.
 
 Qt is imported only by the widgets; the functions here work on any napari viewer.
 """
@@ -11,7 +11,7 @@ Qt is imported only by the widgets; the functions here work on any napari viewer
 from .activations import activation_layers, open_activations, top_prototypes
 from .annotation_files import autosave_path, find_annotation, next_version_path
 from .autosave import load_segments, write_autosave
-from .disagreement import rank_disagreements
+from .disagreement import rank_disagreements, review_rows
 from .editor import SegmentEditor, attach_editor, editor_of
 from .reader import activation_store_layers, audio_layers, napari_get_reader, store_layers
 from .registry import register_model
@@ -38,6 +38,7 @@ __all__ = [
     "prepare_viewer",
     "rank_disagreements",
     "register_model",
+    "review_rows",
     "save_annotation",
     "store_layers",
     "top_prototypes",

@@ -2,10 +2,16 @@
 
 Canapy flags an annotated segment when the model gives another label to at least two thirds
 of the segment's frames; segments are ranked by that disagreement share, worst first.
+
+:func:`review_rows` reads the rows of one recording from a review list written by the
+disagreement finder (``vocalpy-xai review find``,
+:func:`vocalpy_xai.review.write_review_list`), for the *Disagreements* panel.
 """
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -91,3 +97,66 @@ def rank_disagreements(
     if only_flagged:
         table = table[table["flagged"]]
     return table.sort_values(["share", "onset_s"], ascending=[False, True]).reset_index(drop=True)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file (resolved; the same inode where both exist)."""
+    pa, pb = pathlib.Path(a).expanduser(), pathlib.Path(b).expanduser()
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    return pa.resolve() == pb.resolve()
+
+
+def review_rows(
+    review: str | os.PathLike | pd.DataFrame,
+    audio_path: str | os.PathLike,
+    base: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """The rows of a review list whose ``audio_path`` is the recording ``audio_path``.
+
+    Parameters
+    ----------
+    review : path or pandas.DataFrame
+        A review list CSV (:func:`vocalpy_xai.review.read_review_list`) or its table.
+    audio_path : path
+        The open recording.
+    base : path, optional
+        Folder that relative ``audio_path`` entries of the list are relative to (default:
+        the review list's folder, then the current directory).
+
+    Returns
+    -------
+    rows : pandas.DataFrame
+        The matching rows in the list's order (by ``rank`` when it has one), with the
+        list's columns; ``onset_s`` and ``offset_s`` as floats. Empty when none match.
+    """
+    from ..review import read_review_list
+
+    if isinstance(review, pd.DataFrame):
+        table = review.copy()
+        folder = pathlib.Path(base) if base is not None else None
+    else:
+        table = read_review_list(review)
+        folder = pathlib.Path(base) if base is not None else pathlib.Path(review).parent
+    cache: dict[str, bool] = {}
+
+    def matches(entry) -> bool:
+        key = str(entry)
+        if key not in cache:
+            p = pathlib.Path(key).expanduser()
+            candidates = [p] if p.is_absolute() else [p, *([folder / p] if folder else [])]
+            cache[key] = any(same_file(c, audio_path) for c in candidates)
+        return cache[key]
+
+    keep = np.array([matches(p) for p in table["audio_path"]], dtype=bool)
+    rows = table.loc[keep]
+    if "rank" in rows.columns:
+        rows = rows.sort_values("rank", kind="stable")
+    rows = rows.reset_index(drop=True)
+    for col in ("onset_s", "offset_s"):
+        if col in rows.columns:
+            rows[col] = rows[col].astype(float)
+    return rows

@@ -1,67 +1,124 @@
-"""The boundary to the model registry: :func:`register_model`.
+"""The plugin's bridge to the model registry (:class:`vocalpy_xai.registry.Registry`).
 
-A model registry is being built elsewhere in vocalpy-xai; until it lands, registering a model
-records it in a local models folder: ``$VOCALPY_XAI_MODELS`` or
-``~/.local/share/vocalpy-xai/models``, whose ``index.json`` lists every registered model
-directory (replaced atomically).
+The *Train* panel registers every trained model as a new, numbered, integrity-checked
+version (:func:`register_model`); the *Predict* panel lists the registered versions and
+aliases (:func:`model_choices`) and loads them through :meth:`Registry.load
+<vocalpy_xai.registry.Registry.load>` (:func:`load_model`), which checks every file against
+its recorded hash first. The registry root is ``$VOCALPY_XAI_REGISTRY``, else
+``~/.vocalpy-xai/models`` (:func:`~vocalpy_xai.registry.default_root`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import tempfile
-import time
+import re
+from typing import Any
+
+import attrs
+
+from ..registry import ModelVersion, Registry, RegistryError, default_root
+
+__all__ = [
+    "ModelChoice",
+    "check_model_name",
+    "default_model_name",
+    "default_root",
+    "load_model",
+    "model_choices",
+    "register_model",
+]
 
 
-def models_dir() -> pathlib.Path:
-    """The local models folder."""
-    env = os.environ.get("VOCALPY_XAI_MODELS")
-    if env:
-        return pathlib.Path(env)
-    return pathlib.Path.home() / ".local" / "share" / "vocalpy-xai" / "models"
+def default_model_name(store: str | os.PathLike) -> str:
+    """``esn-<store stem>``, with characters a model name may not hold replaced by ``-``."""
+    stem = pathlib.Path(str(store).rstrip("/\\")).stem if str(store).strip() else "model"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
+    return f"esn-{stem}"[:100]
 
 
-def registered_models() -> list[dict]:
-    """Entries of the local index (newest last); models whose folder vanished are skipped."""
-    index = models_dir() / "index.json"
-    if not index.is_file():
-        return []
-    entries = json.loads(index.read_text()).get("models", [])
-    return [e for e in entries if pathlib.Path(e["path"]).is_dir()]
+def check_model_name(name: str) -> str:
+    """``name`` if the registry accepts it, else a :class:`RegistryError` saying why."""
+    from ..registry.store import _check_name
+
+    return _check_name(name)
 
 
-def register_model(model_dir: str | os.PathLike) -> dict:
-    """Record a saved model directory in the local models folder.
+def register_model(
+    model_dir: str | os.PathLike,
+    name: str,
+    root: str | os.PathLike | None = None,
+    metrics: dict | None = None,
+    note: str = "",
+) -> ModelVersion:
+    """Register a saved model folder as a new version of ``name``.
 
     Parameters
     ----------
     model_dir : path-like
         A folder written by :meth:`vocalpy_xai.models.ESNDecoder.save`.
+    name : str
+        Model name in the registry (e.g. ``esn-bird0``).
+    root : path-like, optional
+        Registry root (default :func:`~vocalpy_xai.registry.default_root`).
+    metrics, note
+        Passed to :meth:`Registry.register <vocalpy_xai.registry.Registry.register>`.
 
     Returns
     -------
-    entry : dict
-        ``name``, ``path``, ``family``, ``classes``, ``registered`` (ISO time).
+    ModelVersion
+        The new version (its number in ``.version``); versions are never overwritten.
     """
-    model_dir = pathlib.Path(model_dir).resolve()
-    config_file = model_dir / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{model_dir}: not a saved model (no config.json)")
-    config = json.loads(config_file.read_text())
-    entry = {
-        "name": model_dir.name,
-        "path": str(model_dir),
-        "family": config.get("family"),
-        "classes": config.get("class_names"),
-        "registered": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    folder = models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = [e for e in registered_models() if e["path"] != entry["path"]] + [entry]
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index.", suffix=".json")
-    with os.fdopen(fd, "w") as fp:
-        json.dump({"models": entries}, fp, indent=2)
-    os.replace(tmp, folder / "index.json")
-    return entry
+    return Registry(root).register(model_dir, name, metrics=metrics, note=note)
+
+
+@attrs.define(frozen=True)
+class ModelChoice:
+    """A registered model as the Predict panel lists it: ``name@version`` or ``name@alias``."""
+
+    name: str
+    ref: str
+    version: int
+    text: str
+
+
+def model_choices(root: str | os.PathLike | None = None) -> list[ModelChoice]:
+    """Every registered version (newest first within a model), then every alias.
+
+    A missing root gives an empty list (and is not created).
+    """
+    root = pathlib.Path(root) if root else default_root()
+    if not root.is_dir():
+        return []
+    reg = Registry(root)
+    out: list[ModelChoice] = []
+    for name in reg.models():
+        try:
+            versions = reg.list(name)
+            aliases = reg.aliases(name)
+        except (RegistryError, OSError, ValueError):  # a damaged model folder: skip it
+            continue
+        for rec in reversed(versions):
+            tag = f"  ({', '.join(rec.aliases)})" if rec.aliases else ""
+            out.append(
+                ModelChoice(name, str(rec.version), rec.version, f"{name}@{rec.version}{tag}")
+            )
+        for alias, v in sorted(aliases.items()):
+            out.append(ModelChoice(name, alias, int(v), f"{name}@{alias}  (v{v})"))
+    return out
+
+
+def load_model(name: str, ref: str | int = "latest", root: str | os.PathLike | None = None) -> Any:
+    """Load a registered version after checking its files (:meth:`Registry.load`).
+
+    Raises
+    ------
+    IntegrityError
+        A registered file was changed, removed or added since registration.
+    RegistryError
+        No such model, version or alias.
+    """
+    root = pathlib.Path(root) if root else default_root()
+    if not root.is_dir():
+        raise RegistryError(f"{root}: no model registry here")
+    return Registry(root).load(name, ref)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import tempfile
 import time
 from collections.abc import Generator
+from typing import Any
 
 import attrs
 import numpy as np
@@ -22,7 +24,8 @@ class TrainResult:
     Attributes
     ----------
     model_dir : pathlib.Path
-        Where it was saved (:meth:`~vocalpy_xai.models.ESNDecoder.save`).
+        Where it was saved (:meth:`~vocalpy_xai.models.ESNDecoder.save`): the *Save in*
+        folder's copy, else the registry's copy.
     metrics : dict
         :func:`vocalpy_xai.metrics.evaluate` on the validation clips.
     confusion : numpy.ndarray
@@ -31,6 +34,8 @@ class TrainResult:
     train_clips, val_clips : list of int
     seconds : float
         Wall time of training and evaluation.
+    registered : ModelVersion or None
+        The registry version it was registered as (``.name``, ``.version``).
     """
 
     model_dir: pathlib.Path
@@ -40,6 +45,7 @@ class TrainResult:
     train_clips: list[int]
     val_clips: list[int]
     seconds: float
+    registered: Any = None
 
     def summary(self) -> str:
         m = self.metrics
@@ -52,6 +58,11 @@ class TrainResult:
         ]
         if "accuracy" in frames:
             lines.append(f"frame accuracy: {frames['accuracy']:.3f}")
+        if self.registered is not None:
+            lines.append(
+                f"registered: {self.registered.name} version {self.registered.version} "
+                f"({self.registered.name}@{self.registered.version})"
+            )
         lines.append(f"saved: {self.model_dir}")
         return "\n".join(lines)
 
@@ -78,6 +89,8 @@ def train_esn(
     val_fraction: float = 0.25,
     seed: int = 0,
     register: bool = True,
+    registry_root: str | os.PathLike | None = None,
+    name: str | None = None,
 ) -> Generator[tuple[float, str], None, TrainResult]:
     """Train an ESNDecoder on a store, evaluate it on held-out files, save and register it.
 
@@ -88,14 +101,19 @@ def train_esn(
     params : ESNParams, optional
         Reservoir and readout hyper-parameters.
     out_dir : path-like, optional
-        Folder the model directory is created in (default: the local models folder,
-        :func:`~vocalpy_xai.napari.registry.models_dir`).
+        Folder a copy of the model directory is created in (``esn-<store>-<time>``).
+        Without it the model is saved only in the registry (``register`` must be true).
     val_fraction : float
         Share of files held out for validation (split by file).
     seed : int
         Seed of the split.
     register : bool
-        Call :func:`~vocalpy_xai.napari.registry.register_model` on the saved model.
+        Register the saved model as a new version in the model registry
+        (:func:`~vocalpy_xai.napari.registry.register_model`), with its validation metrics.
+    registry_root : path-like, optional
+        Registry root (default :func:`~vocalpy_xai.registry.default_root`).
+    name : str, optional
+        Model name in the registry (default ``esn-<store stem>``).
 
     Yields
     ------
@@ -105,8 +123,11 @@ def train_esn(
     from ..metrics import evaluate
     from ..models import ESNDecoder, ESNParams, frames_to_segments
     from ..store.dataset import open_store
-    from .registry import models_dir, register_model
+    from .registry import check_model_name, default_model_name, register_model
 
+    if not register and not out_dir:
+        raise ValueError("give out_dir, or register the model (else it is saved nowhere)")
+    name = check_model_name(name or default_model_name(store)) if register else None
     t0 = time.perf_counter()
     yield 0.0, f"opening {store}"
     ds = open_store(store)
@@ -144,16 +165,23 @@ def train_esn(
     metrics = evaluate(truth, preds, y_true, y_pred, class_names=model.class_names_)
     confusion = np.asarray(metrics["frames"]["confusion_matrix"])
     yield 0.95, "saving the model"
-    out = pathlib.Path(out_dir) if out_dir else models_dir()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    model_dir = out / f"esn-{pathlib.Path(store).stem}-{stamp}"
-    n = 1
-    while model_dir.exists():
-        n += 1
-        model_dir = out / f"esn-{pathlib.Path(store).stem}-{stamp}-{n}"
-    model.save(model_dir, metrics=metrics)
-    if register:
-        register_model(model_dir)
+    registered = None
+    with tempfile.TemporaryDirectory(prefix="vocalpy-xai-model-") as tmp:
+        out = pathlib.Path(out_dir) if out_dir else pathlib.Path(tmp)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        model_dir = out / f"esn-{pathlib.Path(store).stem}-{stamp}"
+        n = 1
+        while model_dir.exists():
+            n += 1
+            model_dir = out / f"esn-{pathlib.Path(store).stem}-{stamp}-{n}"
+        model.save(model_dir, metrics=metrics)
+        if register:
+            yield 0.97, f"registering {name}"
+            registered = register_model(
+                model_dir, name, registry_root, note=f"napari Train panel, store {store}"
+            )
+            if not out_dir:
+                model_dir = registered.path
     yield 1.0, "done"
     return TrainResult(
         model_dir,
@@ -163,4 +191,5 @@ def train_esn(
         train,
         valid,
         time.perf_counter() - t0,
+        registered,
     )

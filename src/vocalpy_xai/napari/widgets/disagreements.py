@@ -1,11 +1,17 @@
-"""Dock widget: annotated segments ranked by model-annotation disagreement; click to jump."""
+"""Dock widget: annotated segments ranked by model-annotation disagreement, or a review list
+from the disagreement finder (``vocalpy-xai review find``); click a row to jump to it."""
 
 from __future__ import annotations
+
+import os
+import pathlib
 
 import numpy as np
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -14,12 +20,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..disagreement import CANAPY_THRESHOLD, rank_disagreements
+from ..disagreement import CANAPY_THRESHOLD, rank_disagreements, review_rows
 from ..editor import editor_of
 from ..segments_layer import plugin_meta, segments_from_layer
 from ..viewer import layers_with_role, prepare_viewer, refresh_windows
 
 COLUMNS = ("share", "onset (s)", "offset (s)", "label", "model")
+#: columns of the table while it shows a review list
+REVIEW_COLUMNS = ("rank", "onset (s)", "offset (s)", "label", "model", "score")
+#: a review list's times are written to the microsecond: a segment matches within this (s)
+TIME_TOLERANCE = 1e-4
 
 
 class DisagreementWidget(QWidget):
@@ -27,6 +37,12 @@ class DisagreementWidget(QWidget):
 
     Compares the annotation layer with the latest predictions layer of the same recording,
     refreshes after every edit, and centres the view on a segment when its row is chosen.
+
+    *Load review list…* shows instead the rows of a review list CSV (written by
+    ``vocalpy-xai review find`` / :func:`vocalpy_xai.review.write_review_list`) whose
+    ``audio_path`` is the open recording: rank, onset, offset, human and model label, score;
+    choosing a row jumps to the segment in the same way. *Model disagreements* goes back to
+    the computed ranking.
     """
 
     def __init__(self, napari_viewer=None, parent=None):
@@ -34,26 +50,35 @@ class DisagreementWidget(QWidget):
         self.viewer = napari_viewer
         if napari_viewer is not None:
             prepare_viewer(napari_viewer)
-            napari_viewer.layers.events.inserted.connect(lambda e: self.refresh())
+            napari_viewer.layers.events.inserted.connect(lambda e: self._auto_refresh())
         self.only_flagged = QCheckBox(f"only flagged (≥ {CANAPY_THRESHOLD:.0%} of frames)")
         self.only_flagged.setChecked(True)
-        self.only_flagged.toggled.connect(lambda _: self.refresh())
-        button = QPushButton("Refresh")
+        self.only_flagged.toggled.connect(lambda _: self._auto_refresh())
+        button = QPushButton("Model disagreements")
+        button.setToolTip("rank the annotation against the latest predictions layer")
         button.clicked.connect(self.refresh)
-        self.status = QLabel("run a model (Predict panel) to compare")
+        self.load_button = QPushButton("Load review list…")
+        self.load_button.setToolTip("a review list CSV from `vocalpy-xai review find`")
+        self.load_button.clicked.connect(self._choose_review_list)
+        self.status = QLabel("run a model (Predict panel) to compare, or load a review list")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._on_select)
+        buttons = QHBoxLayout()
+        buttons.addWidget(button)
+        buttons.addWidget(self.load_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.only_flagged)
-        layout.addWidget(button)
+        layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.table)
         self.ranking = None
         self.annotation = None
+        #: the review list shown (None: the computed model disagreements)
+        self.review_path: pathlib.Path | None = None
         self._watched = set()
 
     def _pair(self):
@@ -69,6 +94,30 @@ class DisagreementWidget(QWidget):
         ]
         return (annots[-1] if annots else None), pred
 
+    def _auto_refresh(self) -> None:
+        """Refresh after an edit, a new layer or the tick box: not while a review list shows."""
+        if self.review_path is None:
+            self.refresh()
+
+    def _fill(self, columns, rows) -> None:
+        self.table.blockSignals(True)
+        try:
+            self.table.clearSelection()
+            self.table.setColumnCount(len(columns))
+            self.table.setHorizontalHeaderLabels(columns)
+            self.table.setRowCount(len(rows))
+            for r, values in enumerate(rows):
+                for c, value in enumerate(values):
+                    self.table.setItem(r, c, QTableWidgetItem(value))
+        finally:
+            self.table.blockSignals(False)
+
+    def _watch(self, annot) -> None:
+        editor = editor_of(annot)
+        if editor is not None and id(annot) not in self._watched:
+            editor.on_edit.append(lambda seg: self._auto_refresh())
+            self._watched.add(id(annot))
+
     def refresh(self) -> None:
         """Recompute the ranking from the current annotation and predictions."""
         if self.viewer is None:
@@ -76,10 +125,8 @@ class DisagreementWidget(QWidget):
         annot, pred = self._pair()
         if annot is None or pred is None:
             return
-        editor = editor_of(annot)
-        if editor is not None and id(annot) not in self._watched:
-            editor.on_edit.append(lambda seg: self.refresh())
-            self._watched.add(id(annot))
+        self.review_path = None
+        self._watch(annot)
         meta = plugin_meta(pred)
         self.annotation = annot
         self.ranking = rank_disagreements(
@@ -89,28 +136,88 @@ class DisagreementWidget(QWidget):
             meta["class_names"],
             only_flagged=self.only_flagged.isChecked(),
         )
-        self.table.setRowCount(len(self.ranking))
-        for r, row in enumerate(self.ranking.itertuples()):
-            values = (
-                f"{row.share:.0%}",
-                f"{row.onset_s:.3f}",
-                f"{row.offset_s:.3f}",
-                row.label,
-                row.model_label,
-            )
-            for c, value in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(value))
+        self._fill(
+            COLUMNS,
+            [
+                (
+                    f"{row.share:.0%}",
+                    f"{row.onset_s:.3f}",
+                    f"{row.offset_s:.3f}",
+                    row.label,
+                    row.model_label,
+                )
+                for row in self.ranking.itertuples()
+            ],
+        )
         self.status.setText(f"{len(self.ranking)} segment(s), worst first")
+
+    def _choose_review_list(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a review list", "", "Review lists (*.csv);;All files (*)"
+        )
+        if path:
+            self.load_review_list(path)
+
+    def load_review_list(self, path: str | os.PathLike):
+        """Show the rows of a review list about the open recording; returns them (or None).
+
+        The recording is the active annotation layer's, else the last annotation layer whose
+        recording the list names. Rows keep the list's order (rank); the ``only flagged`` tick
+        box does not filter them.
+        """
+        path = pathlib.Path(path)
+        annots = layers_with_role(self.viewer, "annotation") if self.viewer is not None else []
+        if not annots:
+            self.status.setText("open a recording first, then load its review list")
+            return None
+        active = self.viewer.layers.selection.active
+        order = ([active] if active in annots else []) + annots[::-1]
+        try:
+            rows, annot = None, None
+            for layer in order:
+                audio = plugin_meta(layer).get("audio_path")
+                if not audio:
+                    continue
+                rows, annot = review_rows(path, audio), layer
+                if len(rows):
+                    break
+        except (OSError, ValueError, KeyError) as err:
+            self.status.setText(f"cannot read the review list: {err}")
+            return None
+        if rows is None or not len(rows):
+            self.status.setText(f"{path.name}: no row is about the open recording(s)")
+            return None
+        if "offset_s" not in rows.columns:
+            rows["offset_s"] = rows["onset_s"]
+        self.review_path = path
+        self.annotation = annot
+        self._watch(annot)
+        self.ranking = rows
+        self._fill(REVIEW_COLUMNS, [_review_values(row) for _, row in rows.iterrows()])
+        audio = pathlib.Path(plugin_meta(annot)["audio_path"]).name
+        self.status.setText(f"review list {path.name}: {len(rows)} segment(s) of {audio}")
+        return rows
 
     def _on_select(self) -> None:
         rows = {i.row() for i in self.table.selectedIndexes()}
         if rows:
             self.jump_to(min(rows))
 
+    def _segment_times(self, a: float, b: float) -> tuple[float, float]:
+        """The annotation's own times of the segment at (a, b) (review lists round them)."""
+        seg = segments_from_layer(self.annotation)
+        if not len(seg.onsets_s):
+            return a, b
+        cost = np.abs(np.asarray(seg.onsets_s) - a) + np.abs(np.asarray(seg.offsets_s) - b)
+        i = int(np.argmin(cost))
+        if abs(seg.onsets_s[i] - a) <= TIME_TOLERANCE:
+            return float(seg.onsets_s[i]), float(seg.offsets_s[i])
+        return a, b
+
     def jump_to(self, row: int) -> None:
         """Centre and zoom the view on the segment in ``row`` and select its shape."""
         seg = self.ranking.iloc[row]
-        a, b = float(seg.onset_s), float(seg.offset_s)
+        a, b = self._segment_times(float(seg.onset_s), float(seg.offset_s))
         y0, y1 = plugin_meta(self.annotation).get("freq_span", (0.0, 1.0))
         camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
         camera.center = ((y0 + y1) / 2, (a + b) / 2)
@@ -130,3 +237,48 @@ class DisagreementWidget(QWidget):
         match = np.flatnonzero(np.isclose(on, a))
         if match.size:
             self.annotation.selected_data = {int(match[0])}
+
+
+def _text(value, fmt: str = "{}") -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return fmt.format(value)
+
+
+def _review_values(row) -> tuple[str, ...]:
+    return (
+        _text(row.get("rank"), "{:.0f}"),
+        _text(row.get("onset_s"), "{:.3f}"),
+        _text(row.get("offset_s"), "{:.3f}"),
+        _text(row.get("human_label")),
+        _text(row.get("model_label")),
+        _text(row.get("score"), "{:.3f}"),
+    )
+
+
+def disagreement_widget(viewer) -> DisagreementWidget:
+    """The viewer's docked *Disagreements* panel, docked now if there is none."""
+    docks = getattr(getattr(viewer, "window", None), "dock_widgets", {}) or {}
+    for widget in docks.values():
+        if isinstance(widget, DisagreementWidget):
+            return widget
+    widget = DisagreementWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Disagreements", area="right")
+    return widget
+
+
+def load_review_list(viewer, path: str | os.PathLike) -> DisagreementWidget:
+    """Open a review list in the viewer's *Disagreements* panel (docking one if needed).
+
+    The table shows the list's rows whose ``audio_path`` is the open recording (rank,
+    onset, offset, human label, model label, score); choosing a row jumps to the segment.
+
+    Returns
+    -------
+    DisagreementWidget
+        The panel; its ``ranking`` holds the rows shown (``None`` when none matched, its
+        ``status`` says why).
+    """
+    widget = disagreement_widget(viewer)
+    widget.load_review_list(path)
+    return widget

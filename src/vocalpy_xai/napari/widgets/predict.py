@@ -1,21 +1,73 @@
-"""Dock widget: run a saved ESN model on the open recording -> a predictions Shapes layer."""
+"""Dock widget: run a registered (or saved) ESN model on the open recording -> a predictions
+Shapes layer."""
 
 from __future__ import annotations
 
 import pathlib
 
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..registry import registered_models
+from ...registry import RegistryError, default_root
+from ..registry import ModelChoice, load_model, model_choices
 from ..segments_layer import PREDICTIONS, plugin_meta, segments_layer_data
 from ..viewer import add_layer_data, prepare_viewer, visible_time_range
 from .common import PathField, selected_recording_layer
 
 
-class PredictWidget(QWidget):
-    """Choose a saved model directory (or a registered model) and annotate the recording.
+class _ModelCombo(QComboBox):
+    """A combo box that re-reads the registry each time its list opens."""
 
-    The model runs in a worker thread; its segments appear as a second Shapes layer
+    def __init__(self, on_open, parent=None):
+        super().__init__(parent)
+        self._on_open = on_open
+
+    def showPopup(self) -> None:
+        self._on_open()
+        super().showPopup()
+
+
+def _predict_job(source, audio: str):
+    """Worker body: load the model (registry: integrity-checked) and annotate ``audio``.
+
+    A registry error (an unknown version, an :class:`~vocalpy_xai.registry.IntegrityError`)
+    or an unreadable model folder comes back wrapped in a :class:`_Failed` (a worker that
+    returns an exception re-raises it, and an ``errored`` worker ends in a traceback), so
+    the panel shows it.
+    """
+    from ..prediction import predict_recording
+
+    try:
+        model = load_model(source.name, source.ref, source.root) if source.root else source.path
+        return predict_recording(model, audio)
+    except (RegistryError, OSError) as err:
+        return _Failed(err)
+
+
+class _Failed:
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class _Source:
+    def __init__(self, path=None, name=None, ref=None, root=None):
+        self.path, self.name, self.ref, self.root = path, name, ref, root
+
+
+class PredictWidget(QWidget):
+    """Choose a registered model (``name@version`` or ``name@alias``) or a saved model folder,
+    and annotate the recording.
+
+    Registered models are loaded through :meth:`vocalpy_xai.registry.Registry.load`, which
+    checks every file against its recorded hash: a modified model is refused and the panel
+    says why. The model runs in a worker thread; its segments appear as a second Shapes layer
     (``<stem> predictions``) whose metadata keep the model's frame labels for the
     disagreement table.
     """
@@ -25,17 +77,27 @@ class PredictWidget(QWidget):
         self.viewer = napari_viewer
         if napari_viewer is not None:
             prepare_viewer(napari_viewer)
-        self.registered = QComboBox()
-        self.refresh_models()
+        self.registry_root = PathField("model registry folder")
+        self.registry_root.setText(str(default_root()))
+        self.registry_root.edit.editingFinished.connect(self.refresh_models)
+        self.registered = _ModelCombo(self.refresh_models)
         self.registered.currentIndexChanged.connect(self._pick_registered)
-        self.model_dir = PathField("saved model directory")
+        refresh = QPushButton("↻")
+        refresh.setToolTip("re-read the registry")
+        refresh.clicked.connect(self.refresh_models)
+        self.model_dir = PathField("or a saved model directory")
+        self.model_dir.edit.textEdited.connect(lambda _: self.registered.setCurrentIndex(0))
         self.button = QPushButton("Annotate recording")
         self.button.clicked.connect(self.start)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.registered, 1)
+        row.addWidget(refresh)
         form = QFormLayout()
-        form.addRow("Registered", self.registered)
-        form.addRow("Model", self.model_dir)
+        form.addRow("Registry", self.registry_root)
+        form.addRow("Registered", row)
+        form.addRow("Model folder", self.model_dir)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.button)
@@ -43,23 +105,49 @@ class PredictWidget(QWidget):
         layout.addStretch()
         self.worker = None
         self.layer = None
+        self.error: Exception | None = None
+        self._refreshing = False
+        self.refresh_models()
 
     def refresh_models(self) -> None:
-        self.registered.clear()
-        self.registered.addItem("")
-        for entry in reversed(registered_models()):
-            self.registered.addItem(entry["name"], entry["path"])
+        """List the registry's versions (newest first) and aliases; keep the current choice."""
+        if self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            current = self.registered.currentText()
+            self.registered.clear()
+            self.registered.addItem("")
+            try:
+                choices = model_choices(self.registry_root.text() or None)
+            except (RegistryError, OSError, ValueError) as err:
+                choices = []
+                self.status.setText(f"cannot read the registry: {err}")
+            for choice in choices:
+                self.registered.addItem(choice.text, choice)
+            index = self.registered.findText(current) if current else 0
+            self.registered.setCurrentIndex(max(index, 0))
+        finally:
+            self._refreshing = False
 
     def _pick_registered(self, index: int) -> None:
-        path = self.registered.itemData(index)
-        if path:
-            self.model_dir.setText(path)
+        choice = self.registered.itemData(index)
+        if isinstance(choice, ModelChoice):
+            self.model_dir.setText("")
+
+    def source(self) -> _Source | None:
+        """The model chosen: a registry entry, else the model folder field, else None."""
+        choice = self.registered.currentData()
+        if isinstance(choice, ModelChoice):
+            root = self.registry_root.text() or str(default_root())
+            return _Source(name=choice.name, ref=choice.ref, root=root)
+        if self.model_dir.text():
+            return _Source(path=self.model_dir.text())
+        return None
 
     def start(self):
         """Annotate the selected (or last) recording in a worker thread; returns the worker."""
         from napari.qt.threading import create_worker
-
-        from ..prediction import predict_recording
 
         layer = selected_recording_layer(self.viewer, "annotation") or selected_recording_layer(
             self.viewer, "spectrogram"
@@ -68,12 +156,14 @@ class PredictWidget(QWidget):
         if not audio or not pathlib.Path(audio).is_file():
             self.status.setText("open a recording (audio file) first")
             return None
-        if not self.model_dir.text():
-            self.status.setText("choose a model directory first")
+        source = self.source()
+        if source is None:
+            self.status.setText("choose a registered model or a model directory first")
             return None
         self.status.setText(f"annotating {pathlib.Path(audio).name}…")
         self.button.setEnabled(False)
-        source = next(
+        self.error = None
+        source_layer = next(
             (
                 la
                 for la in self.viewer.layers
@@ -82,23 +172,29 @@ class PredictWidget(QWidget):
             ),
             None,
         )
-        span = plugin_meta(source).get("freq_span") if source is not None else None
-        self.worker = create_worker(
-            predict_recording, self.model_dir.text(), audio, _start_thread=False
-        )
+        span = plugin_meta(source_layer).get("freq_span") if source_layer is not None else None
+        self.worker = create_worker(_predict_job, source, audio, _start_thread=False)
         self.worker.returned.connect(lambda pred: self._on_done(pred, audio, span))
-        self.worker.errored.connect(lambda err: self.status.setText(f"prediction failed: {err}"))
+        self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(lambda: self.button.setEnabled(True))
         self.worker.start()
         return self.worker
 
+    def _on_error(self, err: Exception) -> None:
+        self.error = err
+        self.status.setText(f"prediction failed: {err}")
+
     def _on_done(self, pred, audio: str, span) -> None:
         from ..coords import world_to_hz
 
+        if isinstance(pred, _Failed):
+            self._on_error(pred.error)
+            return
         freq_range = tuple(float(world_to_hz(v)) for v in span) if span else (0.0, 16000.0)
         meta = {
             "audio_path": audio,
             "model_dir": pred.model_dir,
+            "model_name": pred.model_name,
             "frame_labels": pred.frame_labels,
             "frame_times": pred.frame_times,
             "class_names": pred.class_names,
@@ -111,6 +207,4 @@ class PredictWidget(QWidget):
         )
         (self.layer,) = add_layer_data(self.viewer, [(data, kwargs, kind)])
         self.layer.editable = False
-        self.status.setText(
-            f"{len(pred.segments)} segments predicted by {pathlib.Path(pred.model_dir).name}"
-        )
+        self.status.setText(f"{len(pred.segments)} segments predicted by {pred.model_name}")

@@ -7,6 +7,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -15,7 +16,8 @@ from qtpy.QtWidgets import (
 )
 
 from ...models import ESNParams
-from ..registry import models_dir
+from ...registry import RegistryError, default_root
+from ..registry import check_model_name, default_model_name
 from ..viewer import prepare_viewer
 from .common import PathField, figure_pixmap
 
@@ -24,8 +26,11 @@ class TrainWidget(QWidget):
     """Pick a store and the ESN's parameters, train in the background, show the metrics.
 
     Training runs in a napari worker thread (:func:`napari.qt.threading.create_worker`), so the
-    viewer stays responsive; a progress bar follows it. The model is saved (``ESNDecoder.save``)
-    under *Save in* and registered (:func:`~vocalpy_xai.napari.registry.register_model`).
+    viewer stays responsive; a progress bar follows it. The model is registered as a new version
+    of *Name* in the model registry at *Registry* (:class:`vocalpy_xai.registry.Registry`;
+    default ``$VOCALPY_XAI_REGISTRY`` or ``~/.vocalpy-xai/models``), with its validation
+    metrics; the panel shows the version number it got. A copy is also saved under *Save in*
+    when that folder is set.
     """
 
     def __init__(self, napari_viewer=None, parent=None):
@@ -34,7 +39,14 @@ class TrainWidget(QWidget):
         if napari_viewer is not None:
             prepare_viewer(napari_viewer)
         self.store = PathField("annotated spectrogram store (.zarr)")
-        self.out_dir = PathField(str(models_dir()))
+        self.registry_root = PathField("model registry folder")
+        self.registry_root.setText(str(default_root()))
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("esn-<store name>")
+        self._auto_name = True
+        self.name.textEdited.connect(self._name_edited)
+        self.store.edit.textChanged.connect(self._store_changed)
+        self.out_dir = PathField("optional: also save a copy here")
         defaults = ESNParams()
         self.units = QSpinBox(minimum=10, maximum=5000, value=defaults.units)
         self.leak = _double(defaults.leak_rate, 0.001, 1.0, 3)
@@ -60,6 +72,8 @@ class TrainWidget(QWidget):
         form.addRow("Bidirectional", self.bidirectional)
         form.addRow("Seed", self.seed)
         form.addRow("Validation share", self.val_fraction)
+        form.addRow("Registry", self.registry_root)
+        form.addRow("Name", self.name)
         form.addRow("Save in", self.out_dir)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -71,6 +85,17 @@ class TrainWidget(QWidget):
         self.worker = None
         self.result = None
         self.error: Exception | None = None
+
+    def _name_edited(self, text: str) -> None:
+        self._auto_name = not text.strip()
+
+    def _store_changed(self, text: str) -> None:
+        if self._auto_name:
+            self.name.setText(default_model_name(text) if text.strip() else "")
+
+    def model_name(self) -> str:
+        """The registry name: the *Name* field, else ``esn-<store stem>``."""
+        return self.name.text().strip() or default_model_name(self.store.text())
 
     def params(self) -> ESNParams:
         """The ESN parameters set in the form."""
@@ -93,6 +118,14 @@ class TrainWidget(QWidget):
         if not self.store.text():
             self.status.setText("choose a store first")
             return None
+        if not self.registry_root.text():
+            self.status.setText("choose a registry folder first")
+            return None
+        try:
+            name = check_model_name(self.model_name())
+        except RegistryError as err:
+            self.status.setText(str(err))
+            return None
         self.button.setEnabled(False)
         self.result, self.error = None, None
         self.progress.setRange(0, 100)
@@ -103,6 +136,8 @@ class TrainWidget(QWidget):
             self.params(),
             self.out_dir.text() or None,
             self.val_fraction.value(),
+            registry_root=self.registry_root.text(),
+            name=name,
             _start_thread=False,
         )
         self.worker.yielded.connect(self._on_progress)
