@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import time
-import uuid
 from collections.abc import Sequence
 
 import attrs
@@ -28,6 +26,7 @@ import vocalpy
 import xarray as xr
 
 from ..io.annotations import SegmentTable
+from ..io.atomic import atomic_dir
 from ..store.params import SpectrogramParams
 from .features import BandFeatures
 from .postprocess import PostprocessParams, frames_to_segments
@@ -363,9 +362,7 @@ class ESNDecoder:
         path = pathlib.Path(path)
         if path.exists():
             raise FileExistsError(f"{path} exists; a saved model is never overwritten")
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_dir(path) as tmp:
             res = self.reservoir_
             W = scipy.sparse.csr_array(res.W)
             Win = scipy.sparse.csr_array(res.Win)
@@ -398,10 +395,6 @@ class ESNDecoder:
             }
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
             (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2))
-            os.rename(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
-import uuid
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
+from ..io.atomic import atomic_dir
+from ..store.dataset import _plain_strings
 from . import grid
 from .backbone import receptive_field
 from .errors import ActivationsFormatError
@@ -144,25 +144,14 @@ def write_activations(
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     encoding = {
         "similarity": {"chunks": (1, *ds["similarity"].shape[1:])},
         "spectrogram": {"chunks": (1, *ds["spectrogram"].shape[1:])},
     }
-    try:
+    with atomic_dir(path, replace=overwrite, create=False) as tmp:
         _variable_length_strings(ds).to_zarr(
             tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False
         )
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
@@ -200,19 +189,6 @@ def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.variables.items():
         if var.dtype.kind == "U":
             values = var.values.astype(np.dtypes.StringDType())
-            ds = (
-                ds.assign_coords({name: (var.dims, values, var.attrs)})
-                if name in ds.coords
-                else ds.assign({name: (var.dims, values, var.attrs)})
-            )
-    return ds
-
-
-def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
-    """Text variables as numpy ``str`` arrays (zarr 3 returns numpy's StringDType)."""
-    for name, var in ds.variables.items():
-        if var.dtype.kind == "T":
-            values = np.asarray(var.values.tolist(), dtype=str)
             ds = (
                 ds.assign_coords({name: (var.dims, values, var.attrs)})
                 if name in ds.coords

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import time
-import uuid
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from ..io.atomic import atomic_dir
 from . import grid, inputs
 from .errors import NotFittedError, SpectrogramInputError
 from .networks import build_network
@@ -348,9 +347,7 @@ class AudioProtoNet:
         path = pathlib.Path(path)
         if path.exists():
             raise FileExistsError(f"{path} exists; a saved model is never overwritten")
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_dir(path) as tmp:
             torch.save(self.network_.state_dict(), tmp / WEIGHTS_FILE)
             config = {
                 "family": "AudioProtoNet",
@@ -368,10 +365,6 @@ class AudioProtoNet:
             }
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
             (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2))
-            os.rename(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod

@@ -10,7 +10,7 @@ How a build runs (see docs/store.md):
    hash, with an atomic rename. A piece that is already there is reused: an interrupted build
    resumes where it stopped, and a file whose bytes changed is recomputed.
 3. The pieces are assembled (dask again) into one ``xarray.Dataset`` written to
-   ``<store>.tmp-<id>/``; a completion mark is written last, and the folder is renamed to
+   ``.<store>.tmp-<id>/``; a completion mark is written last, and the folder is renamed to
    ``<store>`` in one step. A killed build therefore never leaves a store at ``<store>``:
    :func:`vocalpy_xai.store.open_store` finds either nothing or a complete store.
 """
@@ -37,6 +37,7 @@ import zarr
 
 from ..errors import AudioError, BuildError, DataError, StoreError
 from ..io.annotations import SegmentTable
+from ..io.atomic import atomic_dir
 from ..io.audio import load_audio
 from ..io.manifest import Manifest
 from .labels import BACKGROUND, PAD_LABEL, class_names, frame_labels, frame_times
@@ -525,37 +526,32 @@ def quiet_zarr():
 
 
 def _write_atomically(ds, path: pathlib.Path, chunk_frames, client, progress, overwrite) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        delayed = ds.to_zarr(
-            tmp,
-            mode="w-",
-            compute=False,
-            consolidated=False,
-            encoding=_encoding(ds, chunk_frames),
-            zarr_format=3,
-        )
-        if client is not None:
-            client.compute(delayed).result()
-        else:
-            with _dask_progress("writing store", progress):
-                dask.compute(delayed, scheduler="threads")
-        group = zarr.open_group(tmp, mode="r+")
-        group.attrs[COMPLETE_ATTR] = True
-        with quiet_zarr():
-            zarr.consolidate_metadata(tmp)
-        if path.exists():
-            if not overwrite:
-                raise StoreError(f"{path} appeared during the build; not overwriting it")
-            old = path.with_name(f"{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(path, replace=overwrite, create=False) as tmp:
+            _write_store(ds, tmp, chunk_frames, client, progress)
+    except FileExistsError as err:
+        raise StoreError(f"{path} appeared during the build; not overwriting it") from err
+
+
+def _write_store(ds, tmp: pathlib.Path, chunk_frames, client, progress) -> None:
+    """Write the dataset to ``tmp`` and mark it complete (last)."""
+    delayed = ds.to_zarr(
+        tmp,
+        mode="w-",
+        compute=False,
+        consolidated=False,
+        encoding=_encoding(ds, chunk_frames),
+        zarr_format=3,
+    )
+    if client is not None:
+        client.compute(delayed).result()
+    else:
+        with _dask_progress("writing store", progress):
+            dask.compute(delayed, scheduler="threads")
+    group = zarr.open_group(tmp, mode="r+")
+    group.attrs[COMPLETE_ATTR] = True
+    with quiet_zarr():
+        zarr.consolidate_metadata(tmp)
 
 
 __all__ = ["BuildReport", "build_store", "process_file"]

@@ -1,0 +1,65 @@
+"""Atomic folder writes: build a folder beside its destination, then publish it by rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import uuid
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def atomic_dir(
+    path: str | os.PathLike, replace: bool = False, create: bool = True
+) -> Iterator[pathlib.Path]:
+    """Yield a temporary folder that becomes ``path`` when the block ends without error.
+
+    The temporary folder lies beside ``path`` (same file system, so publishing is one
+    ``rename``); on an error it is removed and ``path`` is left as it was. Readers never see
+    a half-written folder.
+
+    Parameters
+    ----------
+    path : path-like
+        The folder to create.
+    replace : bool
+        If ``path`` exists when the block ends: swap it for the new folder (the old one is
+        moved aside, then deleted) instead of raising :class:`FileExistsError`.
+    create : bool
+        Create the temporary folder (default). False when the writer creates it itself
+        (e.g. ``xarray.Dataset.to_zarr(mode="w-")``).
+
+    Examples
+    --------
+    >>> with atomic_dir("models/esn") as tmp:
+    ...     (tmp / "config.json").write_text("{}")
+    """
+    path = pathlib.Path(path)
+    if path.exists() and not replace:
+        raise FileExistsError(f"{path} exists; not overwriting it")
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    if create:
+        tmp.mkdir(parents=True)
+    else:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+        if path.exists():
+            if not replace:
+                raise FileExistsError(
+                    f"{path} appeared while it was being written; not overwriting it"
+                )
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+__all__ = ["atomic_dir"]
