@@ -20,13 +20,13 @@ checks it against reservoirpy's output. Its ``optimizer`` is the closed-form rid
 from __future__ import annotations
 
 import attrs
-import lightning
 import numpy as np
 import torch
 import vak
 
 from ..models.esn_decoder import ESNDecoder as _Estimator
 from ..models.esn_decoder import ESNParams
+from .base import TrainedOutsideLightning
 
 
 class ReservoirNetwork(torch.nn.Module):
@@ -152,24 +152,12 @@ class ClosedFormRidge(torch.optim.Optimizer):
 
 
 @vak.models.model_family
-class ESNDecoderModel(lightning.LightningModule):
+class ESNDecoderModel(TrainedOutsideLightning):
     """vak model family of echo-state-network decoders (closed-form training).
 
     Holds a :class:`ReservoirNetwork`; ``forward`` gives per-frame class and onset scores.
     Training and evaluation go through :mod:`vocalpy_xai.vak.run`, not Lightning's loop.
     """
-
-    def __init__(
-        self, network: ReservoirNetwork | None = None, loss=None, optimizer=None, metrics=None
-    ):
-        super().__init__()
-        self.network = network
-        self.loss = loss
-        self.metrics = metrics or {}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame scores (batch, time, classes + onset) of features (batch, time, features)."""
-        return self.network(x)
 
     @classmethod
     def from_config(cls, config: dict):

@@ -18,12 +18,12 @@ training budget, ``loss`` cabrnet's ProtoPNet loss coefficients.
 
 from __future__ import annotations
 
-import lightning
 import torch
 import vak
 
 from ..protonet.networks import build_network
 from ..protonet.params import ProtoNetParams
+from .base import TrainedOutsideLightning
 from .protonet_run import TABLE_KEYS
 
 
@@ -79,23 +79,12 @@ class PrototypeLoss(torch.nn.Module):
 
 
 @vak.models.model_family
-class AudioProtoNetModel(lightning.LightningModule):
+class AudioProtoNetModel(TrainedOutsideLightning):
     """vak model family of prototype networks for spectrogram windows (syllables).
 
     Holds a :class:`ProtoNetNetwork`; ``forward`` gives class logits. Training, evaluation
     and prediction go through :mod:`vocalpy_xai.vak.protonet_run`.
     """
-
-    def __init__(
-        self, network: ProtoNetNetwork | None = None, loss=None, optimizer=None, metrics=None
-    ):
-        super().__init__()
-        self.network = network
-        self.loss = loss
-        self.metrics = metrics or {}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x)
 
     @classmethod
     def from_config(cls, config: dict):
