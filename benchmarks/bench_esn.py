@@ -35,26 +35,16 @@ RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "resul
 
 
 def fixed_split(durations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from vocalpy_xai.store import prefix_split
+    """Bird0's fixed split: TRAIN = shortest prefix with >= 600 s, TEST = files 95-134."""
+    from vocalpy_xai.clips import bird0_fixed_split
 
-    split = prefix_split(durations, 600, range(95, 135))
-    return np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    return bird0_fixed_split(durations)
 
 
 def truth_tables(ds, clips):
-    from vocalpy_xai.io import SegmentTable
+    from vocalpy_xai.store.dataset import clip_segments
 
-    out = []
-    for c in clips:
-        sel = ds["segment_clip"].values == c
-        out.append(
-            SegmentTable(
-                ds["segment_onset_s"].values[sel],
-                ds["segment_offset_s"].values[sel],
-                ds["segment_label"].values[sel].astype(str),
-            )
-        )
-    return out
+    return [clip_segments(ds, c) for c in clips]
 
 
 def summarize(metrics: dict) -> dict:

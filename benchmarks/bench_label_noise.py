@@ -40,10 +40,10 @@ RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "resul
 
 
 def fixed_split(durations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from vocalpy_xai.store import prefix_split
+    """Bird0's fixed split: TRAIN = shortest prefix with >= 600 s, TEST = files 95-134."""
+    from vocalpy_xai.clips import bird0_fixed_split
 
-    split = prefix_split(durations, 600, range(95, 135))
-    return np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    return bird0_fixed_split(durations)
 
 
 def noise_corrections(table: pd.DataFrame, rate: float, classes: list[str], seed: int):

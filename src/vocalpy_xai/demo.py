@@ -23,7 +23,7 @@ import xarray as xr
 from .errors import StoreError
 from .io.manifest import Manifest
 from .report import Report, plot_clip_grid, plot_durations, plot_label_counts, plot_spectrogram
-from .store import SpectrogramParams, build_store, open_store
+from .store import SpectrogramParams, build_store, clip_segments, open_store
 
 #: the repository's bundled example data (examples/data), when running from a checkout
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data"
@@ -162,7 +162,7 @@ def stage_data_report(ctx: DemoContext) -> None:
 
 def stage_esn(ctx: DemoContext) -> None:
     """Train an ESNDecoder on 14 bundled Bird0 songs, annotate the other 6 from their audio."""
-    from .io import SegmentTable, write_annotations
+    from .io import write_annotations
     from .metrics import evaluate, plot_confusion_matrix
     from .models import ESNDecoder, to_annotation
 
@@ -176,14 +176,7 @@ def stage_esn(ctx: DemoContext) -> None:
         audio = str(ds["source_path"].values[clip])
         seg = model.annotate(audio)
         preds.append(seg)
-        sel = ds["segment_clip"].values == clip
-        truth.append(
-            SegmentTable(
-                ds["segment_onset_s"].values[sel],
-                ds["segment_offset_s"].values[sel],
-                ds["segment_label"].values[sel].astype(str),
-            )
-        )
+        truth.append(clip_segments(ds, clip))
         out = annot_dir / (pathlib.Path(audio).name + ".esn.csv")
         write_annotations(to_annotation(seg, audio), out, "simple-seq", overwrite=True)
     metrics = evaluate(truth, preds)

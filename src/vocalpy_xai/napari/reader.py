@@ -158,7 +158,7 @@ def audio_layers(path: PathLike, restore: bool = True) -> list[tuple]:
 
 def store_layers(path: PathLike, clip: int = 0) -> list[tuple]:
     """Spectrogram and annotation layers of clip ``clip`` of a spectrogram store."""
-    from ..store.dataset import open_store
+    from ..store.dataset import clip_segments, open_store
 
     ds = open_store(path)
     if not 0 <= clip < ds.sizes["clip"]:
@@ -185,12 +185,7 @@ def store_layers(path: PathLike, clip: int = 0) -> list[tuple]:
     )
     fallback = None
     if "segment_clip" in ds:
-        sel = ds["segment_clip"].values == clip
-        fallback = SegmentTable(
-            ds["segment_onset_s"].values[sel],
-            ds["segment_offset_s"].values[sel],
-            ds["segment_label"].values[sel].astype(str),
-        )
+        fallback = clip_segments(ds, clip)
     freq_range = (float(freqs[0]), float(freqs[-1]))
     audio_path = audio if pathlib.Path(audio).is_file() else None
     shapes = annotation_layer(

@@ -122,7 +122,7 @@ def train_esn(
     """
     from ..metrics import evaluate
     from ..models import ESNDecoder, ESNParams, frames_to_segments
-    from ..store.dataset import open_store
+    from ..store.dataset import clip_segments, open_store
     from .registry import check_model_name, default_model_name, register_model
 
     if not register and not out_dir:
@@ -135,7 +135,6 @@ def train_esn(
     yield -1.0, f"fitting the reservoir readout on {len(train)} clips"
     model = ESNDecoder(params or ESNParams()).fit(ds, train, progress=False)
     yield 0.5, "evaluating on held-out clips"
-    from ..io.annotations import SegmentTable
 
     truth, preds, y_true, y_pred = [], [], [], []
     stride = model.features.stride
@@ -149,14 +148,7 @@ def train_esn(
                 labels, onsets, model.frame_dur_, model.class_names_, model.postprocess
             )
         )
-        sel = ds["segment_clip"].values == clip
-        truth.append(
-            SegmentTable(
-                ds["segment_onset_s"].values[sel],
-                ds["segment_offset_s"].values[sel],
-                ds["segment_label"].values[sel].astype(str),
-            )
-        )
+        truth.append(clip_segments(ds, clip))
         frames = ds["frame_labels"].isel(clip=clip, time=slice(0, n)).values[::stride]
         m = min(len(frames), len(labels))
         y_true.append(frames[:m].astype(np.int64))

@@ -20,7 +20,7 @@ import xarray as xr
 from ..io.annotations import SegmentTable
 from ..models.esn_decoder import ESNDecoder, ESNParams
 from ..store.build import build_store
-from ..store.dataset import open_store
+from ..store.dataset import clip_segments, open_store
 from ..store.params import SpectrogramParams
 from .versions import AnnotationVersions
 
@@ -51,18 +51,7 @@ def build_version_store(
 
 def truth_tables(ds: xr.Dataset, clips: Sequence[int]) -> list[SegmentTable]:
     """The annotated segments of ``clips`` of a store, one table per clip."""
-    seg_clip = ds["segment_clip"].values
-    out = []
-    for c in clips:
-        sel = seg_clip == c
-        out.append(
-            SegmentTable(
-                ds["segment_onset_s"].values[sel],
-                ds["segment_offset_s"].values[sel],
-                ds["segment_label"].values[sel].astype(str),
-            )
-        )
-    return out
+    return [clip_segments(ds, c) for c in clips]
 
 
 def evaluate_on_store(model: ESNDecoder, ds: xr.Dataset, clips: Sequence[int]) -> dict:

@@ -13,6 +13,7 @@ import xarray as xr
 import zarr
 
 from ..errors import StoreError
+from ..io.annotations import SegmentTable
 from .build import COMPLETE_ATTR, STORE_VERSION, quiet_zarr
 from .params import SpectrogramParams
 
@@ -86,6 +87,16 @@ def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
                 else ds.assign({name: (var.dims, values, var.attrs)})
             )
     return ds
+
+
+def clip_segments(ds: xr.Dataset, clip: int) -> SegmentTable:
+    """The annotated segments (onsets, offsets in s, labels) of one clip of a store."""
+    sel = ds["segment_clip"].values == clip
+    return SegmentTable(
+        ds["segment_onset_s"].values[sel],
+        ds["segment_offset_s"].values[sel],
+        ds["segment_label"].values[sel].astype(str),
+    )
 
 
 def store_params(ds: xr.Dataset) -> SpectrogramParams:

@@ -235,7 +235,7 @@ def _train_figures(model: ESNDecoder) -> dict:
 
 def evaluate_on_store(model: ESNDecoder, ds, clips, evaluate) -> dict:
     """Metrics of ``model`` on clips of a store against their annotations."""
-    from ..io.annotations import SegmentTable
+    from ..store.dataset import clip_segments
 
     reader = _store_reader(ds)
     freqs = ds["freq"].values
@@ -244,14 +244,7 @@ def evaluate_on_store(model: ESNDecoder, ds, clips, evaluate) -> dict:
         spect = reader.spectrogram(c)
         labels, onsets = model.predict_frames(spect, freqs)
         seg = model.segments_from_spectrogram(spect, freqs)
-        sel = ds["segment_clip"].values == c
-        truth.append(
-            SegmentTable(
-                ds["segment_onset_s"].values[sel],
-                ds["segment_offset_s"].values[sel],
-                ds["segment_label"].values[sel].astype(str),
-            )
-        )
+        truth.append(clip_segments(ds, c))
         preds.append(seg)
         y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
         yt.append(y)
