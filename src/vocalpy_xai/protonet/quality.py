@@ -104,8 +104,8 @@ def activation_in_mask(ds: xr.Dataset, mask, which: str = "top") -> np.ndarray:
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
 
 
-def relevance_maps(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Evidence for ``classes`` (N,) on the input grid (N, F, T).
+def relevance_cells(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Evidence for ``classes`` (N,) on the feature cells (N, H, W).
 
     ProtoPNet variants: the sum of prototype similarity maps (band-weighted for ``audio``)
     weighted by the positive last-layer weights to the class; ProtoTree: the sum of the maps
@@ -117,7 +117,19 @@ def relevance_maps(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) -> 
         coef = _prototype_class_map(model).T[classes]
     else:
         coef = np.clip(weights[classes], 0, None)
-    cells = np.einsum("np,nphw->nhw", coef, maps)
+    return np.einsum("np,nphw->nhw", coef, maps)
+
+
+def relevance_maps(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Evidence for ``classes`` (N,) on the input grid (N, F, T) (:func:`relevance_cells`).
+
+    BirdNET backbone: on BirdNET's own spectrogram grid (N, 96 rows, 511 frames), row 0
+    the highest mel band.
+    """
+    cells = relevance_cells(model, X, classes)
+    if model.params.uses_birdnet:
+        geo = model.geometry_
+        return np.einsum("rh,nhw,tw->nrt", geo.spect_rows, cells, geo.cell_time, optimize=True)
     return grid.upsample(cells, X.shape[1], X.shape[2], model.stride)
 
 
@@ -148,6 +160,8 @@ def deletion_test(
     y = np.asarray(y, dtype=int)
     if len(y) != len(X):
         raise SpectrogramInputError(f"{len(y)} labels for {len(X)} windows")
+    if model.params.uses_birdnet:
+        return _birdnet_deletion(model, X, y, fraction, seed)
     n, n_freq, n_time = X.shape
     n_del = max(1, int(round(fraction * n_freq * n_time)))
     rel = relevance_maps(model, X, y).reshape(n, -1)
@@ -161,6 +175,50 @@ def deletion_test(
     base = _class_scores(model, X, y)
     drop_top = base - _class_scores(model, X_top.reshape(X.shape), y)
     drop_random = base - _class_scores(model, X_rand.reshape(X.shape), y)
+    beats = drop_top > drop_random
+    return {
+        "score": base,
+        "drop_top": drop_top,
+        "drop_random": drop_random,
+        "beats_random": beats,
+        "share_beats_random": float(beats.mean()),
+        "fraction": float(fraction),
+    }
+
+
+def _birdnet_deletion(model: AudioProtoNet, X: np.ndarray, y: np.ndarray, fraction, seed) -> dict:
+    """Deletion test on BirdNET's own spectrogram (both branches), from audio chunks.
+
+    The bins deleted are (mel row, frame) positions of the network's two-channel input, set
+    to each chunk's and channel's minimum; the edited spectrogram goes through the backbone
+    and the model's head.
+    """
+    import torch
+
+    if X.ndim != 2:
+        raise SpectrogramInputError("the deletion test of a BirdNET model needs audio chunks")
+    trunk = model.network_.extractor.convnet
+    with torch.no_grad():
+        spect = trunk.frontend(torch.from_numpy(X)).numpy()  # (N, 2, R, T)
+    n, _, n_rows, n_frames = spect.shape
+    n_del = max(1, int(round(fraction * n_rows * n_frames)))
+    rel = relevance_maps(model, X, y).reshape(n, -1)
+    rng = np.random.default_rng(seed)
+    floor = spect.reshape(n, 2, -1).min(axis=2)
+    top, rand = spect.reshape(n, 2, -1).copy(), spect.reshape(n, 2, -1).copy()
+    for i in range(n):
+        t_idx = np.argsort(-rel[i], kind="stable")[:n_del]
+        r_idx = rng.choice(n_rows * n_frames, n_del, replace=False)
+        top[i][:, t_idx] = floor[i][:, None]
+        rand[i][:, r_idx] = floor[i][:, None]
+
+    def scores(s: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            feats = trunk.from_spectrogram(torch.from_numpy(s.reshape(spect.shape))).numpy()
+        return model._parts(feats)["logits"][np.arange(n), y]
+
+    base = scores(spect)
+    drop_top, drop_random = base - scores(top), base - scores(rand)
     beats = drop_top > drop_random
     return {
         "score": base,

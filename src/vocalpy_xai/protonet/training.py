@@ -43,6 +43,11 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+def backbone_frozen(params: ProtoNetParams) -> bool:
+    """A pretrained BirdNET backbone that is not fine-tuned (the CNN always trains)."""
+    return params.uses_birdnet and not params.finetune_backbone
+
+
 def optimizer_config(params: ProtoNetParams, arch: str) -> dict:
     """cabrnet OptimizerManager configuration (parameter groups, optimizers, periods)."""
     prototypes = ["classifier.prototypes"]
@@ -70,6 +75,13 @@ def optimizer_config(params: ProtoNetParams, arch: str) -> dict:
             },
         },
     }
+    frozen = backbone_frozen(params)
+    if frozen:  # a pretrained backbone kept as it is: never in an optimizer, never unfrozen
+        del optimizers["joint_optimizer"]["groups"]["backbone"]
+    if not params.add_on:  # prototypes read the backbone's channels directly
+        del groups["add_on"]
+        for opt in ("warmup_optimizer", "joint_optimizer"):
+            del optimizers[opt]["groups"]["add_on"]
     if arch in ("audio", "plain"):
         groups["last_layer"] = "classifier.last_layer"
         optimizers["last_layer_optimizer"] = {
@@ -86,6 +98,8 @@ def optimizer_config(params: ProtoNetParams, arch: str) -> dict:
         }
     if params.epochs > warmup:
         periods["joint"] = {"num_epochs": params.epochs - warmup, "optimizers": "joint_optimizer"}
+        if frozen:
+            periods["joint"]["freeze"] = ["backbone"]
     return {
         "param_groups": groups,
         "optimizers": optimizers,
@@ -152,6 +166,8 @@ def train_prototype_net(
                 history.append(_row("last_layer", k, info))
         for p in net.parameters():
             p.requires_grad_(True)
+        if backbone_frozen(params):
+            net.extractor.convnet.requires_grad_(False)
     net.eval()
     return history, projection
 
@@ -162,12 +178,10 @@ def train_blackbox(net, params: ProtoNetParams, train_set, progress: bool = True
 
     loader = _loader(train_set, params.batch_size, True, params.seed)
     # the learning rates of the prototype nets: backbone ``lr``, the layer after it ``lr_prototypes``
-    optimizer = torch.optim.Adam(
-        [
-            {"params": net.extractor.convnet.parameters(), "lr": params.lr},
-            {"params": net.head.parameters(), "lr": params.lr_prototypes},
-        ]
-    )
+    groups = [{"params": net.head.parameters(), "lr": params.lr_prototypes}]
+    if not backbone_frozen(params):
+        groups.append({"params": net.extractor.convnet.parameters(), "lr": params.lr})
+    optimizer = torch.optim.Adam(groups)
     history = []
     t0 = time.perf_counter()
     bar = tqdm(range(params.epochs), desc="blackbox", unit="epoch", disable=not progress)

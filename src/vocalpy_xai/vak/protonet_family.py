@@ -34,7 +34,8 @@ class ProtoNetNetwork(torch.nn.Module):
     ----------
     num_classes, num_freq_rows : int
         Classes, and rows of the backbone's feature map (input bins // stride).
-    arch, prototypes_per_class, tree_depth, channels, prototype_dim, seed
+    arch, backbone, birdnet_layer, finetune_backbone, add_on, prototypes_per_class, \
+    tree_depth, channels, prototype_dim, seed
         The architecture fields of :class:`~vocalpy_xai.protonet.ProtoNetParams`.
     """
 
@@ -43,6 +44,10 @@ class ProtoNetNetwork(torch.nn.Module):
         num_classes: int = 2,
         num_freq_rows: int = 1,
         arch: str = "audio",
+        backbone: str = "cnn",
+        birdnet_layer: str = "post_bn",
+        finetune_backbone: bool = False,
+        add_on: bool = True,
         prototypes_per_class: int = 5,
         tree_depth: int | None = None,
         channels: tuple[int, ...] = (16, 32, 64, 64),
@@ -52,6 +57,10 @@ class ProtoNetNetwork(torch.nn.Module):
         super().__init__()
         self.params = ProtoNetParams(
             arch=arch,
+            backbone=backbone,
+            birdnet_layer=birdnet_layer,
+            finetune_backbone=finetune_backbone,
+            add_on=add_on,
             prototypes_per_class=prototypes_per_class,
             tree_depth=tree_depth,
             channels=channels,

