@@ -135,20 +135,27 @@ def test_explanations_in_seconds_and_hz(model, data, tmp_path):
     np.testing.assert_allclose(back["similarity"].values, ds["similarity"].values)
 
 
-def test_long_recording_is_stitched_from_chunks(model, example_xc10):
+def test_long_recording_is_stitched_from_chunks(model, example_xc10, tmp_path):
     table = pd.read_csv(example_xc10 / "labels.csv")
     f = sorted(table.loc[table["scientific_name"] == SPECIES[1], "mp3_file"])[3]
     audio, sr = sf.read(example_xc10 / f, dtype="float32")
     rec = model.explain_recording(audio, sr, clip_id=f, prototypes="all")
     duration = len(audio) / sr
     time = rec["time"].values
-    assert np.all(np.diff(time) > 0) and time[-1] < duration and time[-1] > duration - 0.05
+    # one regular axis over the whole recording (napari draws it with one scale)
+    np.testing.assert_allclose(np.diff(time), model.frame_s_, rtol=1e-9)
+    assert time[-1] < duration and time[-1] > duration - 0.05
     chunks = chunk_audio(audio, sr)
     assert rec.sizes["chunk"] == len(chunks.audio) == 2
+    # after 3 s, each column is the second chunk's nearest frame
     second = model.explain(chunks.audio[1:2])
-    stitched = rec["similarity"].sel(time=slice(3.0, None)).isel(clip=0).values
-    n = stitched.shape[-1]
-    np.testing.assert_allclose(stitched, second["similarity"].isel(clip=0).values[..., :n])
+    local = second["time"].values
+    for j in np.flatnonzero(time >= 3.0)[::37]:
+        f = np.argmin(np.abs(local - (time[j] - 3.0)))
+        np.testing.assert_allclose(
+            rec["similarity"].isel(clip=0, time=j).values,
+            second["similarity"].isel(clip=0, time=f).values,
+        )
     np.testing.assert_allclose(
         rec["class_scores"].values[0], rec["chunk_class_scores"].values.mean(0), rtol=1e-6
     )
@@ -156,6 +163,15 @@ def test_long_recording_is_stitched_from_chunks(model, example_xc10):
     top = model.explain_recording(audio, sr, clip_id=f)
     kept = set(np.unique(top["chunk_top_prototypes"].values))
     assert set(top["prototype"].values) == kept
+    # the napari plugin draws it on the recording's axes (s, Hz)
+    from vocalpy_xai.napari.activations import activation_layers
+
+    path = write_activations(top, tmp_path / "rec.zarr")
+    layers = activation_layers(open_activations(path), 0)
+    assert len(layers) == len(kept)
+    data, kwargs, kind = layers[0]
+    assert kind == "image" and data.shape == (144, rec.sizes["time"])
+    assert kwargs["scale"][1] == pytest.approx(np.median(np.diff(time)), rel=1e-3)
 
 
 def test_save_load_without_backbone_weights(model, data, tmp_path):

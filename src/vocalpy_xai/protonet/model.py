@@ -549,15 +549,32 @@ class AudioProtoNet:
             )
         else:
             keep = np.unique(np.asarray(prototypes, dtype=int))
-        pieces = []
-        for k, start in enumerate(chunks.start_s):
+        sims, specs = [], []
+        for k in range(len(chunks.audio)):
             one = {key: value[k : k + 1] for key, value in parts.items()}
-            one["maps"] = one["maps"][:, keep]
-            ds = self._activation_view(chunks.audio[k : k + 1], one, keep)
-            ds = ds.assign_coords(time=ds["time"].values + start)
-            pieces.append(ds.sel(time=ds["time"] < duration))
-        sim = xr.concat([d["similarity"] for d in pieces], dim="time")
-        spect = xr.concat([d["spectrogram"] for d in pieces], dim="time")
+            view = self._activation_view(chunks.audio[k : k + 1], {"maps": one["maps"][:, keep]})
+            sims.append(view["similarity"][0])
+            specs.append(view["spectrogram"][0])
+        # a regular time axis over the whole recording (BirdNET's frames do not tile a 3-s
+        # chunk exactly): each column takes the nearest frame of the chunk it falls in
+        geo = self.geometry_
+        times = (np.arange(max(1, int(duration / geo.frame_s))) + 0.5) * geo.frame_s
+        k = np.clip(np.searchsorted(chunks.start_s, times, side="right") - 1, 0, len(sims) - 1)
+        local = times - chunks.start_s[k]
+        frame = np.clip(np.searchsorted(geo.time_s, local), 1, len(geo.time_s) - 1)
+        frame -= (local - geo.time_s[frame - 1]) < (geo.time_s[frame] - local)
+        sims, specs = np.stack(sims), np.stack(specs)  # (K, P, F, T0), (K, F, T0)
+        coords = {"freq": geo.freq_hz, "time": ("time", times, {"units": "s"})}
+        sim = xr.DataArray(
+            np.moveaxis(sims[k, :, :, frame], 0, -1)[None],
+            dims=("clip", "prototype", "freq", "time"),
+            coords={**coords, "prototype": keep},
+        )
+        spect = xr.DataArray(
+            np.moveaxis(specs[k, :, frame], 0, -1)[None],
+            dims=("clip", "freq", "time"),
+            coords=coords,
+        )
         mean = {"scores": parts["scores"].mean(0, keepdims=True)}
         mean["proba"] = parts["proba"].mean(0, keepdims=True)
         full = self.explain(chunks.audio[:1], clip_ids=[clip_id], top_k=top_k)
@@ -579,20 +596,11 @@ class AudioProtoNet:
         out.attrs["duration_s"] = duration
         return out
 
-    def _activation_view(self, X: np.ndarray, parts: dict, keep: np.ndarray):
-        """Similarity maps and spectrogram of chunks on the display grid (prototypes ``keep``)."""
-        import xarray as xr
-
+    def _activation_view(self, X: np.ndarray, parts: dict) -> dict:
+        """Similarity maps and spectrogram of chunks on the display grid."""
         from .activations import display
 
-        view = display(self, X, parts["maps"])
-        return xr.Dataset(
-            {
-                "similarity": (("clip", "prototype", "freq", "time"), view["similarity"]),
-                "spectrogram": (("clip", "freq", "time"), view["spectrogram"]),
-            },
-            coords={"prototype": keep, "freq": view["freq_hz"], "time": view["time_s"]},
-        )
+        return display(self, X, parts["maps"])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:

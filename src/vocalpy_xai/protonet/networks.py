@@ -95,10 +95,11 @@ def cabrnet_config(params: ProtoNetParams, num_classes: int, num_freq_rows: int)
 
 
 class BlackBoxNet(nn.Module):
-    """The black-box twin: cabrnet's extractor (same backbone), average pool, linear.
+    """The black-box twin: cabrnet's extractor (same backbone and add-on), average pool, linear.
 
-    The prototype variants' add-on (1x1 convolutions ending in a sigmoid, which shape the
-    latent space for prototype distances) is left out: it slows an ordinary classifier down.
+    The extractor is built from the very configuration of the prototype variants, add-on
+    layers (1x1 convolutions ending in a sigmoid) included, so the twin differs from them
+    only by its head.
 
     Its class activation maps (:meth:`cam`) are exact: the logit of class ``c`` is the mean
     over feature cells of ``cam[c]`` plus the bias.
