@@ -284,6 +284,12 @@ def explanation_report(
     """
     from tqdm.auto import tqdm
 
+    if model.params.uses_birdnet:
+        raise NotImplementedError(
+            "explanation_report draws models on the spectrogram CNN; for a BirdNET-backbone "
+            "model, write its activation dataset (model.explain / explain_recording + "
+            "write_activations) and open it in napari"
+        )
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     act = activations
