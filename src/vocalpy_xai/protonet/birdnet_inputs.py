@@ -14,6 +14,7 @@ import torch
 
 from ..birdnet.model import CHUNK_SAMPLES
 from .errors import SpectrogramInputError
+from .inputs import time_shift
 
 #: chunks per forward pass when computing feature maps
 FEATURE_BATCH = 32
@@ -98,13 +99,5 @@ class ChunkDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         x = self.X[i]
         if self.max_shift:
-            shift = int(self.rng.integers(-self.max_shift, self.max_shift + 1))
-            out = np.zeros_like(x)
-            if shift > 0:
-                out[shift:] = x[:-shift]
-            elif shift < 0:
-                out[:shift] = x[-shift:]
-            else:
-                out = x
-            x = out
+            x = time_shift(x, int(self.rng.integers(-self.max_shift, self.max_shift + 1)), 0.0)
         return torch.from_numpy(np.ascontiguousarray(x)), self.y[i]

@@ -113,16 +113,17 @@ def _fit_new_row(model, cells: np.ndarray, ref_cells: np.ndarray, steps: int = 3
     """Fit the new class's last-layer row only (everything else frozen) on prototype scores.
 
     Targets: the new class for its examples, the model's own prediction for the reference
-    examples (their labels are not needed); the two sides weigh the same. Starts from the
-    average weights, with the model's L1 coefficient.
+    examples (their labels are not needed); the new examples weigh :data:`POSITIVE_SHARE`
+    of the loss, the reference the rest. Starts from the average weights, with the model's
+    L1 coefficient.
     """
     clf = model.network_.classifier
     with torch.no_grad():
         feats = torch.from_numpy(np.concatenate([cells, ref_cells]))
-        scores = clf.pooled(feats)[0] if model.params.arch == "audio" else None
-        if scores is None:
-            sims = clf.similarities(feats)
-            scores = sims.amax(dim=(2, 3))
+        if model.params.arch == "audio":
+            scores = clf.pooled(feats)[0]
+        else:
+            scores = clf.similarities(feats).amax(dim=(2, 3))
         logits = clf.last_layer(scores)
     n_new, new = len(cells), clf.num_classes - 1
     target = torch.cat([torch.full((n_new,), new), logits[n_new:, :new].argmax(dim=1)])

@@ -117,15 +117,19 @@ def encode(X: np.ndarray, freq_hz: np.ndarray, scale: float) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.stack([x, delta, ramp], axis=1), np.float32))
 
 
-def time_shift(x: np.ndarray, shift: int) -> np.ndarray:
-    """Window (F, T) shifted by ``shift`` frames, the gap filled with its floor (minimum)."""
+def time_shift(x: np.ndarray, shift: int, fill: float | None = None) -> np.ndarray:
+    """``x`` shifted by ``shift`` steps along its last (time) axis.
+
+    The gap is filled with ``fill``, by default ``x``'s floor (minimum): a window (F, T) in
+    dB, or 0.0 for audio samples.
+    """
     if shift == 0:
         return x
-    out = np.full_like(x, x.min())
+    out = np.full_like(x, x.min() if fill is None else fill)
     if shift > 0:
-        out[:, shift:] = x[:, :-shift]
+        out[..., shift:] = x[..., :-shift]
     else:
-        out[:, :shift] = x[:, -shift:]
+        out[..., :shift] = x[..., -shift:]
     return out
 
 

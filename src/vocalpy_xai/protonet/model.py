@@ -525,7 +525,7 @@ class AudioProtoNet:
         from tqdm.auto import tqdm
 
         from ..birdnet import chunk_audio
-        from .activations import _top_prototypes
+        from .activations import _top_prototypes, activation_dataset, display
 
         self._check_fitted()
         if not self.params.uses_birdnet:
@@ -535,11 +535,7 @@ class AudioProtoNet:
         x = np.asarray(samples)
         duration = (x.shape[0] if x.ndim else 0) / float(samplerate)
         chunks = chunk_audio(samples, samplerate)
-        parts = [
-            self._parts(chunks.audio[k : k + 1])
-            for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress)
-        ]
-        parts = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        parts = self._parts(chunks.audio)  # in batches; maps are per cell, small
         chunk_top = _top_prototypes(self, parts, top_k)
         if isinstance(prototypes, str):
             if prototypes not in ("top", "all"):
@@ -550,9 +546,8 @@ class AudioProtoNet:
         else:
             keep = np.unique(np.asarray(prototypes, dtype=int))
         sims, specs = [], []
-        for k in range(len(chunks.audio)):
-            one = {key: value[k : k + 1] for key, value in parts.items()}
-            view = self._activation_view(chunks.audio[k : k + 1], {"maps": one["maps"][:, keep]})
+        for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress):
+            view = display(self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep])
             sims.append(view["similarity"][0])
             specs.append(view["spectrogram"][0])
         # a regular time axis over the whole recording (BirdNET's frames do not tile a 3-s
@@ -577,7 +572,8 @@ class AudioProtoNet:
         )
         mean = {"scores": parts["scores"].mean(0, keepdims=True)}
         mean["proba"] = parts["proba"].mean(0, keepdims=True)
-        full = self.explain(chunks.audio[:1], clip_ids=[clip_id], top_k=top_k)
+        first = {key: value[:1] for key, value in parts.items()}
+        full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k)
         out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
         out["similarity"] = sim.assign_coords(clip=[clip_id])
         out["spectrogram"] = spect.assign_coords(clip=[clip_id])
@@ -595,12 +591,6 @@ class AudioProtoNet:
         out["chunk_top_prototypes"] = (("chunk", "rank"), chunk_top)
         out.attrs["duration_s"] = duration
         return out
-
-    def _activation_view(self, X: np.ndarray, parts: dict) -> dict:
-        """Similarity maps and spectrogram of chunks on the display grid."""
-        from .activations import display
-
-        return display(self, X, parts["maps"])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:

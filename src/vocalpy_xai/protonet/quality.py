@@ -146,6 +146,8 @@ def deletion_test(
     Deleting sets a bin to the window's floor (its minimum dB value). The true class's score
     (logit; log-probability for ProtoTree) is computed on the intact window, with the most
     relevant bins deleted (:func:`relevance_maps`) and with as many random bins deleted.
+    BirdNET backbone: ``X`` are audio chunks, and the bins are those of BirdNET's own
+    two-channel spectrogram (both channels deleted together, each set to its minimum).
 
     Returns
     -------
@@ -162,19 +164,35 @@ def deletion_test(
         raise SpectrogramInputError(f"{len(y)} labels for {len(X)} windows")
     if model.params.uses_birdnet:
         return _birdnet_deletion(model, X, y, fraction, seed)
-    n, n_freq, n_time = X.shape
-    n_del = max(1, int(round(fraction * n_freq * n_time)))
-    rel = relevance_maps(model, X, y).reshape(n, -1)
+    rel = relevance_maps(model, X, y)
+
+    def scores(grid: np.ndarray) -> np.ndarray:
+        return _class_scores(model, grid.reshape(X.shape), y)
+
+    return _delete_and_score(X[:, None].astype(np.float32), rel, scores, fraction, seed)
+
+
+def _delete_and_score(grid: np.ndarray, rel: np.ndarray, scores, fraction: float, seed: int):
+    """The deletion test on input grids (N, channels, ...) with relevance (N, ...) per bin.
+
+    In every window, the ``fraction`` most relevant bins (all channels) are set to the
+    window's per-channel minimum, and as many random bins; ``scores(grid)`` gives the true
+    class's score of a grid.
+    """
+    n, channels = grid.shape[:2]
+    flat = grid.reshape(n, channels, -1)
+    n_bins = flat.shape[2]
+    n_del = max(1, int(round(fraction * n_bins)))
+    rel = rel.reshape(n, -1)
     rng = np.random.default_rng(seed)
-    X_top = X.reshape(n, -1).copy()
-    X_rand = X_top.copy()
-    floor = X_top.min(axis=1)
+    floor = flat.min(axis=2)
+    top, rand = flat.copy(), flat.copy()
     for i in range(n):
-        X_top[i, np.argsort(-rel[i], kind="stable")[:n_del]] = floor[i]
-        X_rand[i, rng.choice(n_freq * n_time, n_del, replace=False)] = floor[i]
-    base = _class_scores(model, X, y)
-    drop_top = base - _class_scores(model, X_top.reshape(X.shape), y)
-    drop_random = base - _class_scores(model, X_rand.reshape(X.shape), y)
+        top[i][:, np.argsort(-rel[i], kind="stable")[:n_del]] = floor[i][:, None]
+        rand[i][:, rng.choice(n_bins, n_del, replace=False)] = floor[i][:, None]
+    base = scores(grid)
+    drop_top = base - scores(top.reshape(grid.shape))
+    drop_random = base - scores(rand.reshape(grid.shape))
     beats = drop_top > drop_random
     return {
         "score": base,
@@ -200,31 +218,11 @@ def _birdnet_deletion(model: AudioProtoNet, X: np.ndarray, y: np.ndarray, fracti
     trunk = model.network_.extractor.convnet
     with torch.no_grad():
         spect = trunk.frontend(torch.from_numpy(X)).numpy()  # (N, 2, R, T)
-    n, _, n_rows, n_frames = spect.shape
-    n_del = max(1, int(round(fraction * n_rows * n_frames)))
-    rel = relevance_maps(model, X, y).reshape(n, -1)
-    rng = np.random.default_rng(seed)
-    floor = spect.reshape(n, 2, -1).min(axis=2)
-    top, rand = spect.reshape(n, 2, -1).copy(), spect.reshape(n, 2, -1).copy()
-    for i in range(n):
-        t_idx = np.argsort(-rel[i], kind="stable")[:n_del]
-        r_idx = rng.choice(n_rows * n_frames, n_del, replace=False)
-        top[i][:, t_idx] = floor[i][:, None]
-        rand[i][:, r_idx] = floor[i][:, None]
+    n = len(X)
 
-    def scores(s: np.ndarray) -> np.ndarray:
+    def scores(grid: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            feats = trunk.from_spectrogram(torch.from_numpy(s.reshape(spect.shape))).numpy()
+            feats = trunk.from_spectrogram(torch.from_numpy(grid)).numpy()
         return model._parts(feats)["logits"][np.arange(n), y]
 
-    base = scores(spect)
-    drop_top, drop_random = base - scores(top), base - scores(rand)
-    beats = drop_top > drop_random
-    return {
-        "score": base,
-        "drop_top": drop_top,
-        "drop_random": drop_random,
-        "beats_random": beats,
-        "share_beats_random": float(beats.mean()),
-        "fraction": float(fraction),
-    }
+    return _delete_and_score(spect, relevance_maps(model, X, y), scores, fraction, seed)

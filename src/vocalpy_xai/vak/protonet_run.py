@@ -133,7 +133,8 @@ def scores(model, windows) -> dict:
     """Accuracy, macro-F1, per-class scores and confusion matrix of ``model`` on windows."""
     from ..metrics import confusion_matrix, per_class_scores
 
-    pred = model.predict(windows.X)
+    proba = model.predict_proba(windows.X)
+    pred = proba.argmax(axis=1)
     names = model.class_names_
     per_class = per_class_scores(windows.y, pred, names, ignore_index=None)
     out = {
@@ -146,15 +147,14 @@ def scores(model, windows) -> dict:
         ).tolist(),
     }
     if model.params.uses_birdnet:  # chunks of whole clips: also the clips' class
-        clip_pred, clip_true = clip_votes(model, windows)
+        clip_pred, clip_true = clip_votes(proba, windows)
         out["clip_accuracy"] = float(np.mean(clip_pred == clip_true))
         out["n_clips"] = len(clip_true)
     return out
 
 
-def clip_votes(model, windows) -> tuple[np.ndarray, np.ndarray]:
-    """Per clip: the class of the mean of its chunks' probabilities, and its label."""
-    proba = model.predict_proba(windows.X)
+def clip_votes(proba: np.ndarray, windows) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip: the class of the mean of its chunks' probabilities ``proba``, and its label."""
     clip = windows.meta["clip"]
     ids = np.unique(clip)
     pred = np.asarray([proba[clip == c].mean(0).argmax() for c in ids])
@@ -240,7 +240,7 @@ def predict(toml_path, raw: dict, resolve, config_error) -> pathlib.Path:
     proba = model.predict_proba(windows.X)
     names = model.class_names_
     if model.params.uses_birdnet:  # one row per 3-s chunk, with its clip's vote
-        clip_pred, _ = clip_votes(model, windows)
+        clip_pred, _ = clip_votes(proba, windows)
         by_clip = dict(zip(np.unique(windows.meta["clip"]), clip_pred, strict=True))
         times = {
             "onset_s": windows.meta["start_s"],
