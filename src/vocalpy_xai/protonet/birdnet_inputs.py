@@ -14,7 +14,7 @@ import torch
 
 from ..birdnet.model import CHUNK_SAMPLES
 from .errors import SpectrogramInputError
-from .inputs import time_shift
+from .inputs import ShiftedExamples
 
 #: chunks per forward pass when computing feature maps
 FEATURE_BATCH = 32
@@ -85,19 +85,10 @@ class FeatureDataset(torch.utils.data.Dataset):
         return self.X[i], self.y[i]
 
 
-class ChunkDataset(torch.utils.data.Dataset):
+class ChunkDataset(ShiftedExamples):
     """(audio chunk, label) pairs, shifted in time by up to ``max_shift`` samples (zeros fill)."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, max_shift: int = 0, seed: int = 0):
-        self.X, self.y = X, torch.as_tensor(np.asarray(y), dtype=torch.long)
-        self.max_shift = int(max_shift)
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.X)
+    fill = 0.0
 
     def __getitem__(self, i: int):
-        x = self.X[i]
-        if self.max_shift:
-            x = time_shift(x, int(self.rng.integers(-self.max_shift, self.max_shift + 1)), 0.0)
-        return torch.from_numpy(np.ascontiguousarray(x)), self.y[i]
+        return torch.from_numpy(np.ascontiguousarray(self.example(i))), self.y[i]

@@ -133,7 +133,33 @@ def time_shift(x: np.ndarray, shift: int, fill: float | None = None) -> np.ndarr
     return out
 
 
-class WindowDataset(torch.utils.data.Dataset):
+class ShiftedExamples(torch.utils.data.Dataset):
+    """Examples (N, ..., T) and labels, each shifted in time at random by up to ``max_shift``.
+
+    Subclasses turn :meth:`example` into the network's input. ``fill``: what fills the gap
+    (None: each example's floor, for dB windows; 0.0 for audio).
+    """
+
+    fill: float | None = None
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, max_shift: int = 0, seed: int = 0):
+        self.X, self.y = X, torch.as_tensor(np.asarray(y), dtype=torch.long)
+        self.max_shift = int(max_shift)
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def example(self, i: int) -> np.ndarray:
+        """Example ``i``, shifted when ``max_shift`` is set."""
+        x = self.X[i]
+        if self.max_shift:
+            shift = int(self.rng.integers(-self.max_shift, self.max_shift + 1))
+            x = time_shift(x, shift, self.fill)
+        return x
+
+
+class WindowDataset(ShiftedExamples):
     """(encoded window, label) pairs, optionally shifted in time at random (augmentation).
 
     Parameters
@@ -162,18 +188,11 @@ class WindowDataset(torch.utils.data.Dataset):
         max_shift: int = 0,
         seed: int = 0,
     ):
-        self.X, self.y = X, torch.as_tensor(np.asarray(y), dtype=torch.long)
-        self.freq_hz, self.scale, self.max_shift = freq_hz, scale, int(max_shift)
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.X)
+        super().__init__(X, y, max_shift, seed)
+        self.freq_hz, self.scale = freq_hz, scale
 
     def __getitem__(self, i: int):
-        x = self.X[i]
-        if self.max_shift:
-            x = time_shift(x, int(self.rng.integers(-self.max_shift, self.max_shift + 1)))
-        return encode(x[None], self.freq_hz, self.scale)[0], self.y[i]
+        return encode(self.example(i)[None], self.freq_hz, self.scale)[0], self.y[i]
 
 
 def check_sources(sources: Sequence[dict] | None, n: int, what: str = "windows") -> None:
