@@ -94,3 +94,7 @@ class ModelFolderError(DataError):
 
 class NotFittedError(VocalpyXaiError, RuntimeError):
     """A model used before it was trained (``fit``) or loaded (``load``)."""
+
+
+class AudioResampledWarning(UserWarning):
+    """Audio resampled to the rate a model was trained on (the warning names the file)."""

@@ -276,18 +276,38 @@ class ESNDecoder:
             )
         return seg
 
-    def annotate(self, audio_path: str | os.PathLike, resample: bool = True) -> SegmentTable:
+    def annotate(
+        self, audio_path: str | os.PathLike, resample: bool | str = "down"
+    ) -> SegmentTable:
         """Annotate an audio file: load, spectrogram (the training store's parameters), segments.
 
-        Audio at another sample rate is resampled to the training rate (``resample=True``)
-        or refused with an :class:`~vocalpy_xai.errors.AudioError` naming the file.
+        Audio at another sample rate than the model's is, by ``resample``: ``"down"``
+        (default) resampled if higher, refused if lower (the band the model learnt from
+        is missing); True: resampled either way; False: refused. Resampling warns
+        (:class:`~vocalpy_xai.errors.AudioResampledWarning`). Audio shorter than one model
+        frame is refused. Refusals are :class:`~vocalpy_xai.errors.AudioError` naming the file.
         """
         from ..io.audio import load_audio
 
         self._check_fitted()
-        record = load_audio(audio_path, samplerate=self.samplerate_, mono=True, resample=resample)
+        record = load_audio(
+            audio_path,
+            samplerate=self.samplerate_,
+            mono=True,
+            resample=resample,
+            min_samples=self.min_samples_,
+            warn_resample=True,
+        )
         spect, freqs = spectrogram_of_audio(self.pipeline_, record.sound.data[0], self.samplerate_)
         return self.segments_from_spectrogram(spect, freqs)
+
+    @property
+    def min_samples_(self) -> int | None:
+        """Fewest audio samples (model rate) that make one model frame (None: vak's pipeline)."""
+        if self.pipeline_.get("kind") != "store":
+            return None
+        p = self.spect_params_
+        return p.n_fft + p.hop_length * self.features.stride
 
     def annotate_stream(self, audio_path: str | os.PathLike, chunk_s: float = 30.0) -> SegmentTable:
         """Annotate a long recording chunk by chunk, in bounded memory.
