@@ -426,6 +426,9 @@ def build_store(
     failures: list[DataError] = list(manifest.check_files())
     missing = {str(err.path) for err in failures}
     seg_by_path = manifest.segments(errors=failures)
+    failures = [
+        f for f in failures if not (isinstance(f, AnnotationError) and str(f.path) in missing)
+    ]
     dropped = {p for p in manifest.table["audio_path"] if p not in seg_by_path}
     rows = [
         i
