@@ -32,7 +32,12 @@ def test_register_load_alias_compare(reg, model_dir, small_store):
     assert (v1.version, v2.version) == (1, 2)
     assert v1.family == "ESNDecoder" and v1.class_names[0] == "background"
     assert len(v1.data_sha256) == 64 and v1.manifest["summary"]["spectrogram"]["n_fft"] == 512
-    assert set(v1.manifest["files"]) == {"config.json", "weights.npz", "metrics.json"}
+    assert set(v1.manifest["files"]) == {
+        "config.json",
+        "weights.npz",
+        "metrics.json",
+        "checksums.json",
+    }
     reg.promote("bird0-esn", 1, "production")
     model = reg.load("bird0-esn", "production")
     assert isinstance(model, ESNDecoder) and model.registry_version_.version == 1

@@ -80,6 +80,8 @@ def _cmd_build(args) -> int:
             num_workers=args.workers,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            labels=_labels(args.labels),
+            allow_empty_annotations=args.allow_empty_annotations,
         )
     finally:
         if client is not None:
@@ -110,6 +112,13 @@ def _cmd_batch(args) -> int:
     print(report.summary())
     print(where)
     return 1 if (report.failures and args.strict) else 0
+
+
+def _labels(values: list[str] | None) -> list[str] | None:
+    """``--labels a b`` or ``--labels a,b``: the segment label set (None: all found)."""
+    if values is None:
+        return None
+    return [lab for v in values for lab in v.split(",") if lab]
 
 
 def _cmd_info(args) -> int:
@@ -198,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["skip", "raise"],
         default="skip",
         help="skip bad files and list them (default), or refuse before writing",
+    )
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        default=None,
+        help="the segment label set (e.g. --labels a b c, or a,b,c); a file with any other "
+        "label is bad. Default: every label found",
+    )
+    p.add_argument(
+        "--allow-empty-annotations",
+        action="store_true",
+        help="accept annotations with no segment (default: such a file is bad)",
     )
     p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
     p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")

@@ -80,3 +80,21 @@ class BuildError(VocalpyXaiError):
 
     def __reduce__(self):
         return (self.__class__, (self.failures, self.stored, self.refused))
+
+
+class ConfigError(VocalpyXaiError, ValueError):
+    """A config file with a syntax error, an unknown table, key or model, a missing key or a
+    value of the wrong type or range; the message names the file, the table and the key."""
+
+
+class ModelFolderError(DataError):
+    """A saved model folder that cannot be loaded: missing or corrupt files, a file changed
+    since it was saved (SHA-256), wrong shapes, an unknown family or format version."""
+
+
+class NotFittedError(VocalpyXaiError, RuntimeError):
+    """A model used before it was trained (``fit``) or loaded (``load``)."""
+
+
+class AudioResampledWarning(UserWarning):
+    """Audio resampled to the rate a model was trained on (the warning names the file)."""

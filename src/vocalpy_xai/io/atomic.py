@@ -62,4 +62,29 @@ def atomic_dir(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-__all__ = ["atomic_dir"]
+def leftovers(path: str | os.PathLike) -> list[pathlib.Path]:
+    """Temporary folders of :func:`atomic_dir` for ``path`` left by a killed process.
+
+    ``.NAME.tmp-*`` (a write that never finished) and ``.NAME.old-*`` (a replaced folder
+    not yet deleted). Not for a ``path`` being written by another process at the same time.
+    """
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(
+        p
+        for pattern in (f".{path.name}.tmp-*", f".{path.name}.old-*")
+        for p in path.parent.glob(pattern)
+        if p.is_dir()
+    )
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[pathlib.Path]:
+    """Delete the :func:`leftovers` of ``path``; returns what was removed."""
+    removed = leftovers(path)
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+    return removed
+
+
+__all__ = ["atomic_dir", "leftovers", "remove_leftovers"]

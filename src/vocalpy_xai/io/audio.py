@@ -9,15 +9,18 @@ multichannel. Nothing is converted unless asked: pass ``samplerate=`` to resampl
 from __future__ import annotations
 
 import hashlib
+import math
 import pathlib
 import struct
+import warnings
+from typing import Literal
 
 import attrs
 import numpy as np
 import soundfile
 import vocalpy
 
-from ..errors import AudioError, FormatError
+from ..errors import AudioError, AudioResampledWarning, FormatError
 
 #: file extensions this module reads
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg", ".cbin")
@@ -25,6 +28,12 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg", ".cbin")
 #: peak absolute amplitude (full scale = 1.0) at or under which a recording is "pure
 #: silence": one least-significant bit of 16-bit PCM.
 SILENCE_PEAK: float = 1.0 / 32768
+
+#: shortest audio loaded by default (s): under it, no spectrogram frame means anything
+MIN_DURATION_S: float = 0.01
+
+#: how a sample-rate mismatch is handled: resample either way, only down, or never
+Resample = bool | Literal["down"]
 
 
 @attrs.define(frozen=True)
@@ -164,12 +173,86 @@ def _read(path: pathlib.Path) -> tuple[np.ndarray, int]:
     return data, int(sound.samplerate)
 
 
+def check_samplerate(
+    path: str | pathlib.Path,
+    source_rate: int,
+    samplerate: int | None,
+    resample: Resample = True,
+    warn: bool = False,
+) -> bool:
+    """Whether audio at ``source_rate`` is to be resampled to ``samplerate``, or an error.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (named in the error and the warning).
+    source_rate, samplerate : int
+        The file's rate and the rate wanted (None: any).
+    resample : bool or "down"
+        True: resample any mismatch; ``"down"``: resample a higher rate, refuse a lower
+        one (upsampling cannot restore the band the recording never had); False: refuse
+        any mismatch.
+    warn : bool
+        Warn (:class:`~vocalpy_xai.errors.AudioResampledWarning`) when resampling.
+
+    Raises
+    ------
+    AudioError
+        A mismatch the policy refuses, naming the file and both rates.
+    """
+    if samplerate is None or int(samplerate) == int(source_rate):
+        return False
+    if resample is False:
+        raise AudioError(
+            path,
+            f"sample rate is {source_rate} Hz, expected {samplerate} Hz "
+            "(resampling was not allowed: pass resample=True to convert it)",
+        )
+    if resample == "down" and source_rate < samplerate:
+        raise AudioError(
+            path,
+            f"sample rate is {source_rate} Hz, below the {samplerate} Hz the model was trained "
+            f"on: its content above {source_rate / 2:g} Hz is missing and upsampling cannot "
+            "restore it (pass resample=True to upsample anyway)",
+        )
+    if warn:
+        warnings.warn(
+            f"{path}: sample rate {source_rate} Hz resampled to {samplerate} Hz, the rate the "
+            "model was trained on",
+            AudioResampledWarning,
+            stacklevel=3,
+        )
+    return True
+
+
+def check_length(
+    path: str | pathlib.Path, n_samples: int, samplerate: int, min_samples: int | None = None
+) -> None:
+    """Refuse audio shorter than ``min_samples`` (default :data:`MIN_DURATION_S`).
+
+    Raises
+    ------
+    AudioError
+        Naming the file, its length and the minimum.
+    """
+    need = math.ceil(MIN_DURATION_S * samplerate) if min_samples is None else int(min_samples)
+    if n_samples < need:
+        raise AudioError(
+            path,
+            f"too short: {n_samples} samples ({1000 * n_samples / samplerate:.1f} ms at "
+            f"{samplerate} Hz); at least {need} samples ({1000 * need / samplerate:.1f} ms) "
+            "are needed",
+        )
+
+
 def load_audio(
     path: str | pathlib.Path,
     samplerate: int | None = None,
     mono: bool = False,
-    resample: bool = True,
+    resample: Resample = True,
     allow_silence: bool = False,
+    min_samples: int | None = None,
+    warn_resample: bool = False,
 ) -> AudioRecord:
     """Load an audio file into a :class:`vocalpy.Sound`.
 
@@ -184,11 +267,17 @@ def load_audio(
         Default None: keep the file's rate.
     mono : bool
         If True, average the channels into one. Default False: keep all channels.
-    resample : bool
-        Whether a sample-rate mismatch may be fixed by resampling. Default True.
+    resample : bool or "down"
+        Whether a sample-rate mismatch may be fixed by resampling (default True);
+        ``"down"``: only a higher rate (:func:`check_samplerate`).
     allow_silence : bool
         If False (default), a recording whose peak amplitude is at or under
         :data:`SILENCE_PEAK` is refused as pure silence.
+    min_samples : int, optional
+        Fewest samples (at the rate returned) accepted; default :data:`MIN_DURATION_S`
+        worth (:func:`check_length`).
+    warn_resample : bool
+        Warn when the audio is resampled (default False: the record says so).
 
     Returns
     -------
@@ -199,8 +288,8 @@ def load_audio(
     Raises
     ------
     AudioError
-        The file is missing, empty, corrupt, truncated, silent, contains NaN, or has
-        the wrong sample rate while ``resample=False``. The message names the file.
+        The file is missing, empty, too short, corrupt, truncated, silent, contains NaN,
+        or has a sample rate ``resample`` refuses. The message names the file.
     FormatError
         The extension is not one of :data:`AUDIO_EXTENSIONS`.
 
@@ -226,13 +315,9 @@ def load_audio(
         downmixed = True
     resampled = False
     rate = source_rate
-    if samplerate is not None and int(samplerate) != source_rate:
-        if not resample:
-            raise AudioError(
-                path,
-                f"sample rate is {source_rate} Hz, expected {samplerate} Hz "
-                "(resampling was not allowed: pass resample=True to convert it)",
-            )
+    out_rate = int(samplerate) if samplerate is not None else source_rate
+    check_length(path, round(data.shape[1] * out_rate / source_rate), out_rate, min_samples)
+    if check_samplerate(path, source_rate, samplerate, resample, warn_resample):
         import librosa
 
         data = librosa.resample(

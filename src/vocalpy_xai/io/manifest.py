@@ -59,7 +59,7 @@ class Manifest:
     """
 
     def __init__(self, table: pd.DataFrame, root: str | pathlib.Path | None = None):
-        self.root = pathlib.Path(root) if root is not None else pathlib.Path.cwd()
+        self.root = (pathlib.Path(root) if root is not None else pathlib.Path.cwd()).absolute()
         table = table.copy()
         missing_cols = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing_cols:

@@ -13,7 +13,6 @@ The readout is accumulated song by song with :meth:`Ridge.worker` / :meth:`Ridge
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import time
@@ -25,10 +24,11 @@ import scipy.sparse
 import vocalpy
 import xarray as xr
 
+from ..errors import ModelFolderError, NotFittedError
 from ..io.annotations import SegmentTable
-from ..io.atomic import atomic_dir
 from ..store.params import SpectrogramParams
 from .features import BandFeatures
+from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
 from .sources import open_source, spectrogram_of_audio
 
@@ -242,7 +242,7 @@ class ESNDecoder:
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self):
         if self.readout_ is None:
-            raise RuntimeError("this ESNDecoder is not trained: call fit() or load()")
+            raise NotFittedError("this ESNDecoder is not trained: call fit() or load()")
 
     def predict_scores(self, spectrogram: np.ndarray, freqs: np.ndarray) -> np.ndarray:
         """Readout scores (model frames, classes + 1 onset column) of one spectrogram."""
@@ -276,18 +276,38 @@ class ESNDecoder:
             )
         return seg
 
-    def annotate(self, audio_path: str | os.PathLike, resample: bool = True) -> SegmentTable:
+    def annotate(
+        self, audio_path: str | os.PathLike, resample: bool | str = "down"
+    ) -> SegmentTable:
         """Annotate an audio file: load, spectrogram (the training store's parameters), segments.
 
-        Audio at another sample rate is resampled to the training rate (``resample=True``)
-        or refused with an :class:`~vocalpy_xai.errors.AudioError` naming the file.
+        Audio at another sample rate than the model's is, by ``resample``: ``"down"``
+        (default) resampled if higher, refused if lower (the band the model learnt from
+        is missing); True: resampled either way; False: refused. Resampling warns
+        (:class:`~vocalpy_xai.errors.AudioResampledWarning`). Audio shorter than one model
+        frame is refused. Refusals are :class:`~vocalpy_xai.errors.AudioError` naming the file.
         """
         from ..io.audio import load_audio
 
         self._check_fitted()
-        record = load_audio(audio_path, samplerate=self.samplerate_, mono=True, resample=resample)
+        record = load_audio(
+            audio_path,
+            samplerate=self.samplerate_,
+            mono=True,
+            resample=resample,
+            min_samples=self.min_samples_,
+            warn_resample=True,
+        )
         spect, freqs = spectrogram_of_audio(self.pipeline_, record.sound.data[0], self.samplerate_)
         return self.segments_from_spectrogram(spect, freqs)
+
+    @property
+    def min_samples_(self) -> int | None:
+        """Fewest audio samples (model rate) that make one model frame (None: vak's pipeline)."""
+        if self.pipeline_.get("kind") != "store":
+            return None
+        p = self.spect_params_
+        return p.n_fft + p.hop_length * self.features.stride
 
     def annotate_stream(self, audio_path: str | os.PathLike, chunk_s: float = 30.0) -> SegmentTable:
         """Annotate a long recording chunk by chunk, in bounded memory.
@@ -356,81 +376,132 @@ class ESNDecoder:
 
         Holds ``config.json`` (hyper-parameters, classes, spectrogram parameters,
         feature statistics, training-data hash), ``weights.npz`` (reservoir and readout
-        weights, no pickle) and ``metrics.json``.
+        weights, no pickle), ``metrics.json`` and ``checksums.json`` (the SHA-256 of each
+        file, checked by :meth:`load`; :mod:`vocalpy_xai.models.folder`).
         """
         self._check_fitted()
-        path = pathlib.Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path} exists; a saved model is never overwritten")
-        with atomic_dir(path) as tmp:
-            res = self.reservoir_
-            W = scipy.sparse.csr_array(res.W)
-            Win = scipy.sparse.csr_array(res.Win)
-            np.savez(
-                tmp / WEIGHTS_FILE,
-                W_data=W.data,
-                W_indices=W.indices,
-                W_indptr=W.indptr,
-                W_shape=W.shape,
-                Win_data=Win.data,
-                Win_indices=Win.indices,
-                Win_indptr=Win.indptr,
-                Win_shape=Win.shape,
-                bias=np.asarray(res.bias, dtype=np.float64),
-                Wout=self.readout_.Wout,
-                readout_bias=self.readout_.bias,
-            )
-            config = {
-                "family": "ESNDecoder",
-                "format_version": FORMAT_VERSION,
-                "params": attrs.asdict(self.params),
-                "features": self.features.to_dict(),
-                "postprocess": attrs.asdict(self.postprocess),
-                "class_names": self.class_names_,
-                "pipeline": self.pipeline_,
-                "samplerate": self.samplerate_,
-                "frame_step": self.frame_step_,
-                "time_offset": self.time_offset_,
-                "training": self.training_,
-            }
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-            (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2))
-        return path
+        res = self.reservoir_
+        W = scipy.sparse.csr_array(res.W)
+        Win = scipy.sparse.csr_array(res.Win)
+        arrays = {
+            "W_data": W.data,
+            "W_indices": W.indices,
+            "W_indptr": W.indptr,
+            "W_shape": W.shape,
+            "Win_data": Win.data,
+            "Win_indices": Win.indices,
+            "Win_indptr": Win.indptr,
+            "Win_shape": Win.shape,
+            "bias": np.asarray(res.bias, dtype=np.float64),
+            "Wout": self.readout_.Wout,
+            "readout_bias": self.readout_.bias,
+        }
+        config = {
+            "params": attrs.asdict(self.params),
+            "features": self.features.to_dict(),
+            "postprocess": attrs.asdict(self.postprocess),
+            "class_names": self.class_names_,
+            "pipeline": self.pipeline_,
+            "samplerate": self.samplerate_,
+            "frame_step": self.frame_step_,
+            "time_offset": self.time_offset_,
+            "training": self.training_,
+        }
+        return save_model_folder(
+            path,
+            "ESNDecoder",
+            FORMAT_VERSION,
+            config,
+            {WEIGHTS_FILE: lambda p: np.savez(p, **arrays)},
+            metrics,
+        )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> ESNDecoder:
-        """Load a model directory written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike, verify: bool = True) -> ESNDecoder:
+        """Load a model directory written by :meth:`save`, after checking it.
+
+        Every file is checked against the SHA-256 recorded at save time (``verify``), the
+        config's keys and the weights' shapes against the hyper-parameters; any problem is
+        a :class:`~vocalpy_xai.errors.ModelFolderError` naming the file.
+        """
         from reservoirpy.nodes import Ridge
 
         path = pathlib.Path(path)
-        if not (path / CONFIG_FILE).exists():
-            raise FileNotFoundError(f"{path}: not a saved ESNDecoder (no {CONFIG_FILE})")
-        config = json.loads((path / CONFIG_FILE).read_text())
-        if config.get("family") != "ESNDecoder":
-            raise ValueError(f"{path}: a '{config.get('family')}' model, not an ESNDecoder")
-        model = cls(
-            ESNParams(**config["params"]),
-            BandFeatures.from_dict(config["features"]),
-            PostprocessParams(**config["postprocess"]),
+        config = open_model_folder(path, "ESNDecoder", FORMAT_VERSION, _CONFIG_KEYS, verify)
+        cfg_file = path / CONFIG_FILE
+        try:
+            model = cls(
+                ESNParams(**config["params"]),
+                BandFeatures.from_dict(config["features"]),
+                PostprocessParams(**config["postprocess"]),
+            )
+            classes = [str(c) for c in config["class_names"]]
+            samplerate, frame_step = int(config["samplerate"]), float(config["frame_step"])
+            time_offset = float(config["time_offset"])
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise ModelFolderError(cfg_file, f"invalid model parameters ({err})") from err
+        units, k = model.params.units, len(classes)
+        n_in = model.features.n_bands * (2 if model.features.deltas else 1)
+        n_states = units * (2 if model.params.bidirectional else 1) + n_in
+        w_file = path / WEIGHTS_FILE
+        w = load_arrays(
+            w_file,
+            {
+                "W_shape": (2,),
+                "W_indptr": (units + 1,),
+                "Win_shape": (2,),
+                "Win_indptr": (units + 1,),
+                "W_data": (None,),
+                "W_indices": (None,),
+                "Win_data": (None,),
+                "Win_indices": (None,),
+                "bias": None,
+                "Wout": (n_states, k + 1),
+                "readout_bias": None,
+            },
         )
-        with np.load(path / WEIGHTS_FILE) as w:
+        check_shape(w_file, "W", tuple(w["W_shape"]), (units, units))
+        check_shape(w_file, "Win", tuple(w["Win_shape"]), (units, n_in))
+        if w["readout_bias"].size != k + 1 or w["bias"].size not in (1, units):
+            raise ModelFolderError(
+                w_file,
+                f"bias sizes {w['bias'].size}, {w['readout_bias'].size} do not fit the model",
+            )
+        try:
             W = scipy.sparse.csr_array(
-                (w["W_data"], w["W_indices"], w["W_indptr"]), shape=tuple(w["W_shape"])
+                (w["W_data"], w["W_indices"], w["W_indptr"]), shape=(units, units)
             )
             Win = scipy.sparse.csr_array(
-                (w["Win_data"], w["Win_indices"], w["Win_indptr"]), shape=tuple(w["Win_shape"])
+                (w["Win_data"], w["Win_indices"], w["Win_indptr"]), shape=(units, n_in)
             )
-            bias = w["bias"]
-            model.readout_ = Ridge(ridge=model.params.ridge, Wout=w["Wout"], bias=w["readout_bias"])
-        model.reservoir_ = model._make_reservoir(W=W, Win=Win, bias=bias)
-        model.reservoir_.initialize(np.zeros((1, Win.shape[1])))
-        model.class_names_ = config["class_names"]
+            W.check_format(full_check=True)
+            Win.check_format(full_check=True)
+        except (ValueError, TypeError) as err:
+            raise ModelFolderError(w_file, f"corrupt sparse weights ({err})") from err
+        model.readout_ = Ridge(ridge=model.params.ridge, Wout=w["Wout"], bias=w["readout_bias"])
+        model.reservoir_ = model._make_reservoir(W=W, Win=Win, bias=w["bias"])
+        model.reservoir_.initialize(np.zeros((1, n_in)))
+        model.class_names_ = classes
         model.pipeline_ = config["pipeline"]
-        model.samplerate_ = int(config["samplerate"])
-        model.frame_step_ = float(config["frame_step"])
-        model.time_offset_ = float(config["time_offset"])
+        model.samplerate_ = samplerate
+        model.frame_step_ = frame_step
+        model.time_offset_ = time_offset
         model.training_ = config["training"]
         return model
+
+
+#: config.json keys a saved ESNDecoder needs
+_CONFIG_KEYS = (
+    "params",
+    "features",
+    "postprocess",
+    "class_names",
+    "pipeline",
+    "samplerate",
+    "frame_step",
+    "time_offset",
+    "training",
+)
 
 
 class _ClipReader:

@@ -134,8 +134,13 @@ class Registry:
     >>> model = reg.load("bird0-esn", "production")
     """
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, create: bool = True):
         self.root = pathlib.Path(root) if root is not None else default_root()
+        if not create and not self.root.is_dir():
+            raise RegistryError(
+                f"{self.root}: no such registry folder (check the path; "
+                "`vocalpy-xai models register` creates one)"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -178,11 +183,16 @@ class Registry:
         tmp.write_text(json.dumps(obj, indent=2, default=str))
         os.replace(tmp, path)
 
-    def _read_json(self, path: pathlib.Path, default: Any) -> Any:
+    def _read_json(self, path: pathlib.Path, default: Any = None) -> Any:
+        """A registry JSON file; missing: ``default`` (None: an error), corrupt: an error."""
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
+            if default is None:
+                raise RegistryError(f"{path}: missing") from None
             return default
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise RegistryError(f"{path}: corrupt registry file ({err})") from err
 
     # ------------------------------------------------------------------ queries
     def models(self) -> list[str]:
@@ -226,7 +236,12 @@ class Registry:
         """The record of one version (no integrity check; see :meth:`verify`)."""
         v = self.resolve(name, ref)
         d = self._version_dir(name, v)
-        manifest = json.loads((d / MANIFEST_FILE).read_text())
+        manifest = self._read_json(d / MANIFEST_FILE)
+        if not isinstance(manifest, dict) or not {"family", "created", "files"} <= set(manifest):
+            raise RegistryError(
+                f"{d / MANIFEST_FILE}: corrupt registry file (not a version manifest with "
+                "'family', 'created' and 'files')"
+            )
         aliases = tuple(sorted(a for a, x in self.aliases(name).items() if x == v))
         return ModelVersion(
             name=name,

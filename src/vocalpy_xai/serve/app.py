@@ -11,8 +11,9 @@ Endpoints (OpenAPI spec at ``/openapi.json``, docs at ``/docs``):
 ``production`` alias if set, else the latest version. Answers carry the model name and
 resolved version, and the segments as crowsetta-compatible records (``onset_s``,
 ``offset_s``, ``label``), or, with ``format=simple-seq``, crowsetta's ``simple-seq`` CSV.
-Request bodies over the upload limit get 413; paths outside the data root (through ``..``
-or symbolic links) get 403.
+Request bodies over the upload limit get 413, and so does audio (uploaded or by path) longer
+than the duration limit; paths outside the data root (through ``..`` or symbolic links) get
+403. Error messages show paths relative to the data root, never the server's own paths.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import DataError, VocalpyXaiError
 from ..registry import IntegrityError, Registry, RegistryError
-from .limits import BodySizeLimit
+from .limits import DEFAULT_MAX_DURATION_S, BodySizeLimit
 from .paths import PathRefused, resolve_inside
 
 #: default request body limit: 50 MiB (about 13 min of 32-kHz 16-bit mono WAV)
@@ -109,19 +110,26 @@ def create_app(
     registry: Registry | str | os.PathLike | None = None,
     data_root: str | os.PathLike | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
 ) -> FastAPI:
     """The FastAPI application.
 
     Parameters
     ----------
     registry : Registry or path, optional
-        Default: :func:`vocalpy_xai.registry.default_root`.
+        Default: :func:`vocalpy_xai.registry.default_root`. A path given must be an
+        existing registry folder (a typo is an error, not an empty registry).
     data_root : path, optional
         Folder whose files ``predict-path`` may read; None: path requests are refused.
     max_upload_bytes : int
         Largest accepted request body (413 above it).
+    max_duration_s : float, optional
+        Longest audio annotated, uploaded or by path (413 above it); None: no limit.
     """
-    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    if isinstance(registry, Registry):
+        reg = registry
+    else:
+        reg = Registry(registry, create=registry is None)
     root = pathlib.Path(data_root).resolve(strict=True) if data_root is not None else None
     models = _Models(reg)
     app = FastAPI(
@@ -131,21 +139,36 @@ def create_app(
     )
     app.state.registry, app.state.data_root = reg, root
 
+    def hide(text: str, audio_path: pathlib.Path, shown: str) -> str:
+        """A message with the server's own paths replaced by what the client sent."""
+        text = text.replace(str(audio_path), shown)
+        for base in (root, reg.root.resolve(), reg.root):
+            if base is not None:
+                text = text.replace(f"{base}{os.sep}", "").replace(str(base), ".")
+        return text
+
     def run(name: str, ref: str | None, audio_path: pathlib.Path, shown: str, fmt: str):
         try:
             model, lock = models.get(name, ref)
         except IntegrityError as err:
-            raise HTTPException(500, f"model failed its integrity check: {err}") from err
+            raise HTTPException(
+                500, hide(f"model failed its integrity check: {err}", audio_path, shown)
+            ) from err
         except RegistryError as err:
-            raise HTTPException(404, str(err)) from err
+            raise HTTPException(404, hide(str(err), audio_path, shown)) from err
+        except VocalpyXaiError as err:
+            raise HTTPException(
+                500, hide(f"model cannot be loaded: {err}", audio_path, shown)
+            ) from err
+        check_duration(audio_path, shown)
         rec = model.registry_version_
         try:
             with lock:
                 segments = model.annotate(audio_path)
         except DataError as err:
-            raise HTTPException(422, f"{shown}: {err.problem}") from err
+            raise HTTPException(422, f"{shown}: {hide(err.problem, audio_path, shown)}") from err
         except VocalpyXaiError as err:
-            raise HTTPException(422, f"{shown}: {err}") from err
+            raise HTTPException(422, f"{shown}: {hide(str(err), audio_path, shown)}") from err
         if fmt == "simple-seq":
             return PlainTextResponse(
                 _simple_seq_csv(segments),
@@ -163,10 +186,27 @@ def create_app(
             ],
         )
 
+    def check_duration(audio_path: pathlib.Path, shown: str) -> None:
+        """413 for audio longer than ``max_duration_s`` (read from the header, not decoded)."""
+        if max_duration_s is None:
+            return
+        import soundfile
+
+        try:
+            info = soundfile.info(str(audio_path))
+        except Exception:  # unreadable here: annotate() names the problem (422)
+            return
+        if info.frames / info.samplerate > max_duration_s:
+            raise HTTPException(
+                413,
+                f"{shown}: audio is {info.frames / info.samplerate:.1f} s long, over this "
+                f"server's limit of {max_duration_s:g} s (serve --max-duration-s)",
+            )
+
     responses = {
         200: {"content": {"text/csv": {}}, "description": "annotation (JSON or simple-seq CSV)"},
         404: {"description": "unknown model or version"},
-        413: {"description": "upload larger than the limit"},
+        413: {"description": "upload larger than the byte limit, or audio over the duration limit"},
         422: {"description": "not usable audio"},
     }
 

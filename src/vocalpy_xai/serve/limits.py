@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+#: default audio duration limit (s) of the service, uploads and path requests alike
+DEFAULT_MAX_DURATION_S: float = 15 * 60.0
+
 
 class _TooLarge(Exception):
     pass

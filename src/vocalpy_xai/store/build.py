@@ -35,9 +35,9 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..errors import AudioError, BuildError, DataError, StoreError
+from ..errors import AnnotationError, AudioError, BuildError, DataError, StoreError
 from ..io.annotations import SegmentTable
-from ..io.atomic import atomic_dir
+from ..io.atomic import atomic_dir, remove_leftovers
 from ..io.audio import load_audio
 from ..io.manifest import Manifest
 from .labels import BACKGROUND, PAD_LABEL, class_names, frame_labels, frame_times
@@ -117,11 +117,15 @@ def process_file(
     params: dict,
     pieces_dir: str | None,
     labelset: Sequence[str] | None = None,
+    allow_empty: bool = False,
 ) -> dict | DataError:
     """Load, check and (unless ``pieces_dir`` is None) compute the spectrogram of one file.
 
     Runs inside a dask task. Bad input is *returned* as a :class:`DataError` (not raised),
     so that a build over many files can report all of them.
+
+    An annotation with no segment is bad unless ``allow_empty``; annotation problems name
+    the annotation file and the recording (one file may annotate many recordings).
 
     Returns
     -------
@@ -132,17 +136,32 @@ def process_file(
 
     spect_params = SpectrogramParams.from_dict(params)
     path = pathlib.Path(audio_path)
+
+    def check(duration: float) -> None:
+        if segments is None:
+            return
+        try:
+            if len(segments) == 0 and not allow_empty:
+                raise AnnotationError(
+                    segments.annot_path or path,
+                    "no annotated segment (a header only, or an empty sequence); build "
+                    "with allow_empty_annotations=True if the recording truly has none",
+                )
+            segments.validate(duration=duration, labelset=labelset)
+        except AnnotationError as err:
+            raise AnnotationError(err.path, f"recording {path.name}: {err.problem}") from err
+
     try:
         if pieces_dir is not None and path.is_file():
             piece = _piece_path(pathlib.Path(pieces_dir), sha256_file(path), spect_params)
             if piece.exists() and (meta := _read_piece_meta(piece)) is not None:
-                if segments is not None:
-                    segments.validate(duration=meta["duration_s"], labelset=labelset)
+                check(meta["duration_s"])
                 return {**meta, "piece": str(piece), "reused": True}
-        record = load_audio(path, samplerate=spect_params.samplerate, mono=True)
+        record = load_audio(
+            path, samplerate=spect_params.samplerate, mono=True, min_samples=spect_params.n_fft
+        )
         meta = {**record.provenance(), "duration_s": record.duration}
-        if segments is not None:
-            segments.validate(duration=record.duration, labelset=labelset)
+        check(record.duration)
         if pieces_dir is None:  # validation only
             return {**meta, "piece": None, "reused": False}
         spectrogram = spect_params.compute(record.sound)
@@ -339,6 +358,7 @@ def build_store(
     num_workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    allow_empty_annotations: bool = False,
 ) -> BuildReport:
     """Build a spectrogram store (zarr, through xarray) from a manifest.
 
@@ -369,6 +389,9 @@ def build_store(
         replaced, in one rename, once the new store is complete.
     progress : bool
         Show progress bars (tqdm).
+    allow_empty_annotations : bool
+        Accept an annotation with no segment (the clip is all background). Default
+        False: such a file is bad (a header-only file is more often a mistake).
 
     Returns
     -------
@@ -389,6 +412,11 @@ def build_store(
         raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
     params = params or SpectrogramParams()
     path = pathlib.Path(path)
+    for old in remove_leftovers(path):
+        logger.info("removed %s, left by an interrupted build", old)
+    staging = path.with_name(path.name + ".building")
+    if staging.is_dir() and not any(staging.rglob("*.npz")):
+        shutil.rmtree(staging, ignore_errors=True)  # nothing to resume from
     if path.exists() and not overwrite:
         raise StoreError(
             f"{path} already exists; refusing to overwrite it (pass overwrite=True to "
@@ -398,6 +426,9 @@ def build_store(
     failures: list[DataError] = list(manifest.check_files())
     missing = {str(err.path) for err in failures}
     seg_by_path = manifest.segments(errors=failures)
+    failures = [
+        f for f in failures if not (isinstance(f, AnnotationError) and str(f.path) in missing)
+    ]
     dropped = {p for p in manifest.table["audio_path"] if p not in seg_by_path}
     rows = [
         i
@@ -421,7 +452,10 @@ def build_store(
 
     if on_error == "raise":
         checks = _run_tasks(
-            [(p, s, params.to_dict(), None, labelset) for p, s in calls_base],
+            [
+                (p, s, params.to_dict(), None, labelset, allow_empty_annotations)
+                for p, s in calls_base
+            ],
             client,
             num_workers,
             progress,
@@ -432,11 +466,13 @@ def build_store(
         if failures:
             raise BuildError(failures, stored=0, refused=True)
 
-    staging = path.with_name(path.name + ".building")
     pieces_dir = staging / "pieces"
     pieces_dir.mkdir(parents=True, exist_ok=True)
     results = _run_tasks(
-        [(p, s, params.to_dict(), str(pieces_dir), labelset) for p, s in calls_base],
+        [
+            (p, s, params.to_dict(), str(pieces_dir), labelset, allow_empty_annotations)
+            for p, s in calls_base
+        ],
         client,
         num_workers,
         progress,
@@ -452,6 +488,8 @@ def build_store(
         if not isinstance(r, DataError) and r["source_path"] not in bad_paths
     ]
     if not good:
+        if not any(pieces_dir.iterdir()):
+            shutil.rmtree(staging, ignore_errors=True)
         raise BuildError(failures, stored=0)
 
     table = manifest.table
@@ -487,8 +525,8 @@ def build_store(
         failures=failures,
         seconds=time.perf_counter() - t0,
     )
-    if failures:
-        logger.warning(report.summary())
+    if failures:  # the report lists them (the CLI prints it once)
+        logger.warning("%d bad input file(s) skipped building %s", len(failures), path)
     return report
 
 

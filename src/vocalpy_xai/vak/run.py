@@ -16,12 +16,12 @@ write for TweetyNet and swaps the model table::
     [vak.train.trainer]
     accelerator = "cpu"
 
-Keys are checked before anything runs: an unknown key or model names the valid choices.
+Every table is checked against a schema before anything runs (:mod:`vocalpy_xai.vak.schema`):
+an unknown key or model names the valid choices, a wrong type or range names the key.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import pathlib
 import time
@@ -30,52 +30,24 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from ..errors import VocalpyXaiError
+from ..errors import ConfigError
 from ..models.esn_decoder import ESNDecoder, ESNParams
 from ..models.features import BandFeatures
 from ..models.postprocess import PostprocessParams
-from .protonet_run import TABLE_KEYS as PROTONET_TABLE_KEYS
+from . import schema
 
 TABLES = ("prep", "train", "eval", "predict")
 VAK_FAMILIES = ("FrameClassificationModel", "ParametricUMAPModel")
-
-
-class ConfigError(VocalpyXaiError, ValueError):
-    """A config with an unknown key, table or model name."""
 
 
 def _fields(cls) -> list[str]:
     return [f.name for f in attrs.fields(cls) if not f.name.endswith("_")]
 
 
-#: keys of each ESNDecoder model sub-table, and where they go
-ESN_TABLE_KEYS: dict[str, list[str]] = {
-    "network": [k for k in _fields(ESNParams) if k not in ("ridge", "onset_weight")]
-    + _fields(BandFeatures)
-    + _fields(PostprocessParams),
-    "optimizer": ["ridge"],
-    "loss": ["onset_weight"],
-    "metrics": [],
-}
-
-
-#: keys of each model sub-table of the models vocalpy-xai runs itself
-MODEL_TABLE_KEYS: dict[str, dict[str, list[str]]] = {
-    "ESNDecoder": ESN_TABLE_KEYS,
-    "AudioProtoNet": PROTONET_TABLE_KEYS,
-}
-
-
-def _unknown(kind: str, key: str, valid, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(valid), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return ConfigError(
-        f"{where}: unknown {kind} '{key}'.{hint} Valid {kind}s: {', '.join(sorted(valid))}"
-    )
-
-
 def check_config(toml_path: str | pathlib.Path, table: str) -> dict:
-    """Check a vak config's keys (and ESNDecoder model tables) before running it.
+    """Check a whole vak config against its schema (:mod:`vocalpy_xai.vak.schema`).
+
+    Types, ranges, required keys and unknown keys of every table, before anything runs.
 
     Returns
     -------
@@ -85,62 +57,9 @@ def check_config(toml_path: str | pathlib.Path, table: str) -> dict:
     Raises
     ------
     ConfigError
-        Naming the config file, the unknown key and the valid choices.
+        Naming the config file, the table, the key, what was expected and what was found.
     """
-    import tomlkit
-    import vak
-
-    from . import families  # noqa: F401  (registers ESNDecoder and AudioProtoNet)
-
-    toml_path = pathlib.Path(toml_path)
-    if not toml_path.is_file():
-        raise FileNotFoundError(f"config file not found: {toml_path}")
-    doc = tomlkit.parse(toml_path.read_text()).unwrap()
-    if "vak" not in doc:
-        raise ConfigError(f"{toml_path}: no [vak] table")
-    if table not in doc["vak"]:
-        raise ConfigError(f"{toml_path}: no [vak.{table}] table (found: {list(doc['vak'])})")
-    for name in doc["vak"]:
-        if name not in vak.config.validators.VALID_TOP_LEVEL_TABLES:
-            raise _unknown(
-                "table", name, vak.config.validators.VALID_TOP_LEVEL_TABLES, f"{toml_path} [vak]"
-            )
-    raw = doc["vak"][table]
-    valid = vak.config.validators.VALID_KEYS[table]
-    for key in raw:
-        if key not in valid:
-            raise _unknown("key", key, valid, f"{toml_path} [vak.{table}]")
-    if "model" in raw:
-        names = vak.models.registry.MODEL_NAMES
-        if len(raw["model"]) != 1:
-            raise ConfigError(f"{toml_path} [vak.{table}.model]: name exactly one model")
-        model = next(iter(raw["model"]))
-        if model not in names:
-            raise _unknown("model", model, names, f"{toml_path} [vak.{table}.model]")
-        keys = MODEL_TABLE_KEYS.get(model)
-        if keys is not None:
-            for sub, values in raw["model"][model].items():
-                if sub not in keys:
-                    raise _unknown(
-                        "model table", sub, keys, f"{toml_path} [vak.{table}.model.{model}]"
-                    )
-                for key in values:
-                    if key not in keys[sub]:
-                        raise _unknown(
-                            "key",
-                            key,
-                            keys[sub],
-                            f"{toml_path} [vak.{table}.model.{model}.{sub}]",
-                        )
-        if model == "AudioProtoNet":
-            from .protonet_run import DATASET_PARAMS
-
-            for key in (raw.get("dataset", {}) or {}).get("params", {}) or {}:
-                if key not in DATASET_PARAMS:
-                    raise _unknown(
-                        "key", key, DATASET_PARAMS, f"{toml_path} [vak.{table}.dataset.params]"
-                    )
-    return raw
+    return schema.check_config(toml_path, table)
 
 
 def model_family(raw: dict) -> str | None:
