@@ -32,6 +32,8 @@ sys.path.insert(0, str(HERE))
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
 RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
+#: TweetyNet's training budget: CPU seconds of the ``vak train`` process (not wall clock)
+TWEETYNET_CPU_BUDGET_S = 1200.0
 
 
 def fixed_split(durations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +55,8 @@ def summarize(metrics: dict) -> dict:
         "syllable_error_rate": metrics["syllable_error_rate"],
         "frame_accuracy": metrics.get("frames", {}).get("accuracy"),
         "boundary_f1_10ms": metrics["boundaries"]["f1"],
+        "onset_f1_10ms": metrics["boundaries"]["onset"]["f1"],
+        "offset_f1_10ms": metrics["boundaries"]["offset"]["f1"],
         "median_onset_error_s": errs.get("median_onset_error_s"),
         "median_offset_error_s": errs.get("median_offset_error_s"),
     }
@@ -159,9 +163,27 @@ def run_esn(work: pathlib.Path) -> dict:
     return out
 
 
+TWEETYNET_RESULT = "esn_tweetynet.json"
+
+
+def _tweetynet_config(budget: float) -> dict:
+    """What a saved TweetyNet result must match to be reused: budget, clean-up, code."""
+    import hashlib
+
+    import tweetynet_baseline
+
+    digest = hashlib.sha256()
+    for name in ("tweetynet_baseline.py", "vak_baseline.py"):
+        digest.update((HERE / name).read_bytes())
+    return {
+        "cpu_budget_s": budget,
+        "post_tfm": dict(tweetynet_baseline.POST_TFM),
+        "code_sha256": digest.hexdigest(),
+    }
+
+
 def run_tweetynet(work: pathlib.Path, budget: float) -> dict:
     import tweetynet_baseline
-    import vocalpy_xai as vx
     from vocalpy_xai.io import SegmentTable, read_annotations
     from vocalpy_xai.metrics import evaluate
 
@@ -177,8 +199,28 @@ def run_tweetynet(work: pathlib.Path, budget: float) -> dict:
     metrics = evaluate([truth[n] for n in names], [by_name.get(n, empty) for n in names])
     out = summarize(metrics)
     out.update({k: v for k, v in result.items() if k != "predict_csv"})
-    del vx
+    out["config"] = _tweetynet_config(budget)
+    out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return out
+
+
+def tweetynet_result(work: pathlib.Path, budget: float, rerun: bool = False) -> dict:
+    """TweetyNet's half: reuse the saved result of the same budget, clean-up and code, or run it.
+
+    TweetyNet trains for ``budget`` CPU seconds (20+ minutes of wall time on a shared
+    2-core machine): a result saved by ``--tweetynet-only`` (same budget, clean-up and
+    baseline code, checked by hash) is reused rather than trained again.
+    """
+    saved = RESULTS / TWEETYNET_RESULT
+    if not rerun and saved.exists():
+        result = json.loads(saved.read_text())
+        if result.get("config") == _tweetynet_config(budget):
+            result["reused_from"] = f"{saved.name} (run finished {result.get('finished')})"
+            return result
+    result = run_tweetynet(work, budget)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(result, indent=2, default=str))
+    return result
 
 
 def write(results: dict) -> None:
@@ -249,14 +291,28 @@ def write(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tweetynet-budget", type=float, default=600)
+    parser.add_argument("--tweetynet-budget", type=float, default=TWEETYNET_CPU_BUDGET_S)
     parser.add_argument("--skip-tweetynet", action="store_true")
+    parser.add_argument(
+        "--tweetynet-only", action="store_true", help=f"run TweetyNet, save {TWEETYNET_RESULT}"
+    )
+    parser.add_argument(
+        "--rerun-tweetynet",
+        action="store_true",
+        help=f"train again even if {TWEETYNET_RESULT} fits",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
         work = pathlib.Path(tmp)
+        if args.tweetynet_only:
+            r = tweetynet_result(work, args.tweetynet_budget, rerun=True)
+            print(json.dumps({k: r[k] for k in ("syllable_error_rate", "steps")}, default=str))
+            return
         results = {"esn": run_esn(work)}
         if not args.skip_tweetynet:
-            results["tweetynet"] = run_tweetynet(work, args.tweetynet_budget)
+            results["tweetynet"] = tweetynet_result(
+                work, args.tweetynet_budget, rerun=args.rerun_tweetynet
+            )
     write(results)
 
 

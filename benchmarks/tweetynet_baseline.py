@@ -37,7 +37,9 @@ transform_type 'log_spect'`` (2 ms frames, 152 frequency bins).  TweetyNet as in
 tutorial config ``doc/toml/gy6or6_train.toml``: window_size 176, batch_size 8, Adam
 lr 0.001, hidden_size 256, the default convolutional layers (32 and 64 filters 5x5,
 pooling (8, 1) twice), one bidirectional LSTM layer; ``standardize_frames = true``.
-Post-processing for eval and predict: ``majority_vote = true, min_segment_dur = 0.01``.
+Post-processing for eval and predict (vak's clean-up, ``post_tfm_kwargs``): ``majority_vote =
+true, min_segment_dur = 0.02`` -- the clean-up of the TweetyNet paper's Bengalese finch results
+(Cohen et al. 2022, eLife: majority vote within segments, segments under 20 ms removed).
 
 Training budget
 ---------------
@@ -148,7 +150,7 @@ NETWORK = {
     "num_layers": 1,
 }
 PATIENCE = 4
-POST_TFM = {"majority_vote": True, "min_segment_dur": 0.01}
+POST_TFM = {"majority_vote": True, "min_segment_dur": 0.02}
 #: CPU seconds kept for what the train process does after the last step (saving)
 SAVE_RESERVE_S = 3.0
 

@@ -93,3 +93,83 @@ def test_outputs_are_crowsetta_and_vocalpy_types(trained, small_store, tmp_path)
     path = write_annotations(to_annotation(seg, audio), tmp_path / "pred.csv", "simple-seq")
     back = read_annotations(path, "simple-seq")[0]
     assert list(back.seq.labels) == list(seg.labels)
+
+
+# ---------------------------------------------------------------------- fast inference
+def _reference_segments(model, audio: np.ndarray):
+    """Today's reference: whole-file librosa spectrogram, reservoirpy's run, the readout."""
+    from vocalpy_xai.models.sources import spectrogram_of_audio
+
+    spect, freqs = spectrogram_of_audio(model.pipeline_, audio, model.samplerate_)
+    x = model.features.transform(spect, freqs)
+    scores = model._states_reservoirpy(x) @ model.readout_.Wout + model.readout_.bias
+    k = len(model.class_names_)
+    return model._segments(scores[:, :k].argmax(1), scores[:, k])
+
+
+def _assert_same_segments(a, b):
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_allclose(a.onsets_s, b.onsets_s, atol=1e-9)
+    np.testing.assert_allclose(a.offsets_s, b.offsets_s, atol=1e-9)
+
+
+def test_engine_states_equal_reservoirpy(trained, small_store):
+    """The batched engine (chunks with warm-up, two threads) = reservoirpy's Reservoir.run."""
+    ds = open_store(small_store)
+    for clip in TEST[:3]:
+        n = int(ds["n_frames"].values[clip])
+        spect = ds["spectrogram"].isel(clip=clip, time=slice(0, n)).values
+        x = trained.features.transform(spect, ds["freq"].values)
+        fast, ref = trained._states(x), trained._states_reservoirpy(x)
+        assert fast.shape == ref.shape
+        np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-10)
+
+
+def test_annotate_equals_reservoirpy_reference(trained, small_store):
+    """annotate() (fast band spectrogram + engine) gives today's annotations on real songs."""
+    ds = open_store(small_store)
+    for clip in TEST:
+        path = ds["source_path"].values[clip]
+        audio, _ = soundfile.read(path, dtype="float32")
+        _assert_same_segments(trained.annotate(path), _reference_segments(trained, audio))
+
+
+def test_long_recording_streams_to_the_whole_file_annotation(trained, small_store, tmp_path):
+    """Streamed in 5-s blocks, a recording that gets louder later is annotated as a whole.
+
+    The first song is 26 dB quieter, so the first blocks are computed under a lower dB
+    floor than the file's and must be computed again; the reservoir crosses block and
+    span edges with its warm-up context.
+    """
+    ds = open_store(small_store)
+    songs = [soundfile.read(ds["source_path"].values[c], dtype="float32")[0] for c in TEST]
+    songs[0] = songs[0] * 0.05
+    audio = np.concatenate(songs)
+    wav = tmp_path / "long.wav"
+    soundfile.write(wav, audio, 32000, subtype="FLOAT")
+    reference = _reference_segments(trained, audio)
+    streamed = trained.annotate(wav, block_s=5.0)
+    _assert_same_segments(streamed, reference)
+    assert len(streamed) > 20
+    # small spans: many span edges, same result
+    bands = trained._recording_bands(wav, 5.0)
+    scores = trained._scores_of_bands(bands, span=700)
+    k = len(trained.class_names_)
+    _assert_same_segments(trained._segments(scores[:, :k].argmax(1), scores[:, k]), reference)
+
+
+def test_db_band_spectrogram_equals_librosa_path(trained, small_store):
+    """The annotation's band spectrogram = features.bands(SpectrogramParams.compute(...))."""
+    import vocalpy
+
+    from vocalpy_xai.models.features import DbBandSpectrogram
+
+    ds = open_store(small_store)
+    audio, sr = soundfile.read(ds["source_path"].values[TEST[0]], dtype="float32")
+    params = trained.spect_params_
+    spect = params.compute(vocalpy.Sound(data=audio[None, :], samplerate=sr))
+    expected = trained.features.bands(spect, params.frequencies(sr))
+    fast = DbBandSpectrogram(trained.features, params.n_fft, params.hop_length, sr)
+    got = fast.bands(fast.power(np.pad(audio, params.n_fft // 2)))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)  # dB, float32 rounding

@@ -21,20 +21,24 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 import scipy.sparse
-import vocalpy
 import xarray as xr
 
 from ..errors import ModelFolderError, NotFittedError
 from ..io.annotations import SegmentTable
 from ..store.params import SpectrogramParams
-from .features import BandFeatures
+from .features import BandFeatures, DbBandSpectrogram
 from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
+from .reservoir_engine import WARMUP_FRAMES, ReservoirEngine
 from .sources import open_source, spectrogram_of_audio
 
 #: files of a saved model directory
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "weights.npz", "metrics.json"
 FORMAT_VERSION = 1
+#: :meth:`ESNDecoder.annotate` reads recordings longer than this (s) block by block
+STREAM_ABOVE_S = 120.0
+#: seconds of audio per block when streaming
+BLOCK_S = 60.0
 
 
 @attrs.define(frozen=True)
@@ -137,10 +141,28 @@ class ESNDecoder:
             **kwargs,
         )
 
-    def _states(self, x: np.ndarray, reset: bool = True) -> np.ndarray:
-        """Reservoir states concatenated with the input: (time, units + features).
+    @property
+    def engine_(self) -> ReservoirEngine:
+        """The batched inference engine of the reservoir (same weights; built once)."""
+        cached = getattr(self, "_engine", None)
+        if cached is None or cached[0] is not self.reservoir_:
+            cached = (self.reservoir_, ReservoirEngine.from_reservoir(self.reservoir_))
+            self._engine = cached
+        return cached[1]
 
-        ``reset=True`` starts from rest; False continues from the last state (streaming).
+    def _states(self, x: np.ndarray) -> np.ndarray:
+        """Reservoir states (forward, backward) concatenated with the input, from rest.
+
+        Computed by :attr:`engine_`; equal to :meth:`_states_reservoirpy` up to
+        floating-point noise (tested).
+        """
+        states = self.engine_.states(x, bidirectional=self.params.bidirectional)
+        return np.hstack([states, x])
+
+    def _states_reservoirpy(self, x: np.ndarray, reset: bool = True) -> np.ndarray:
+        """The reference: the same states stepped by reservoirpy's ``Reservoir.run``.
+
+        ``reset=True`` starts from rest; False continues from the last state.
         """
         res = self.reservoir_
         if reset and res.initialized:
@@ -213,6 +235,7 @@ class ESNDecoder:
 
         self.features.fit((source.spectrogram(c) for c in clips), freqs)
         self.reservoir_ = self._make_reservoir()
+        self.reservoir_.initialize(np.zeros((1, self.features.n_features)))
         readout = Ridge(ridge=self.params.ridge)
         parts = []
         bar = tqdm(clips, desc="ESN states", unit="song", disable=not progress)
@@ -247,8 +270,7 @@ class ESNDecoder:
     def predict_scores(self, spectrogram: np.ndarray, freqs: np.ndarray) -> np.ndarray:
         """Readout scores (model frames, classes + 1 onset column) of one spectrogram."""
         self._check_fitted()
-        x = self.features.transform(spectrogram, freqs)
-        return self._states(x) @ self.readout_.Wout + self.readout_.bias
+        return self._scores_of_bands(self.features.bands(spectrogram, freqs))
 
     def predict_frames(
         self, spectrogram: np.ndarray, freqs: np.ndarray
@@ -277,9 +299,22 @@ class ESNDecoder:
         return seg
 
     def annotate(
-        self, audio_path: str | os.PathLike, resample: bool | str = "down"
+        self,
+        audio_path: str | os.PathLike,
+        resample: bool | str = "down",
+        block_s: float | None = None,
     ) -> SegmentTable:
         """Annotate an audio file: load, spectrogram (the training store's parameters), segments.
+
+        Files soundfile reads (WAV, FLAC, MP3, OGG) at the model's sample rate go one
+        way, whatever their length: band energies block by block (``block_s`` seconds,
+        default: the whole file up to :data:`STREAM_ABOVE_S`, else :data:`BLOCK_S`), the
+        reservoir run span by span with warm-up context (:meth:`_scores_of_bands`),
+        segments; memory stays bounded (86 MB of band energies an hour plus a span's
+        states), and the result equals the whole-file spectrogram and one reservoirpy
+        run up to floating-point noise (tested). Other files (another sample rate,
+        evTAF ``.cbin``) and models trained on vak datasets are loaded whole
+        (:func:`~vocalpy_xai.io.load_audio`).
 
         Audio at another sample rate than the model's is, by ``resample``: ``"down"``
         (default) resampled if higher, refused if lower (the band the model learnt from
@@ -287,9 +322,25 @@ class ESNDecoder:
         (:class:`~vocalpy_xai.errors.AudioResampledWarning`). Audio shorter than one model
         frame is refused. Refusals are :class:`~vocalpy_xai.errors.AudioError` naming the file.
         """
+        import soundfile
+
         from ..io.audio import load_audio
 
         self._check_fitted()
+        if self.pipeline_["kind"] == "store":
+            try:
+                info = soundfile.info(str(audio_path))
+            except Exception:
+                info = None  # not for soundfile: load_audio reads it (or names the problem)
+            if (
+                info is not None
+                and info.samplerate == self.samplerate_
+                and info.frames >= (self.min_samples_ or 1)
+            ):
+                if block_s is None:
+                    whole = info.frames <= STREAM_ABOVE_S * info.samplerate
+                    block_s = info.frames / info.samplerate + 1.0 if whole else BLOCK_S
+                return self._annotate_blocks(audio_path, block_s)
         record = load_audio(
             audio_path,
             samplerate=self.samplerate_,
@@ -310,13 +361,10 @@ class ESNDecoder:
         return p.n_fft + p.hop_length * self.features.stride
 
     def annotate_stream(self, audio_path: str | os.PathLike, chunk_s: float = 30.0) -> SegmentTable:
-        """Annotate a long recording chunk by chunk, in bounded memory.
+        """Annotate a recording block by block (``chunk_s`` seconds), in bounded memory.
 
-        The audio is read ``chunk_s`` seconds at a time (plus half an FFT window of context
-        on each side, so every spectrogram frame equals the whole-file one); the reservoir
-        carries its state from chunk to chunk. Only the frame predictions (a few bytes per
-        8 ms) are kept. The file must be at the model's sample rate (WAV, FLAC, MP3, OGG);
-        use :meth:`annotate` to resample. Deltas at chunk edges are one-sided.
+        :meth:`annotate` with ``block_s=chunk_s``: the file must be at the model's sample
+        rate (WAV, FLAC, MP3, OGG).
         """
         import soundfile
 
@@ -334,41 +382,89 @@ class ESNDecoder:
                 f"sample rate is {info.samplerate} Hz, expected {self.samplerate_} Hz "
                 "(streaming needs the model's rate; annotate() resamples)",
             )
-        hop, stride = self.spect_params_.hop_length, self.features.stride
-        unit = hop * stride
-        chunk = max(unit, int(round(chunk_s * info.samplerate / unit)) * unit)
-        pad = int(np.ceil(self.spect_params_.n_fft / 2 / hop)) * hop
-        params = SpectrogramParams(
-            **{**self.spect_params_.to_dict(), "samplerate": self.samplerate_}
-        )
-        freqs = params.frequencies(self.samplerate_)
-        labels, onsets = [], []
-        k = len(self.class_names_)
-        first = True
+        return self._annotate_blocks(path, chunk_s)
+
+    def _recording_bands(self, path: pathlib.Path, block_s: float) -> np.ndarray:
+        """Band energies (time, band), float32, of a recording read ``block_s`` s at a time.
+
+        Equal to ``features.bands`` of the whole-file spectrogram up to float32 rounding
+        (:class:`~vocalpy_xai.models.features.DbBandSpectrogram`): each block is read with
+        half an FFT window of context (its frames are the whole-file frames), and
+        librosa's 80-dB floor, which the whole-file spectrogram takes from the file's
+        loudest bin, is the loudest bin so far; a block computed under a lower floor than
+        the file's final one is computed again. The bands take 4 bytes x bands per 8-ms
+        frame (86 MB an hour), a 64th of the audio.
+        """
+        import soundfile
+
+        from ..errors import AudioError
+
+        params = self.spect_params_
+        spec = DbBandSpectrogram(self.features, params.n_fft, params.hop_length, self.samplerate_)
+        hop, half = params.hop_length, params.n_fft // 2
+        per_block = max(1, int(round(block_s * self.samplerate_ / hop / self.features.stride)))
+        per_block *= self.features.stride  # spectrogram frames per block
+
         with soundfile.SoundFile(str(path)) as f:
             total = f.frames
-            for start in range(0, total, chunk):
-                lo = max(0, start - pad)
-                f.seek(lo)
-                block = f.read(
-                    min(start + chunk + pad, total) - lo, dtype="float32", always_2d=True
-                ).mean(axis=1)
-                spect = params.compute(
-                    vocalpy.Sound(data=block[None, :], samplerate=info.samplerate)
-                )
-                skip = (start - lo) // hop
-                n = min(chunk, total - start) // hop if start + chunk < total else None
-                spect = spect[:, skip : None if n is None else skip + n]
-                x = self.features.transform(spect, freqs)
-                if len(x) == 0:
-                    continue
-                out = self._states(x, reset=first) @ self.readout_.Wout + self.readout_.bias
-                first = False
-                labels.append(out[:, :k].argmax(1))
-                onsets.append(out[:, k])
-        if not labels:
+            n_frames = 1 + total // hop  # librosa.stft, centred
+
+            def power(first: int) -> np.ndarray:
+                last = min(n_frames, first + per_block)
+                lo, hi = first * hop - half, (last - 1) * hop + half
+                f.seek(max(0, lo))
+                audio = f.read(min(hi, total) - max(0, lo), dtype="float32", always_2d=True)
+                audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+                if not np.isfinite(audio).all():
+                    raise AudioError(path, "contains NaN or infinite samples")
+                return spec.power(np.pad(audio, (max(0, -lo), max(0, hi - total))))
+
+            firsts = list(range(0, n_frames, per_block))
+            bands, floors = [], []
+            peak = np.float32(-np.inf)
+            for first in firsts:
+                pw = power(first)
+                peak = max(peak, spec.peak_db(pw))
+                floors.append(peak - np.float32(spec.TOP_DB))
+                bands.append(spec.bands(pw, floors[-1]))
+            final = peak - np.float32(spec.TOP_DB)
+            for i, first in enumerate(firsts):
+                if floors[i] < final:  # the file got louder after this block
+                    bands[i] = spec.bands(power(first), final)
+        if not bands:
+            return np.empty((0, self.features.n_bands), np.float32)
+        return np.concatenate(bands)
+
+    def _scores_of_bands(self, bands: np.ndarray, span: int = 8192) -> np.ndarray:
+        """Readout scores (frames, classes + 1) of band energies, ``span`` frames at a time.
+
+        Each span is computed with :data:`WARMUP_FRAMES` (+1 for the deltas) frames of
+        context on each side, so the result equals one run over the whole recording up
+        to floating-point noise, while the reservoir states held stay a span's worth.
+        """
+        n = len(bands)
+        ctx = WARMUP_FRAMES + 1
+        out = np.empty((n, self.readout_.Wout.shape[1]))
+        for lo in range(0, n, span):
+            hi = min(n, lo + span)
+            a, b = max(0, lo - ctx), min(n, hi + ctx)
+            x = self.features.from_bands(bands[a:b])
+            states = self.engine_.states(x, self.params.bidirectional, lo=lo - a, hi=hi - a)
+            out[lo:hi] = np.hstack([states, x[lo - a : hi - a]]) @ self.readout_.Wout
+        out += self.readout_.bias
+        return out
+
+    def _annotate_blocks(self, audio_path: str | os.PathLike, block_s: float) -> SegmentTable:
+        """Annotate a recording streamed in blocks: bands, scores span by span, segments."""
+        from ..errors import AudioError
+
+        path = pathlib.Path(audio_path)
+        bands = self._recording_bands(path, block_s)
+        if len(bands) == 0:
             raise AudioError(path, "too short to annotate")
-        return self._segments(np.concatenate(labels), np.concatenate(onsets))
+        scores = self._scores_of_bands(bands)
+        k = len(self.class_names_)
+        return self._segments(scores[:, :k].argmax(1), scores[:, k])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
