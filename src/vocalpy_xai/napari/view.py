@@ -291,6 +291,8 @@ def readable_status(viewer, layer) -> None:
 #: name of the layer that highlights the segment a review jump went to
 HIGHLIGHT_NAME: str = "review highlight"
 HIGHLIGHT_COLOR = "#ff2bd6"
+#: edge width of the highlight on screen (pixels)
+HIGHLIGHT_EDGE_PX: float = 3.0
 
 
 def highlight_segment(viewer, t0: float, t1: float, text: str = ""):
@@ -301,7 +303,8 @@ def highlight_segment(viewer, t0: float, t1: float, text: str = ""):
     from .segments_layer import META_KEY, plugin_meta, rectangle
 
     band = fit_frequency(viewer).band() or (0.0, 1.0)
-    pad = 0.03 * (band[1] - band[0])
+    pad = 0.012 * (band[1] - band[0])
+    edge = HIGHLIGHT_EDGE_PX / camera_of(viewer).zoom
     box = rectangle(float(t0), float(t1), band[0] - pad, band[1] + pad)
     layer = next((la for la in viewer.layers if plugin_meta(la).get("role") == "highlight"), None)
     features = {"note": [text]}
@@ -312,8 +315,8 @@ def highlight_segment(viewer, t0: float, t1: float, text: str = ""):
             shape_type="rectangle",
             name=HIGHLIGHT_NAME,
             edge_color=HIGHLIGHT_COLOR,
-            face_color="#ff2bd633",
-            edge_width=0.02 * (band[1] - band[0]),
+            face_color="#ff2bd61f",
+            edge_width=edge,
             features=features,
             text={"string": "{note}", "size": 10, "color": HIGHLIGHT_COLOR, "anchor": "lower_left"},
             metadata={META_KEY: {"role": "highlight", "times": (float(t0), float(t1))}},
@@ -325,7 +328,7 @@ def highlight_segment(viewer, t0: float, t1: float, text: str = ""):
     else:
         layer.data = [(box, "rectangle")]
         layer.features = features
-        layer.edge_width = 0.02 * (band[1] - band[0])
+        layer.edge_width = edge
         plugin_meta(layer)["times"] = (float(t0), float(t1))
     layer.visible = True
     return layer

@@ -12,7 +12,7 @@ import numpy as np
 
 from .coords import AXIS_LABELS, orient_viewer
 from .editor import attach_editor, editor_of, is_annotation_layer
-from .view import camera_of, canvas_size, fit_frequency, readable_status
+from .view import HIGHLIGHT_EDGE_PX, camera_of, canvas_size, fit_frequency, readable_status
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ def refresh_windows(viewer, force: bool = False) -> None:
     update_rulers(viewer)
     for layer in list(viewer.layers):
         meta = plugin_meta(layer)
+        if meta.get("role") == "highlight" and len(layer.data):
+            layer.edge_width = HIGHLIGHT_EDGE_PX / camera_of(viewer).zoom
         if "hidden" in meta:
             _style_for_view(viewer, layer, view)
         if "hidden" not in meta or getattr(layer, "_is_creating", False):

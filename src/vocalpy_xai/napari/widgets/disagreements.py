@@ -10,16 +10,15 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QHeaderView,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from ..disagreement import (
@@ -32,6 +31,7 @@ from ..editor import editor_of
 from ..segments_layer import plugin_meta, segments_from_layer
 from ..view import highlight_segment, show_time_range
 from ..viewer import layers_with_role, prepare_viewer, refresh_windows
+from .common import PluginDock
 
 COLUMNS = ("share", "onset s", "offset s", "human", "model")
 #: columns of the table while it shows a review list
@@ -40,7 +40,7 @@ REVIEW_COLUMNS = ("#", "onset s", "offset s", "human", "model", "score")
 TIME_TOLERANCE = 1e-4
 
 
-class DisagreementWidget(QWidget):
+class DisagreementWidget(PluginDock):
     """Segments where the model's frames disagree with the annotation (canapy: >= 2/3).
 
     Compares the annotation layer with the latest predictions layer of the same recording,
@@ -129,6 +129,19 @@ class DisagreementWidget(QWidget):
                     self.table.setItem(r, c, QTableWidgetItem(value))
         finally:
             self.table.blockSignals(False)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Widen the panel to every column's contents (no horizontal scrolling)."""
+        table = self.table
+        table.resizeColumnsToContents()
+        header = table.horizontalHeader()
+        need = sum(
+            max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+            for c in range(table.columnCount())
+        )
+        frame = 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width() + 4
+        table.setMinimumWidth(need + frame)
 
     def _watch(self, annot) -> None:
         editor = editor_of(annot)
@@ -250,7 +263,7 @@ class DisagreementWidget(QWidget):
         a, b = self._segment_times(float(seg.onset_s), float(seg.offset_s))
         margin = max(0.25, (b - a) * 0.5)  # the segment with its neighbours either side
         show_time_range(self.viewer, a - margin, b + margin)
-        highlight_segment(self.viewer, a, b)
+        highlight_segment(self.viewer, a, b, _jump_note(seg))
         # show the segments of the new view now (not after the camera's debounce), then
         # select the shape whose times are this segment
         refresh_windows(self.viewer)
@@ -271,6 +284,13 @@ def _warn(message: str) -> None:
         show_warning(message)
     except Exception:  # no notification manager: the status line says it
         pass
+
+
+def _jump_note(seg) -> str:
+    """``#3  human b / model c`` for the highlight of a jump."""
+    human = seg.get("human_label", seg.get("label", ""))
+    rank = f"#{int(seg['rank'])}  " if "rank" in seg and np.isfinite(seg["rank"]) else ""
+    return f"{rank}human {human} / model {seg.get('model_label', '')}"
 
 
 def _text(value, fmt: str = "{}") -> str:
