@@ -110,12 +110,27 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return pa.resolve() == pb.resolve()
 
 
+def _suffix_length(a: pathlib.PurePath, b: pathlib.PurePath) -> int:
+    """How many trailing path components ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(reversed(a.parts), reversed(b.parts), strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def review_rows(
     review: str | os.PathLike | pd.DataFrame,
     audio_path: str | os.PathLike,
     base: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """The rows of a review list whose ``audio_path`` is the recording ``audio_path``.
+    """The rows of a review list whose recording is ``audio_path``.
+
+    A row matches when its ``audio_path`` is the recording; else (a copied or moved data set)
+    when its ``audio_relpath`` taken from the list's folder is; else when its file name is the
+    recording's (the entry sharing the most trailing path components with it): then
+    ``rows.attrs["matched_by"]`` is ``"file name"`` and the caller should say so.
 
     Parameters
     ----------
@@ -124,14 +139,15 @@ def review_rows(
     audio_path : path
         The open recording.
     base : path, optional
-        Folder that relative ``audio_path`` entries of the list are relative to (default:
-        the review list's folder, then the current directory).
+        Folder that relative paths of the list are relative to (default: the review list's
+        folder, then the current directory).
 
     Returns
     -------
     rows : pandas.DataFrame
         The matching rows in the list's order (by ``rank`` when it has one), with the
         list's columns; ``onset_s`` and ``offset_s`` as floats. Empty when none match.
+        ``rows.attrs["matched_by"]``: ``"path"``, ``"relative path"`` or ``"file name"``.
     """
     from ..review import read_review_list
 
@@ -152,6 +168,21 @@ def review_rows(
         return cache[key]
 
     keep = np.array([matches(p) for p in table["audio_path"]], dtype=bool)
+    matched_by = "path"
+    if not keep.any() and folder is not None and "audio_relpath" in table.columns:
+        rel = table["audio_relpath"].fillna("").astype(str)
+        keep = np.array([bool(r) and matches(folder / r) for r in rel], dtype=bool)
+        matched_by = "relative path"
+    if not keep.any():
+        target = pathlib.Path(audio_path).resolve()
+        entries = table["audio_path"].astype(str)
+        names = np.array([pathlib.PurePath(e).name == target.name for e in entries])
+        if names.any():
+            shared = {e: _suffix_length(pathlib.PurePath(e), target) for e in set(entries[names])}
+            best = max(shared.values())
+            chosen = sorted(e for e, n in shared.items() if n == best)[0]
+            keep = (entries == chosen).to_numpy()
+            matched_by = "file name"
     rows = table.loc[keep]
     if "rank" in rows.columns:
         rows = rows.sort_values("rank", kind="stable")
@@ -159,4 +190,26 @@ def review_rows(
     for col in ("onset_s", "offset_s"):
         if col in rows.columns:
             rows[col] = rows[col].astype(float)
+    rows.attrs["matched_by"] = matched_by
     return rows
+
+
+def version_mismatch(rows: pd.DataFrame, segments: SegmentTable) -> str:
+    """A warning when the review rows were computed on another annotation than ``segments``
+    (their ``annotation_sha`` differs from :func:`~vocalpy_xai.review.annotation_digest` of the
+    segments shown), else ""."""
+    from ..review.finder import annotation_digest
+
+    if "annotation_sha" not in rows.columns or not len(rows):
+        return ""
+    listed = {str(v) for v in rows["annotation_sha"] if str(v) not in ("", "nan")}
+    if not listed:
+        return ""
+    shown = annotation_digest(segments.onsets_s, segments.offsets_s, segments.labels)
+    if shown in listed:
+        return ""
+    return (
+        f"this list was computed on another version of the annotation (digest "
+        f"{sorted(listed)[0][:8]}, shown: {shown[:8]}): its human labels and times may differ "
+        "from the layer's"
+    )

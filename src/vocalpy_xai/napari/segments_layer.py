@@ -39,8 +39,10 @@ MAX_SHOWN: int = 400
 EDGE_WIDTH: float = 0.004
 
 _STYLE = {
-    ANNOTATION: {"edge_color": "#ffd000", "face_color": "#ffd00026", "anchor": "upper_left"},
-    PREDICTIONS: {"edge_color": "#00e5ff", "face_color": "#00e5ff14", "anchor": "lower_left"},
+    # the camera's vertical axis points up, so "lower" is the top of the band on screen:
+    # human labels above the band, the model's along its bottom edge
+    ANNOTATION: {"edge_color": "#ffd000", "face_color": "#ffd00026", "anchor": "lower_left"},
+    PREDICTIONS: {"edge_color": "#00e5ff", "face_color": "#00e5ff14", "anchor": "upper_left"},
 }
 
 
@@ -171,7 +173,7 @@ def segments_layer_data(
         "edge_width": EDGE_WIDTH,
         "text": {
             "string": "{label}",
-            "size": 9,
+            "size": 11,
             "color": style["edge_color"],
             "anchor": style["anchor"],
         },

@@ -8,8 +8,11 @@ import logging
 import os
 import weakref
 
-from .coords import AXIS_LABELS, describe_position, orient_viewer
+import numpy as np
+
+from .coords import AXIS_LABELS, orient_viewer
 from .editor import attach_editor, editor_of, is_annotation_layer
+from .view import HIGHLIGHT_EDGE_PX, camera_of, canvas_size, fit_frequency, readable_status
 
 logger = logging.getLogger(__name__)
 
@@ -19,22 +22,13 @@ _PREPARED: weakref.WeakSet = weakref.WeakSet()
 WINDOW_DELAY_MS: int = 150
 
 
-def camera_of(viewer):
-    """The viewer's camera (``viewer.scene.camera`` in napari >= 0.9)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
-
-
 def visible_time_range(viewer) -> tuple[float, float] | None:
     """The time range (s) the canvas shows now, or None when unknown (no canvas yet)."""
-    size = getattr(getattr(viewer, "canvas", None), "size", None)
-    if size is None:
-        try:
-            size = viewer.window._qt_viewer.canvas.size
-        except Exception:  # no Qt window
-            return None
+    try:
+        _, width = canvas_size(viewer)
+    except Exception:  # no Qt window
+        return None
     camera = camera_of(viewer)
-    width = float(size[-1])
     if width <= 0 or camera.zoom <= 0:
         return None
     half = width / camera.zoom / 2
@@ -43,14 +37,21 @@ def visible_time_range(viewer) -> tuple[float, float] | None:
 
 
 def refresh_windows(viewer, force: bool = False) -> None:
-    """Give every plugin segment layer the shapes of the segments in view."""
+    """Give every plugin segment layer the shapes of the segments in view; redraw the rulers;
+    hide labels where they would overlap (:data:`MIN_LABEL_PX` per segment)."""
+    from .rulers import update_rulers
     from .segments_layer import plugin_meta, show_window
 
     view = visible_time_range(viewer)
     if view is None:
         return
+    update_rulers(viewer)
     for layer in list(viewer.layers):
         meta = plugin_meta(layer)
+        if meta.get("role") == "highlight" and len(layer.data):
+            layer.edge_width = HIGHLIGHT_EDGE_PX / camera_of(viewer).zoom
+        if "hidden" in meta:
+            _style_for_view(viewer, layer, view)
         if "hidden" not in meta or getattr(layer, "_is_creating", False):
             continue
         if getattr(layer, "_is_moving", False) or getattr(layer, "_is_selecting", False):
@@ -61,6 +62,31 @@ def refresh_windows(viewer, force: bool = False) -> None:
             editor.show_window(view, force)
         else:
             show_window(layer, view, force)
+
+
+#: labels show only where segments in view are at least this many pixels apart on average
+MIN_LABEL_PX: float = 14.0
+
+
+#: edge width of segment rectangles on screen (pixels)
+EDGE_PX: float = 1.5
+
+
+def _style_for_view(viewer, layer, view: tuple[float, float]) -> None:
+    """Edges :data:`EDGE_PX` wide at this zoom; labels shown unless the segments in view are
+    too crowded to read."""
+    features = layer.features
+    if not len(features):
+        return
+    width_t = EDGE_PX / camera_of(viewer).zoom
+    if len(layer.data) and not np.isclose(layer.edge_width[0], width_t, rtol=0.05):
+        layer.edge_width = width_t
+    on = features["onset_s"].to_numpy(float)
+    n = int(((on >= view[0]) & (on <= view[1])).sum())
+    _, width = canvas_size(viewer)
+    visible = n == 0 or width / n >= MIN_LABEL_PX
+    if layer.text.visible != visible:
+        layer.text.visible = visible
 
 
 _TIMERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -106,24 +132,21 @@ def prepare_viewer(viewer) -> None:
     _PREPARED.add(viewer)
     orient_viewer(viewer)
     for layer in viewer.layers:
+        readable_status(viewer, layer)
         if is_annotation_layer(layer):
             attach_editor(layer)
 
     def on_inserted(event) -> None:
         layer = event.value
+        readable_status(viewer, layer)
         if is_annotation_layer(layer):
             attach_editor(layer)
         if viewer.dims.ndim == 2:
             viewer.dims.axis_labels = AXIS_LABELS
+        _schedule(viewer)
 
     viewer.layers.events.inserted.connect(on_inserted)
-
-    def on_mouse_move(viewer_, event) -> None:
-        pos = viewer_.cursor.position
-        if len(pos) >= 2:
-            viewer_.help = describe_position(pos[-2], pos[-1])
-
-    viewer.mouse_move_callbacks.append(on_mouse_move)
+    fit_frequency(viewer)
     camera = camera_of(viewer)
     camera.events.center.connect(lambda event: _schedule(viewer))
     camera.events.zoom.connect(lambda event: _schedule(viewer))

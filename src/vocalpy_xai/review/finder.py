@@ -10,6 +10,13 @@ the segment:
 - ``ensemble_disagreement``: with several models, 1 - (share of models voting for the most
   common segment label); 0 for one model.
 
+Each row carries ``annotation_sha``, a digest of its recording's annotation as the finder saw it
+(:func:`annotation_digest`): the napari panel compares it with the annotation it shows and warns
+when they differ (the list was computed on another annotation version). ``audio_relpath`` is the
+recording's path relative to the list, filled in by
+:func:`~vocalpy_xai.review.write_review_list` so that a list moved with its data set still finds
+its recordings.
+
 Values are averaged over models; ``model_label`` is the majority frame label of the averaged
 probabilities. The ranking ``score`` is a weighted mean of ``disagreement``,
 ``1 - human_prob``, ``1 - confidence`` and ``ensemble_disagreement`` (:class:`FinderParams`);
@@ -18,6 +25,7 @@ rank 1 is the most suspicious segment.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 
@@ -48,8 +56,13 @@ REVIEW_COLUMNS = [
     "n_models",
     "clip",
     "segment",
+    "annotation_sha",
+    "audio_relpath",
     "new_label",
 ]
+
+#: times are rounded to this (s) before hashing an annotation (float32 stores, CSV rounding)
+DIGEST_RESOLUTION_S: float = 1e-4
 
 
 @attrs.define(frozen=True)
@@ -72,8 +85,23 @@ class FinderParams:
     threshold: float = CANAPY_THRESHOLD
 
 
+def annotation_digest(onsets, offsets, labels) -> str:
+    """A short SHA-256 of one recording's segments (times to :data:`DIGEST_RESOLUTION_S`,
+    labels), the same whichever order they come in: which annotation version a row is about."""
+    ticks = np.round(
+        np.stack([np.asarray(onsets, float), np.asarray(offsets, float)], 1) / DIGEST_RESOLUTION_S
+    ).astype(np.int64)
+    names = np.asarray(labels).astype(str)
+    order = np.lexsort((names, ticks[:, 1], ticks[:, 0])) if len(names) else []
+    h = hashlib.sha256()
+    for i in order:
+        h.update(f"{ticks[i, 0]},{ticks[i, 1]},{names[i]};".encode())
+    return h.hexdigest()[:16]
+
+
 def store_segments(ds: xr.Dataset, clips: Sequence[int] | None = None) -> pd.DataFrame:
-    """The annotated segments of a store: clip, segment, audio_path, onset_s, offset_s, label."""
+    """The annotated segments of a store: clip, segment, audio_path, onset_s, offset_s, label,
+    and ``annotation_sha`` (:func:`annotation_digest` of the clip's segments)."""
     seg_clip = ds["segment_clip"].values
     table = pd.DataFrame(
         {
@@ -87,6 +115,11 @@ def store_segments(ds: xr.Dataset, clips: Sequence[int] | None = None) -> pd.Dat
     )
     if clips is not None:
         table = table[table["clip"].isin(np.asarray(clips, dtype=int))]
+    digests = {
+        clip: annotation_digest(g["onset_s"], g["offset_s"], g["label"])
+        for clip, g in table.groupby("clip")
+    }
+    table["annotation_sha"] = table["clip"].map(digests).astype(object)
     return table.reset_index(drop=True)
 
 
@@ -156,6 +189,8 @@ def score_segments(
                 "n_models": len(arrays),
                 "clip": int(row.clip),
                 "segment": int(getattr(row, "segment", -1)),
+                "annotation_sha": str(getattr(row, "annotation_sha", "")),
+                "audio_relpath": "",
             }
         )
     out = pd.DataFrame(rows)

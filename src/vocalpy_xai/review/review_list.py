@@ -2,7 +2,9 @@
 
 One row per segment to check, most suspicious first: ``rank``, ``audio_path``, ``onset_s``,
 ``offset_s``, ``human_label``, ``model_label``, the scores, and an empty ``new_label``
-column. A filled-in review list is itself a corrections table
+column. ``audio_relpath`` (the recording relative to the list's folder) and ``annotation_sha`` (which
+annotation the list was computed on) let a copied or moved list find its recordings and warn when
+the annotation shown is another version. A filled-in review list is itself a corrections table
 (:meth:`~vocalpy_xai.review.AnnotationVersions.apply`): rows with a ``new_label`` are
 applied, empty ones are left as they are, ``<delete>`` removes the segment.
 """
@@ -42,10 +44,21 @@ def write_review_list(
     if top is not None:
         table = table.head(int(top))
     path.parent.mkdir(parents=True, exist_ok=True)
+    table = table.assign(audio_relpath=[relative_to(p, path.parent) for p in table["audio_path"]])
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     table.to_csv(tmp, index=False, float_format="%.6f")
     os.replace(tmp, path)
     return path
+
+
+def relative_to(audio_path: str | os.PathLike, folder: str | os.PathLike) -> str:
+    """``audio_path`` relative to ``folder`` (POSIX separators), or "" where there is none
+    (another drive)."""
+    try:
+        rel = os.path.relpath(pathlib.Path(audio_path).resolve(), pathlib.Path(folder).resolve())
+    except ValueError:
+        return ""
+    return pathlib.Path(rel).as_posix()
 
 
 def read_review_list(path: str | os.PathLike) -> pd.DataFrame:
@@ -53,13 +66,25 @@ def read_review_list(path: str | os.PathLike) -> pd.DataFrame:
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no review list here")
-    table = pd.read_csv(path, dtype={"human_label": str, "model_label": str, "new_label": str})
+    table = pd.read_csv(
+        path,
+        dtype={
+            "human_label": str,
+            "model_label": str,
+            "new_label": str,
+            "annotation_sha": str,
+            "audio_relpath": str,
+        },
+    )
     missing = {"audio_path", "onset_s"} - set(table.columns)
     if missing:
         raise ManifestError(path, f"missing column(s) {', '.join(sorted(missing))}")
     if "new_label" not in table.columns:
         table["new_label"] = ""
     table["new_label"] = table["new_label"].fillna("")
+    for col in ("annotation_sha", "audio_relpath"):
+        if col in table.columns:
+            table[col] = table[col].fillna("").astype(str)
     return table
 
 

@@ -80,3 +80,57 @@ def selected_recording_layer(viewer, role: str = "annotation"):
         return active
     found = [layer for layer in viewer.layers if plugin_meta(layer).get("role") == role]
     return found[-1] if found else None
+
+
+def dock_of(widget):
+    """The QDockWidget holding ``widget`` (None when it is not docked)."""
+    from qtpy.QtWidgets import QDockWidget
+
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
+
+
+def tabify_plugin_docks(widget) -> None:
+    """Put ``widget``'s dock in one tab group with the plugin's other docks on its side.
+
+    Five panels stacked one above the other made napari's window 1,332 px tall; as tabs the
+    window needs only the tallest panel (all fit a 1080-p screen).
+    """
+    from qtpy.QtWidgets import QDockWidget, QMainWindow
+
+    dock = dock_of(widget)
+    window = dock.parentWidget() if dock is not None else None
+    if not isinstance(window, QMainWindow) or dock.isFloating():
+        return
+    area = window.dockWidgetArea(dock)
+    for other in window.findChildren(QDockWidget):
+        if (
+            other is dock
+            or other.isFloating()
+            or not other.isVisible()
+            or window.dockWidgetArea(other) != area
+            or not other.findChildren(PluginDock)
+        ):
+            continue
+        if dock not in window.tabifiedDockWidgets(other):
+            window.tabifyDockWidget(other, dock)
+            dock.show()
+            dock.raise_()
+        return
+
+
+class PluginDock(QWidget):
+    """Base of the plugin's dock widgets: docked, it joins the other plugin docks as a tab
+    (:func:`tabify_plugin_docks`)."""
+
+    _tabbed = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._tabbed:
+            self._tabbed = True
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: tabify_plugin_docks(self))

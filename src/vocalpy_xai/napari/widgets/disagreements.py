@@ -7,32 +7,40 @@ import os
 import pathlib
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
-from ..disagreement import CANAPY_THRESHOLD, rank_disagreements, review_rows
+from ..disagreement import (
+    CANAPY_THRESHOLD,
+    rank_disagreements,
+    review_rows,
+    version_mismatch,
+)
 from ..editor import editor_of
 from ..segments_layer import plugin_meta, segments_from_layer
+from ..view import highlight_segment, show_time_range
 from ..viewer import layers_with_role, prepare_viewer, refresh_windows
+from .common import PluginDock
 
-COLUMNS = ("share", "onset (s)", "offset (s)", "label", "model")
+COLUMNS = ("share", "onset s", "offset s", "human", "model")
 #: columns of the table while it shows a review list
-REVIEW_COLUMNS = ("rank", "onset (s)", "offset (s)", "label", "model", "score")
+REVIEW_COLUMNS = ("#", "onset s", "offset s", "human", "model", "score")
 #: a review list's times are written to the microsecond: a segment matches within this (s)
 TIME_TOLERANCE = 1e-4
 
 
-class DisagreementWidget(QWidget):
+class DisagreementWidget(PluginDock):
     """Segments where the model's frames disagree with the annotation (canapy: >= 2/3).
 
     Compares the annotation layer with the latest predictions layer of the same recording,
@@ -67,6 +75,14 @@ class DisagreementWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._on_select)
+        # every column fits (no horizontal scrolling): sized to its contents, compact rows
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setMinimumHeight(8 * 20 + 24)
         buttons = QHBoxLayout()
         buttons.addWidget(button)
         buttons.addWidget(self.load_button)
@@ -79,6 +95,8 @@ class DisagreementWidget(QWidget):
         self.annotation = None
         #: the review list shown (None: the computed model disagreements)
         self.review_path: pathlib.Path | None = None
+        #: warnings of the review list shown (moved data set, other annotation version)
+        self.warnings: list[str] = []
         self._watched = set()
 
     def _pair(self):
@@ -111,6 +129,19 @@ class DisagreementWidget(QWidget):
                     self.table.setItem(r, c, QTableWidgetItem(value))
         finally:
             self.table.blockSignals(False)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Widen the panel to every column's contents (no horizontal scrolling)."""
+        table = self.table
+        table.resizeColumnsToContents()
+        header = table.horizontalHeader()
+        need = sum(
+            max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+            for c in range(table.columnCount())
+        )
+        frame = 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width() + 4
+        table.setMinimumWidth(need + frame)
 
     def _watch(self, annot) -> None:
         editor = editor_of(annot)
@@ -195,7 +226,19 @@ class DisagreementWidget(QWidget):
         self.ranking = rows
         self._fill(REVIEW_COLUMNS, [_review_values(row) for _, row in rows.iterrows()])
         audio = pathlib.Path(plugin_meta(annot)["audio_path"]).name
-        self.status.setText(f"review list {path.name}: {len(rows)} segment(s) of {audio}")
+        notes = [f"review list {path.name}: {len(rows)} segment(s) of {audio}"]
+        if rows.attrs.get("matched_by") == "file name":
+            notes.append(
+                f"warning: the list names {pathlib.Path(str(rows['audio_path'].iloc[0]))}, "
+                f"matched to the open {audio} by file name (data set moved?)"
+            )
+        mismatch = version_mismatch(rows, segments_from_layer(annot))
+        if mismatch:
+            notes.append(f"warning: {mismatch}")
+        self.warnings = notes[1:]
+        for note in self.warnings:
+            _warn(note)
+        self.status.setText("\n".join(notes))
         return rows
 
     def _on_select(self) -> None:
@@ -218,14 +261,9 @@ class DisagreementWidget(QWidget):
         """Centre and zoom the view on the segment in ``row`` and select its shape."""
         seg = self.ranking.iloc[row]
         a, b = self._segment_times(float(seg.onset_s), float(seg.offset_s))
-        y0, y1 = plugin_meta(self.annotation).get("freq_span", (0.0, 1.0))
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
-        camera.center = ((y0 + y1) / 2, (a + b) / 2)
-        width = max(b - a + 1.0, 1.0)  # the segment with half a second either side
-        canvas_w = (
-            self.viewer.window._qt_viewer.canvas.size[1] if hasattr(self.viewer, "window") else 800
-        )
-        camera.zoom = canvas_w / width
+        margin = max(0.25, (b - a) * 0.5)  # the segment with its neighbours either side
+        show_time_range(self.viewer, a - margin, b + margin)
+        highlight_segment(self.viewer, a, b, _jump_note(seg))
         # show the segments of the new view now (not after the camera's debounce), then
         # select the shape whose times are this segment
         refresh_windows(self.viewer)
@@ -237,6 +275,22 @@ class DisagreementWidget(QWidget):
         match = np.flatnonzero(np.isclose(on, a))
         if match.size:
             self.annotation.selected_data = {int(match[0])}
+
+
+def _warn(message: str) -> None:
+    try:
+        from napari.utils.notifications import show_warning
+
+        show_warning(message)
+    except Exception:  # no notification manager: the status line says it
+        pass
+
+
+def _jump_note(seg) -> str:
+    """``#3  human b / model c`` for the highlight of a jump."""
+    human = seg.get("human_label", seg.get("label", ""))
+    rank = f"#{int(seg['rank'])}  " if "rank" in seg and np.isfinite(seg["rank"]) else ""
+    return f"{rank}human {human} / model {seg.get('model_label', '')}"
 
 
 def _text(value, fmt: str = "{}") -> str:

@@ -12,14 +12,13 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from ...registry import RegistryError, default_root
 from ..registry import ModelChoice, load_model, model_choices
 from ..segments_layer import PREDICTIONS, plugin_meta, segments_layer_data
 from ..viewer import add_layer_data, prepare_viewer, visible_time_range
-from .common import PathField, selected_recording_layer
+from .common import PathField, PluginDock, selected_recording_layer
 
 
 class _ModelCombo(QComboBox):
@@ -61,7 +60,7 @@ class _Source:
         self.path, self.name, self.ref, self.root = path, name, ref, root
 
 
-class PredictWidget(QWidget):
+class PredictWidget(PluginDock):
     """Choose a registered model (``name@version`` or ``name@alias``) or a saved model folder,
     and annotate the recording.
 

@@ -16,14 +16,13 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from ..activations import is_activation_store, open_activations, top_prototypes
 from ..playback import play, playback_status, snippet
 from ..segments_layer import plugin_meta
 from ..viewer import add_layer_data, prepare_viewer
-from .common import PathField, array_pixmap
+from .common import PathField, PluginDock, array_pixmap
 
 THUMB = QSize(96, 64)
 
@@ -49,7 +48,7 @@ def prototype_patch(ds, proto: dict) -> np.ndarray:
     return patch[keep]
 
 
-class PrototypeWidget(QWidget):
+class PrototypeWidget(PluginDock):
     """Open a spectrogram or activation store, pick a clip, review its top prototypes.
 
     For an activation store the list shows each top prototype with a thumbnail of its source

@@ -11,16 +11,15 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from ..segments_layer import plugin_meta
 from ..viewer import prepare_viewer
 from ..writer import EXTENSIONS, save_annotation
-from .common import selected_recording_layer
+from .common import PluginDock, selected_recording_layer
 
 
-class SaveWidget(QWidget):
+class SaveWidget(PluginDock):
     """Save the selected annotation layer: a new version by default, or over the original.
 
     The default writes ``<stem>.vN.<ext>`` beside the audio. Replacing the original annotation

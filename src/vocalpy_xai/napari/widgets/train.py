@@ -12,17 +12,16 @@ from qtpy.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from ...models import ESNParams
 from ...registry import RegistryError, default_root
 from ..registry import check_model_name, default_model_name
 from ..viewer import prepare_viewer
-from .common import PathField, figure_pixmap
+from .common import PathField, PluginDock, figure_pixmap
 
 
-class TrainWidget(QWidget):
+class TrainWidget(PluginDock):
     """Pick a store and the ESN's parameters, train in the background, show the metrics.
 
     Training runs in a napari worker thread (:func:`napari.qt.threading.create_worker`), so the
