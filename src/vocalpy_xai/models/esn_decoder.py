@@ -382,6 +382,12 @@ class ESNDecoder:
                 f"sample rate is {info.samplerate} Hz, expected {self.samplerate_} Hz "
                 "(streaming needs the model's rate; annotate() resamples)",
             )
+        if info.frames < (self.min_samples_ or 1):
+            raise AudioError(
+                path,
+                f"{info.frames} samples is shorter than one model frame "
+                f"({self.min_samples_} samples at {self.samplerate_} Hz)",
+            )
         return self._annotate_blocks(path, chunk_s)
 
     def _recording_bands(self, path: pathlib.Path, block_s: float) -> np.ndarray:
