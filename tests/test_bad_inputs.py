@@ -157,6 +157,23 @@ def test_bad_audio(kind, tmp_path, song, example_bird0):
     _named(info.value, path.name)
 
 
+@pytest.mark.parametrize("n_samples", [1, 400])
+def test_too_short_audio_is_not_stored(n_samples, tmp_path, song):
+    """A 1-sample WAV, or one shorter than an FFT window (512), is refused by a build."""
+    from vocalpy_xai.io import Manifest
+    from vocalpy_xai.store import SpectrogramParams, build_store
+
+    data, sr = song
+    wav = tmp_path / f"short-{n_samples}.wav"
+    soundfile.write(wav, data[1000 : 1000 + n_samples], sr)
+    ok = tmp_path / "ok.wav"
+    soundfile.write(ok, data, sr)
+    manifest = Manifest(pd.DataFrame({"audio_path": [str(wav), str(ok)], "label": ["a", "a"]}))
+    report = build_store(manifest, tmp_path / "s.zarr", SpectrogramParams(), progress=False)
+    assert report.stored == 1 and len(report.failures) == 1
+    _named(report.failures[0], wav.name, "too short")
+
+
 MODEL_AUDIO_CASES = [
     "upsampled_8khz",
     "one_sample",
