@@ -672,14 +672,33 @@ epochs = 10
 """
 
 TWEETY = """
+[vak.prep]
+data_dir = "Wave"
+output_dir = "prepped"
+dataset_type = "frame classification"
+input_type = "spect"
+audio_format = "wav"
+annot_format = "birdsong-recognition-dataset"
+annot_file = "Annotation.xml"
+labelset = ["0", "1", "2"]
+train_dur = -1
+[vak.prep.spect_params]
+fft_size = 512
+freq_cutoffs = [500.0, 10000]
+thresh = 6.25
 [vak.train]
 root_results_dir = "results"
 num_epochs = 2
+standardize_frames = true
 [vak.train.dataset]
 path = "prepped"
-[vak.train.model.TweetyNet]
+[vak.train.dataset.params]
+window_size = 176
+[vak.train.model.TweetyNet.optimizer]
+lr = 0.001
 [vak.train.trainer]
 accelerator = "cpu"
+devices = 1
 """
 
 CONFIG_CASES = {
@@ -810,6 +829,8 @@ def test_good_configs_pass(tmp_path):
     for i, text in enumerate((ESN, PROTO, TWEETY)):
         (tmp_path / f"{i}.toml").write_text(text)
         assert "dataset" in check_config(tmp_path / f"{i}.toml", "train")
+    example = pathlib.Path(__file__).parents[1] / "examples" / "configs" / "protonet_bird0.toml"
+    assert check_config(example, "train")["dataset"]["params"] == {"window_s": 0.2}
 
 
 # ------------------------------------------------------------------------------ builds
