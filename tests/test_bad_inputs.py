@@ -157,6 +157,23 @@ def test_bad_audio(kind, tmp_path, song, example_bird0):
     _named(info.value, path.name)
 
 
+@pytest.mark.parametrize("n_samples", [1, 400])
+def test_too_short_audio_is_not_stored(n_samples, tmp_path, song):
+    """A 1-sample WAV, or one shorter than an FFT window (512), is refused by a build."""
+    from vocalpy_xai.io import Manifest
+    from vocalpy_xai.store import SpectrogramParams, build_store
+
+    data, sr = song
+    wav = tmp_path / f"short-{n_samples}.wav"
+    soundfile.write(wav, data[1000 : 1000 + n_samples], sr)
+    ok = tmp_path / "ok.wav"
+    soundfile.write(ok, data, sr)
+    manifest = Manifest(pd.DataFrame({"audio_path": [str(wav), str(ok)], "label": ["a", "a"]}))
+    report = build_store(manifest, tmp_path / "s.zarr", SpectrogramParams(), progress=False)
+    assert report.stored == 1 and len(report.failures) == 1
+    _named(report.failures[0], wav.name, "too short")
+
+
 MODEL_AUDIO_CASES = [
     "upsampled_8khz",
     "one_sample",
@@ -655,14 +672,33 @@ epochs = 10
 """
 
 TWEETY = """
+[vak.prep]
+data_dir = "Wave"
+output_dir = "prepped"
+dataset_type = "frame classification"
+input_type = "spect"
+audio_format = "wav"
+annot_format = "birdsong-recognition-dataset"
+annot_file = "Annotation.xml"
+labelset = ["0", "1", "2"]
+train_dur = -1
+[vak.prep.spect_params]
+fft_size = 512
+freq_cutoffs = [500.0, 10000]
+thresh = 6.25
 [vak.train]
 root_results_dir = "results"
 num_epochs = 2
+standardize_frames = true
 [vak.train.dataset]
 path = "prepped"
-[vak.train.model.TweetyNet]
+[vak.train.dataset.params]
+window_size = 176
+[vak.train.model.TweetyNet.optimizer]
+lr = 0.001
 [vak.train.trainer]
 accelerator = "cpu"
+devices = 1
 """
 
 CONFIG_CASES = {
@@ -793,6 +829,8 @@ def test_good_configs_pass(tmp_path):
     for i, text in enumerate((ESN, PROTO, TWEETY)):
         (tmp_path / f"{i}.toml").write_text(text)
         assert "dataset" in check_config(tmp_path / f"{i}.toml", "train")
+    example = pathlib.Path(__file__).parents[1] / "examples" / "configs" / "protonet_bird0.toml"
+    assert check_config(example, "train")["dataset"]["params"] == {"window_s": 0.2}
 
 
 # ------------------------------------------------------------------------------ builds

@@ -236,11 +236,17 @@ class Registry:
         """The record of one version (no integrity check; see :meth:`verify`)."""
         v = self.resolve(name, ref)
         d = self._version_dir(name, v)
-        manifest = self._read_json(d / MANIFEST_FILE)
+        try:
+            manifest = self._read_json(d / MANIFEST_FILE)
+        except RegistryError as err:
+            raise IntegrityError(d, [str(err)]) from err
         if not isinstance(manifest, dict) or not {"family", "created", "files"} <= set(manifest):
-            raise RegistryError(
-                f"{d / MANIFEST_FILE}: corrupt registry file (not a version manifest with "
-                "'family', 'created' and 'files')"
+            raise IntegrityError(
+                d,
+                [
+                    f"{d / MANIFEST_FILE}: corrupt registry file (not a version manifest with "
+                    "'family', 'created' and 'files')"
+                ],
             )
         aliases = tuple(sorted(a for a, x in self.aliases(name).items() if x == v))
         return ModelVersion(

@@ -169,7 +169,8 @@ def vak_valid() -> dict:
 
 
 def _vak_fields(example: dict) -> dict[str, Any]:
-    return {k: _example_type(k, v) for k, v in example.items() if not isinstance(v, dict)}
+    """Key types of one of vak's tables (an inline table, e.g. ``params``, is a dict)."""
+    return {k: _example_type(k, v) for k, v in example.items()}
 
 
 @functools.cache
