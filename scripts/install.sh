@@ -3,6 +3,11 @@
 #
 #   bash scripts/install.sh            -> creates/updates ./.venv
 #   VENV=/path bash scripts/install.sh -> installs into that environment
+#   SYSTEM_PACKAGES=0 bash scripts/install.sh -> no Debian packages (see below)
+#
+# First, as root or with password-less sudo where apt-get exists, the Debian packages
+# of the virtual X display the napari canvas tests need (scripts/system-packages.sh;
+# elsewhere it warns, and those tests are skipped with the reason).
 #
 # The one place where the stack's known conflicts are solved (docs/install.md):
 #   * torch is pinned to the CPU build 2.13.0 (requirements/constraints.txt), so
@@ -19,6 +24,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${VENV:-$here/.venv}"
 extras="${EXTRAS:-test,dev,docs}"
 python="${PYTHON:-python3}"
+
+bash "$here/scripts/system-packages.sh"
 
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"

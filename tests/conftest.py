@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -57,3 +60,56 @@ def small_store(tmp_path_factory, example_bird0):
     )
     build_store(manifest, path, SpectrogramParams(samplerate=32000), progress=False)
     return path
+
+
+# ---------------------------------------------------------------------- display for GUI tests
+#: fixtures that open Qt windows: a test using one needs an X display (pytest-xvfb starts Xvfb)
+GUI_FIXTURES = ("make_napari_viewer", "qtbot", "qapp")
+#: how to get a display, printed in the skip reason
+GET_A_DISPLAY = (
+    "install the virtual display: as root, `bash scripts/install.sh` "
+    "(or `sudo apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 "
+    "libxcb-xinerama0 libxcb-cursor0 libgl1 libegl1`), then rerun; pytest-xvfb starts Xvfb itself"
+)
+#: a Qt application on the xcb platform, in a child process: Qt aborts the process when it
+#: cannot connect to a display or load its platform plugin, so it is probed there first
+QT_PROBE = "from qtpy.QtWidgets import QApplication; app = QApplication([]); print('ok')"
+
+
+@functools.cache
+def display_problem() -> str | None:
+    """Why Qt windows cannot open here (a reason naming the fix), or None when they can."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform in ("offscreen", "minimal"):
+        return f"QT_QPA_PLATFORM={platform} has no OpenGL canvas for napari; unset it and {GET_A_DISPLAY}"
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return f"no X display: Xvfb is not on PATH and DISPLAY is unset; {GET_A_DISPLAY}"
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", QT_PROBE], capture_output=True, text=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        return f"a Qt window did not open within 120 s on DISPLAY={os.environ.get('DISPLAY')}"
+    if probe.returncode != 0 or "ok" not in probe.stdout:
+        tail = " ".join(probe.stderr.strip().splitlines()[-2:])[:300]
+        return (
+            f"Qt cannot open a window on DISPLAY={os.environ.get('DISPLAY')} "
+            f"(exit {probe.returncode}: {tail}); {GET_A_DISPLAY}"
+        )
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests that open Qt windows when no display can be had, saying how to get one.
+
+    Without this, Qt aborts the whole run ("Fatal Python error: Aborted") at the first such
+    test on a machine without an X server.
+    """
+    gui = [item for item in items if set(GUI_FIXTURES) & set(getattr(item, "fixturenames", ()))]
+    if not gui:
+        return
+    reason = display_problem()
+    if reason is not None:
+        marker = pytest.mark.skip(reason=f"needs a display for Qt/napari: {reason}")
+        for item in gui:
+            item.add_marker(marker)

@@ -4,8 +4,12 @@ Verbs::
 
     vocalpy-xai demo [--out DIR] [--data DIR]
     vocalpy-xai manifest annotations ANNOT_FILE --format FMT [--audio-dir DIR] -o manifest.csv
+    vocalpy-xai manifest folder FOLDER --format FMT [--unannotated error|skip|keep] -o manifest.csv
     vocalpy-xai manifest table LABELS.csv --audio-column C --label-column C -o manifest.csv
     vocalpy-xai build-store MANIFEST.csv STORE.zarr [--samplerate HZ] [--on-error skip|raise] ...
+    vocalpy-xai annotate FILE|FOLDER|MANIFEST --model NAME@VERSION|DIR --out DIR [--format FMT]
+                         [--workers N | --scheduler ADDRESS]      (one annotation per file)
+    vocalpy-xai classify FILE|FOLDER|MANIFEST --model NAME@VERSION|DIR --out DIR  (species CSVs)
     vocalpy-xai info STORE.zarr
     vocalpy-xai report STORE.zarr --out DIR
     vocalpy-xai prep|train|eval|predict CONFIG.toml   (vak configs; vak's models go to vak)
@@ -35,7 +39,11 @@ def _cmd_demo(args) -> int:
 def _cmd_manifest(args) -> int:
     from .io import Manifest
 
-    if args.kind == "annotations":
+    if args.kind == "folder" or (args.kind == "annotations" and pathlib.Path(args.source).is_dir()):
+        if not args.format:
+            raise ValueError("--format is needed: the crowsetta format of the annotation files")
+        manifest = Manifest.from_folder(args.source, args.format, unannotated=args.unannotated)
+    elif args.kind == "annotations":
         manifest = Manifest.from_annotation_file(args.source, args.format, args.audio_dir)
     else:
         manifest = Manifest.from_label_table(args.source, args.audio_column, args.label_column)
@@ -77,6 +85,30 @@ def _cmd_build(args) -> int:
         if client is not None:
             client.close()
     print(report.summary())
+    return 1 if (report.failures and args.strict) else 0
+
+
+def _cmd_batch(args) -> int:
+    from . import batch
+
+    common = dict(
+        registry=args.registry,
+        scheduler=args.scheduler,
+        num_workers=args.workers,
+        progress=not args.quiet,
+    )
+    if args.command == "annotate":
+        report = batch.annotate_files(
+            args.source, args.model, args.out, annot_format=args.format, **common
+        )
+        where = f"annotations in {args.out} (manifest: {pathlib.Path(args.out) / 'manifest.csv'})"
+    else:
+        report = batch.classify_files(
+            args.source, args.model, args.out, overwrite=args.overwrite, **common
+        )
+        where = f"scores: {report.outputs['chunks']}, {report.outputs['recordings']}"
+    print(report.summary())
+    print(where)
     return 1 if (report.failures and args.strict) else 0
 
 
@@ -135,13 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest", help="write a manifest CSV describing a data set")
     p.add_argument(
         "kind",
-        choices=["annotations", "table"],
-        help="from an annotation file, or from a clip-label table",
+        choices=["annotations", "folder", "table"],
+        help="from an annotation file, a folder of audio + annotation files, or a clip-label table",
     )
-    p.add_argument("source", help="annotation file or label table")
+    p.add_argument("source", help="annotation file, folder, or label table")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--format", help="crowsetta annotation format (kind=annotations)")
     p.add_argument("--audio-dir", help="folder of the audio files (kind=annotations)")
+    p.add_argument(
+        "--unannotated",
+        choices=["error", "skip", "keep"],
+        default="error",
+        help="(folder) audio without annotation: an error listing them (default), left out, or kept",
+    )
     p.add_argument("--audio-column", default="audio_path", help="(kind=table)")
     p.add_argument("--label-column", default="label", help="(kind=table)")
     p.add_argument("--overwrite", action="store_true")
@@ -167,6 +205,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_build)
+
+    for verb, text in (
+        ("annotate", "annotate audio files with an ESN model: one annotation file per audio file"),
+        ("classify", "species scores of audio files (BirdNET-backbone AudioProtoNet): CSVs"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("source", help="audio file, folder (recursive) or manifest CSV")
+        p.add_argument(
+            "--model", required=True, help="saved model folder, or NAME[@VERSION] of the registry"
+        )
+        p.add_argument("--out", required=True, help="output folder")
+        p.add_argument("--registry", default=None, help="registry root (for NAME@VERSION)")
+        if verb == "annotate":
+            p.add_argument(
+                "--format", default="simple-seq", help="crowsetta seq format (default simple-seq)"
+            )
+        else:
+            p.add_argument("--overwrite", action="store_true", help="replace existing CSVs")
+        p.add_argument("--scheduler", help="address of a dask.distributed scheduler")
+        p.add_argument(
+            "--workers", type=int, default=1, help="local cluster worker processes (default 1)"
+        )
+        p.add_argument("--strict", action="store_true", help="exit 1 if any file was bad")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser("info", help="describe a store")
     p.add_argument("store")

@@ -26,6 +26,11 @@ from .annotations import SegmentTable, format_class, read_annotations
 from .audio import AUDIO_EXTENSIONS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio_path",)
+#: formats whose one annotation file names the audio files it annotates (paired by those
+#: names, not by file names); the same three as vak's ``map_annotated_to_annot``
+NAMING_FORMATS: tuple[str, ...] = ("birdsong-recognition-dataset", "generic-seq", "yarden")
+#: what :meth:`Manifest.from_folder` does with audio that has no annotation
+UNANNOTATED_CHOICES: tuple[str, ...] = ("error", "skip", "keep")
 KNOWN_COLUMNS: tuple[str, ...] = ("audio_path", "annot_path", "annot_format", "label")
 
 
@@ -220,6 +225,134 @@ class Manifest:
         return cls(table)
 
     @classmethod
+    def from_folder(
+        cls,
+        folder: str | pathlib.Path,
+        annot_format: str,
+        unannotated: str = "error",
+        recursive: bool = True,
+    ) -> Manifest:
+        """A manifest of a folder of audio files and their annotation files.
+
+        Audio files and annotations are paired by crowsetta's naming conventions, as vak
+        does (https://vak.readthedocs.io/en/latest/reference/filenames.html): the format's
+        extension (the crowsetta class's ``ext``, e.g. ``.not.mat`` for ``notmat``) is
+        removed from an annotation file's name, giving the audio file's name
+        (``x.cbin.not.mat`` -> ``x.cbin``, ``x.wav.csv`` -> ``x.wav``); otherwise its
+        suffixes are replaced by an audio extension (``x.csv`` -> ``x.wav``, Raven's
+        ``x.Table.1.selections.txt`` -> ``x.wav``). The audio file must lie in the same
+        folder as its annotation. Formats whose one file names the audio it annotates
+        (:data:`NAMING_FORMATS`, e.g. ``generic-seq``) are paired by those names.
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path
+            The folder (and, with ``recursive``, its sub-folders).
+        annot_format : str
+            crowsetta format name of the annotation files.
+        unannotated : {"error", "skip", "keep"}
+            Audio without an annotation: an error (default), left out of the manifest, or
+            kept without one (to annotate it with a model).
+        recursive : bool
+            Also look in sub-folders (default True).
+
+        Raises
+        ------
+        ManifestError
+            Naming the folder and listing every audio file without an annotation (with
+            ``unannotated="error"``), every annotation file without its audio, and every
+            audio file with more than one annotation file.
+        """
+        folder = pathlib.Path(folder)
+        if not folder.is_dir():
+            raise ManifestError(folder, "not a folder")
+        if unannotated not in UNANNOTATED_CHOICES:
+            raise ValueError(
+                f"unannotated must be one of {UNANNOTATED_CHOICES}, got {unannotated!r}"
+            )
+        fmt_cls = format_class(annot_format)
+        exts = (fmt_cls.ext,) if isinstance(fmt_cls.ext, str) else tuple(fmt_cls.ext)
+        files = sorted(
+            (p for p in (folder.rglob("*") if recursive else folder.iterdir()) if p.is_file()),
+            key=natural_key,
+        )
+        files = [
+            p
+            for p in files
+            if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        ]
+        audio = [p for p in files if p.suffix.lower() in AUDIO_EXTENSIONS]
+        audio_set = set(audio)
+        annot_files = [
+            p for p in files if p not in audio_set and any(p.name.endswith(e) for e in exts)
+        ]
+        pairs: dict[pathlib.Path, list[pathlib.Path]] = {a: [] for a in audio}
+        orphans: list[str] = []
+        if annot_format in NAMING_FORMATS:
+            by_name: dict[str, list[pathlib.Path]] = {}
+            for a in audio:
+                by_name.setdefault(a.name, []).append(a)
+            for f in annot_files:
+                for annot in read_annotations(f, annot_format):
+                    name = pathlib.Path(str(annot.notated_path or "")).name
+                    found = by_name.get(name, [])
+                    if not found:
+                        orphans.append(f"{f}: names audio file '{name}', not found in {folder}")
+                    for a in found:
+                        pairs[a].append(f)
+        else:
+            for f in annot_files:
+                a = _audio_of_annotation(f, exts, audio_set)
+                if a is None:
+                    orphans.append(str(f))
+                else:
+                    pairs[a].append(f)
+        missing = [str(a) for a, fs in pairs.items() if not fs]
+        doubles = [
+            f"{a}: {', '.join(str(f) for f in fs)}" for a, fs in pairs.items() if len(fs) > 1
+        ]
+        problems = []
+        if orphans:
+            problems.append(
+                _listing(
+                    f"{len(orphans)} '{annot_format}' annotation file(s) without their audio file",
+                    orphans,
+                )
+            )
+        if doubles:
+            problems.append(
+                _listing(
+                    f"{len(doubles)} audio file(s) with more than one annotation file", doubles
+                )
+            )
+        if missing and unannotated == "error":
+            problems.append(
+                _listing(
+                    f"{len(missing)} audio file(s) without a '{annot_format}' annotation "
+                    "(pass unannotated='skip' / --unannotated skip to leave them out, or 'keep')",
+                    missing,
+                )
+            )
+        if not audio:
+            problems.append(f"no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+        elif not annot_files:
+            problems.append(
+                f"no annotation files of format '{annot_format}' (extension {' or '.join(exts)})"
+            )
+        if problems:
+            raise ManifestError(folder, "\n  ".join(problems))
+        rows = [
+            {
+                "audio_path": str(a),
+                "annot_path": str(fs[0]) if fs else None,
+                "annot_format": annot_format if fs else None,
+            }
+            for a, fs in pairs.items()
+            if fs or unannotated == "keep"
+        ]
+        return cls(pd.DataFrame(rows, columns=["audio_path", "annot_path", "annot_format"]))
+
+    @classmethod
     def from_audio_dir(cls, audio_dir: str | pathlib.Path, ext: str | None = None) -> Manifest:
         """A manifest of every audio file in a folder (no annotations), naturally sorted."""
         audio_dir = pathlib.Path(audio_dir)
@@ -343,6 +476,32 @@ class Manifest:
         return out
 
 
+def _audio_of_annotation(
+    annot_path: pathlib.Path, exts: tuple[str, ...], audio: set[pathlib.Path]
+) -> pathlib.Path | None:
+    """The audio file beside ``annot_path`` that its name points to, by vak's conventions."""
+    ext = next(e for e in exts if annot_path.name.endswith(e))
+    name = annot_path.name[: -len(ext)]
+    if annot_path.with_name(name) in audio:  # "remove": x.wav.csv -> x.wav
+        return annot_path.with_name(name)
+    stem = name
+    while True:  # "replace": x.csv -> x.wav, x.Table.1.selections.txt -> x.wav
+        for audio_ext in AUDIO_EXTENSIONS:
+            for e in (audio_ext, audio_ext.upper()):
+                candidate = annot_path.with_name(stem + e)
+                if candidate in audio:
+                    return candidate
+        shorter = pathlib.Path(stem).stem
+        if shorter == stem or not shorter:
+            return None
+        stem = shorter
+
+
+def _listing(head: str, items: list[str], limit: int = 50) -> str:
+    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+    return head + ":\n    " + "\n    ".join(items[:limit]) + more
+
+
 def _relative(p, base: pathlib.Path):
     if p is None or (isinstance(p, float) and pd.isna(p)):
         return p
@@ -352,4 +511,4 @@ def _relative(p, base: pathlib.Path):
         return str(p)
 
 
-__all__ = ["Manifest", "natural_key"]
+__all__ = ["NAMING_FORMATS", "Manifest", "natural_key"]

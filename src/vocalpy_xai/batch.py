@@ -1,0 +1,521 @@
+"""Annotate or classify many audio files with a trained model, on a dask.distributed cluster.
+
+``vocalpy-xai annotate`` and ``vocalpy-xai classify`` call :func:`annotate_files` and
+:func:`classify_files`. One task per audio file runs on a ``dask.distributed`` cluster: a
+:class:`~distributed.LocalCluster` of ``num_workers`` single-threaded processes by default,
+or the scheduler at ``scheduler`` (``tcp://host:8786``). Each worker process loads the model
+once. The inference itself is the model's own public method:
+:meth:`ESNDecoder.annotate <vocalpy_xai.models.ESNDecoder.annotate>` (or
+:meth:`~vocalpy_xai.models.ESNDecoder.annotate_stream` for long files), and
+:meth:`AudioProtoNet.predict_proba <vocalpy_xai.protonet.AudioProtoNet.predict_proba>` on
+BirdNET's 3-s chunks.
+
+Outputs are written atomically; a bad file is listed at the end and does not stop the
+others. Annotation is resumable: beside each annotation file, a record in
+``OUT/.vocalpy-xai-annotate/`` holds the audio's SHA-256 and the model's hash; a rerun skips
+every file already annotated by the same model (audio unchanged), and refuses to overwrite
+an annotation it did not write with that model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import pathlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import attrs
+import crowsetta
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, VocalpyXaiError
+from .io.annotations import WRITABLE_SEQ_FORMATS, format_class, write_annotations
+from .io.audio import AUDIO_EXTENSIONS, sha256_file
+from .io.manifest import Manifest, natural_key
+
+#: folder (inside the output folder) of the per-file records that make a run resumable
+RECORDS_DIR = ".vocalpy-xai-annotate"
+#: files longer than this (s) are annotated chunk by chunk (``annotate_stream``) when they
+#: are at the model's sample rate and not evTAF ``.cbin``
+STREAM_ABOVE_S = 600.0
+
+
+class BatchError(VocalpyXaiError):
+    """A batch that cannot start: unknown model, no input files, unwritable format."""
+
+
+@attrs.define
+class BatchReport:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    written : list of pathlib.Path
+        Output files written by this run.
+    skipped : list of pathlib.Path
+        Audio files skipped because they were already done with the same model.
+    failures : list of str
+        One line per bad file: the file and its problem.
+    audio_s : float
+        Seconds of audio processed in this run (written files only).
+    seconds : float
+        Wall-clock time of the run.
+    outputs : dict
+        Audio path (str) -> its output (annotation file, or chunk rows for classify).
+    """
+
+    written: list[pathlib.Path] = attrs.field(factory=list)
+    skipped: list[pathlib.Path] = attrs.field(factory=list)
+    failures: list[str] = attrs.field(factory=list)
+    audio_s: float = 0.0
+    seconds: float = 0.0
+    outputs: dict = attrs.field(factory=dict)
+
+    @property
+    def x_realtime(self) -> float:
+        """Seconds of audio processed per second of wall-clock time."""
+        return self.audio_s / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        lines = [
+            f"{len(self.written)} file(s) done, {len(self.skipped)} already done (skipped), "
+            f"{len(self.failures)} bad file(s); {self.audio_s:.1f} s of audio in "
+            f"{self.seconds:.1f} s ({self.x_realtime:.0f}x real time)"
+        ]
+        if self.failures:
+            lines.append("bad files (not processed):")
+            lines += [f"  {f}" for f in self.failures]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- inputs and model
+def audio_files(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[pathlib.Path]:
+    """The audio files of a file, a folder (searched recursively) or a manifest CSV.
+
+    Raises
+    ------
+    BatchError
+        Nothing to process, or ``source`` does not exist.
+    """
+    if not isinstance(source, str | os.PathLike):
+        return [pathlib.Path(p) for p in source]
+    source = pathlib.Path(source)
+    if source.is_dir():
+        paths = sorted(
+            (
+                p
+                for p in source.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in AUDIO_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(source).parts)
+            ),
+            key=natural_key,
+        )
+        if not paths:
+            raise BatchError(f"{source}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+        return paths
+    if source.suffix.lower() == ".csv":
+        return Manifest.read(source).audio_paths
+    if source.is_file():
+        return [source]
+    raise BatchError(f"{source}: no such file or folder")
+
+
+def resolve_model(model: str | os.PathLike, registry: str | os.PathLike | None = None):
+    """The folder and display name of a model: a saved model folder, or ``NAME[@VERSION]``.
+
+    A registered version is checked against its recorded hashes first
+    (:meth:`~vocalpy_xai.registry.Registry.verify`).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The model folder.
+    name : str
+        ``name@vN`` for a registered model, else the folder.
+    """
+    from .registry import Registry
+
+    if pathlib.Path(model).is_dir():
+        return pathlib.Path(model), str(model)
+    name, _, ref = str(model).partition("@")
+    rec = Registry(registry).verify(name, ref or "latest")
+    return rec.path, f"{rec.name}@v{rec.version}"
+
+
+def model_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a model folder: of every file's relative path and SHA-256."""
+    from .registry import hash_tree
+
+    tree = hash_tree(path)
+    return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()
+
+
+def _loaded(path: str, digest: str):
+    """The model at ``path``, loaded once per worker thread (models hold reservoir state)."""
+    return _load(path, digest, threading.get_ident())
+
+
+@functools.cache
+def _load(path: str, digest: str, thread: int):
+    from .registry import families, load_model_dir, register_family
+
+    if "AudioProtoNet" not in families():
+        from .protonet import AudioProtoNet
+
+        register_family("AudioProtoNet", AudioProtoNet.load)
+    return load_model_dir(path)
+
+
+def _common_root(paths: Sequence[pathlib.Path]) -> pathlib.Path:
+    parents = [str(p.resolve().parent) for p in paths]
+    return pathlib.Path(os.path.commonpath(parents)) if parents else pathlib.Path.cwd()
+
+
+def annotation_name(audio: pathlib.Path, annot_format: str) -> str:
+    """``x.wav`` -> ``x.wav.csv`` (``simple-seq``), ``x.cbin.not.mat`` (``notmat``), ...
+
+    The audio file's name plus the format's extension (its crowsetta class's ``ext``):
+    the naming that :meth:`Manifest.from_folder` pairs back.
+    """
+    ext = format_class(annot_format).ext
+    return audio.name + (ext if isinstance(ext, str) else ext[0])
+
+
+# ---------------------------------------------------------------------------- one file (worker)
+def _record_path(out: pathlib.Path, output: pathlib.Path) -> pathlib.Path:
+    return out / RECORDS_DIR / (output.relative_to(out).as_posix().replace("/", "__") + ".json")
+
+
+def _audio_duration(path: pathlib.Path) -> float:
+    if path.suffix.lower() == ".cbin":
+        import evfuncs
+
+        rec = evfuncs.readrecf(path.with_suffix(".rec"))
+        return rec["num_samples"] / rec["sample_freq"]
+    import soundfile
+
+    return float(soundfile.info(str(path)).duration)
+
+
+def _annotate_one(
+    audio: str,
+    output: str,
+    out_dir: str,
+    model_dir: str,
+    digest: str,
+    model_name: str,
+    annot_format: str,
+) -> dict:
+    """Annotate one file; runs on a worker. Returns ``{"status", "audio_s", "error"}``."""
+    audio_p, output_p, out = pathlib.Path(audio), pathlib.Path(output), pathlib.Path(out_dir)
+    record_p = _record_path(out, output_p)
+    try:
+        sha = sha256_file(audio_p)
+        if output_p.exists():
+            done = json.loads(record_p.read_text()) if record_p.exists() else {}
+            if done.get("model_sha256") == digest and done.get("audio_sha256") == sha:
+                return {"status": "skipped", "audio_s": 0.0}
+            if done.get("model_sha256") and done.get("model_sha256") != digest:
+                raise DataError(
+                    output_p,
+                    f"exists, annotated by another model ({done.get('model')}); not "
+                    "overwriting it: choose another output folder",
+                )
+            if not done:
+                raise DataError(
+                    output_p, "exists and was not written by vocalpy-xai annotate; not overwriting"
+                )
+            # same model, audio changed since: annotate again
+        model = _loaded(model_dir, digest)
+        duration = _audio_duration(audio_p)
+        stream = (
+            duration > STREAM_ABOVE_S
+            and audio_p.suffix.lower() != ".cbin"
+            and _samplerate(audio_p) == model.samplerate_
+        )
+        seg = model.annotate_stream(audio_p) if stream else model.annotate(audio_p)
+        annot = crowsetta.Annotation(
+            annot_path=output_p,
+            notated_path=audio_p,
+            seq=crowsetta.Sequence.from_keyword(
+                onsets_s=seg.onsets_s, offsets_s=seg.offsets_s, labels=seg.labels
+            ),
+        )
+        write_annotations(
+            annot, output_p, annot_format, samplerate=model.samplerate_, overwrite=True
+        )
+        record = {
+            "audio": str(audio_p),
+            "audio_sha256": sha,
+            "model": model_name,
+            "model_sha256": digest,
+            "annotation": str(output_p),
+            "format": annot_format,
+            "segments": len(seg),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        record_p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record_p.with_name(f".{record_p.name}.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(record_p)
+        return {"status": "written", "audio_s": duration}
+    except Exception as err:  # a bad file is listed at the end, never stops the batch
+        text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
+        return {"status": "failed", "error": text if str(audio_p) in text else f"{audio_p}: {text}"}
+
+
+def _samplerate(path: pathlib.Path) -> int:
+    import soundfile
+
+    return int(soundfile.info(str(path)).samplerate)
+
+
+def _classify_one(audio: str, model_dir: str, digest: str) -> dict:
+    """Chunk scores of one file; runs on a worker."""
+    from .birdnet import chunk_audio
+    from .io.audio import load_audio
+
+    path = pathlib.Path(audio)
+    try:
+        model = _loaded(model_dir, digest)
+        record = load_audio(path, mono=True)
+        chunks = chunk_audio(record.sound.data[0], record.sound.samplerate)
+        proba = model.predict_proba(chunks.audio)
+        return {
+            "status": "written",
+            "audio_s": record.duration,
+            "start_s": chunks.start_s.tolist(),
+            "proba": proba.tolist(),
+        }
+    except Exception as err:  # a bad file is listed at the end, never stops the batch
+        text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
+        return {"status": "failed", "error": text if str(path) in text else f"{path}: {text}"}
+
+
+# ---------------------------------------------------------------------------- the cluster
+def _run(
+    tasks: list[tuple],
+    fn: Callable,
+    scheduler: str | None,
+    num_workers: int,
+    progress: bool,
+    on_result: Callable[[int, dict], None],
+    desc: str,
+) -> None:
+    """Run ``fn(*task)`` for every task on a dask.distributed cluster, one task per file."""
+    from distributed import Client, LocalCluster, as_completed
+    from tqdm.auto import tqdm
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=num_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
+        client = Client(cluster)
+    try:
+        futures = {client.submit(fn, *task, pure=False): i for i, task in enumerate(tasks)}
+        with tqdm(total=len(futures), desc=desc, disable=not progress, unit="file") as bar:
+            for future in as_completed(futures):
+                on_result(futures[future], future.result())
+                bar.update()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def annotate_files(
+    source,
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    annot_format: str = "simple-seq",
+    registry: str | os.PathLike | None = None,
+    scheduler: str | None = None,
+    num_workers: int = 1,
+    progress: bool = True,
+) -> BatchReport:
+    """Annotate audio files with an ESNDecoder, one crowsetta annotation file per audio file.
+
+    Parameters
+    ----------
+    source : path or sequence of paths
+        An audio file, a folder (searched recursively), a manifest CSV, or a list of files.
+    model : str or path
+        A saved model folder, or ``NAME[@VERSION]`` of the registry.
+    out_dir : path
+        Output folder: ``x.wav`` becomes ``OUT/<its folder relative to the inputs' common
+        folder>/x.wav.csv`` (the format's extension), plus ``OUT/manifest.csv`` pairing every
+        audio file with its annotation (``vocalpy-xai build-store`` reads it).
+    annot_format : str
+        A crowsetta seq format crowsetta can write (:data:`WRITABLE_SEQ_FORMATS`).
+    registry : path, optional
+        Registry root for ``NAME@VERSION`` (default ``$VOCALPY_XAI_REGISTRY`` or
+        ``~/.vocalpy-xai/models``).
+    scheduler : str, optional
+        Address of a running dask.distributed scheduler; default: a local cluster.
+    num_workers : int
+        Worker processes of the local cluster (one thread each).
+    progress : bool
+        Progress bar over files.
+
+    Returns
+    -------
+    BatchReport
+        Written, skipped (already done with this model) and bad files.
+    """
+    if annot_format not in WRITABLE_SEQ_FORMATS:
+        format_class(annot_format)
+        raise BatchError(
+            f"crowsetta cannot write format '{annot_format}'; choose one of "
+            f"{', '.join(WRITABLE_SEQ_FORMATS)}"
+        )
+    files = audio_files(source)
+    model_dir, model_name = resolve_model(model, registry)
+    digest = model_hash(model_dir)
+    out = pathlib.Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    root = _common_root(files)
+    outputs = [
+        out / p.resolve().parent.relative_to(root) / annotation_name(p, annot_format) for p in files
+    ]
+    report = BatchReport()
+    t0 = time.perf_counter()
+
+    def on_result(i: int, result: dict) -> None:
+        if result["status"] == "failed":
+            report.failures.append(result["error"])
+            return
+        report.outputs[str(files[i])] = outputs[i]
+        if result["status"] == "skipped":
+            report.skipped.append(files[i])
+        else:
+            report.written.append(outputs[i])
+            report.audio_s += result["audio_s"]
+
+    tasks = [
+        (str(p), str(o), str(out), str(model_dir), digest, model_name, annot_format)
+        for p, o in zip(files, outputs, strict=True)
+    ]
+    _run(tasks, _annotate_one, scheduler, num_workers, progress, on_result, "annotate")
+    report.seconds = time.perf_counter() - t0
+    report.failures.sort(key=natural_key)
+    if report.outputs:
+        done = [str(p) for p in files if str(p) in report.outputs]
+        table = pd.DataFrame(
+            {
+                "audio_path": [str(pathlib.Path(p).resolve()) for p in done],
+                "annot_path": [str(report.outputs[p]) for p in done],
+                "annot_format": annot_format,
+            }
+        )
+        Manifest(table).write(out / "manifest.csv")
+    return report
+
+
+def classify_files(
+    source,
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    registry: str | os.PathLike | None = None,
+    scheduler: str | None = None,
+    num_workers: int = 1,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> BatchReport:
+    """Species scores of audio files with an AudioProtoNet on a BirdNET backbone.
+
+    Every recording is cut into BirdNET's 3-s chunks (:func:`vocalpy_xai.birdnet.chunk_audio`)
+    and scored with the model's :meth:`~vocalpy_xai.protonet.AudioProtoNet.predict_proba`;
+    a recording's scores are the means over its chunks (as in
+    :meth:`~vocalpy_xai.protonet.AudioProtoNet.explain_recording`). Writes, atomically,
+    ``OUT/chunk_scores.csv`` (``audio_path, start_s, end_s, predicted, p_<class>...``) and
+    ``OUT/recording_scores.csv`` (``audio_path, n_chunks, predicted, p_<class>...``).
+
+    Parameters are those of :func:`annotate_files`; ``overwrite`` replaces existing CSVs.
+    """
+    files = audio_files(source)
+    model_dir, _ = resolve_model(model, registry)
+    digest = model_hash(model_dir)
+    family = json.loads((model_dir / "config.json").read_text()).get("family")
+    params = json.loads((model_dir / "config.json").read_text()).get("params", {})
+    if family != "AudioProtoNet" or params.get("backbone") != "birdnet":
+        raise BatchError(
+            f"{model_dir}: classify needs an AudioProtoNet on the BirdNET backbone (a species "
+            f"model that reads audio); this is a {family} with backbone "
+            f"{params.get('backbone')!r}. Annotation models: vocalpy-xai annotate"
+        )
+    out = pathlib.Path(out_dir)
+    targets = [out / "chunk_scores.csv", out / "recording_scores.csv"]
+    for t in targets:
+        if t.exists() and not overwrite:
+            raise FileExistsError(f"{t} exists; pass --overwrite to replace it")
+    names = json.loads((model_dir / "config.json").read_text())["class_names"]
+    report = BatchReport()
+    results: dict[int, dict] = {}
+    t0 = time.perf_counter()
+
+    def on_result(i: int, result: dict) -> None:
+        if result["status"] == "failed":
+            report.failures.append(result["error"])
+        else:
+            results[i] = result
+            report.audio_s += result["audio_s"]
+
+    tasks = [(str(p), str(model_dir), digest) for p in files]
+    _run(tasks, _classify_one, scheduler, num_workers, progress, on_result, "classify")
+    chunk_rows, rec_rows = [], []
+    for i in sorted(results):
+        proba, start = np.asarray(results[i]["proba"]), np.asarray(results[i]["start_s"])
+        for k in range(len(start)):
+            chunk_rows.append(
+                {
+                    "audio_path": str(files[i]),
+                    "start_s": start[k],
+                    "end_s": start[k] + 3.0,
+                    "predicted": names[int(proba[k].argmax())],
+                    **{f"p_{c}": proba[k, j] for j, c in enumerate(names)},
+                }
+            )
+        mean = proba.mean(0)
+        rec_rows.append(
+            {
+                "audio_path": str(files[i]),
+                "n_chunks": len(start),
+                "predicted": names[int(mean.argmax())],
+                **{f"p_{c}": mean[j] for j, c in enumerate(names)},
+            }
+        )
+        report.written.append(files[i])
+    out.mkdir(parents=True, exist_ok=True)
+    for path, rows in zip(targets, (chunk_rows, rec_rows), strict=True):
+        tmp = path.with_name(f".{path.name}.tmp")
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+        tmp.replace(path)
+    report.outputs = {"chunks": targets[0], "recordings": targets[1]}
+    report.seconds = time.perf_counter() - t0
+    report.failures.sort(key=natural_key)
+    return report
+
+
+__all__ = [
+    "BatchError",
+    "BatchReport",
+    "annotate_files",
+    "annotation_name",
+    "audio_files",
+    "classify_files",
+    "model_hash",
+    "resolve_model",
+]
