@@ -282,13 +282,26 @@ def run_esn(work: pathlib.Path) -> dict:
     return out
 
 
-def run_dask() -> dict | None:
-    """x real time of batch annotation on 1 and 2 dask workers, when the batch module exists."""
+def run_dask(work: pathlib.Path, model_dir: pathlib.Path, paths: list[str]) -> dict | None:
+    """x real time of ``vocalpy-xai annotate`` (batch module) on 1 and 2 dask workers.
+
+    The TEST files, one task per file, on a ``LocalCluster`` of 1 then 2 single-threaded
+    worker processes; the wall time includes starting the cluster and loading the model in
+    each worker (as a user's run does).
+    """
     try:
-        from vocalpy_xai import batch  # noqa: F401  (issue 12's batch annotation)
-    except ImportError:
+        from vocalpy_xai.batch import annotate_files
+    except ImportError:  # the batch module (issue 12) is not on this branch
         return None
-    return None
+    out = {}
+    for n in (1, 2):
+        report = annotate_files(paths, model_dir, work / f"dask-{n}", num_workers=n, progress=False)
+        if report.failures:
+            raise RuntimeError(f"dask annotate failed: {report.failures}")
+        out[f"x_realtime_{n}_worker" + ("s" if n > 1 else "")] = report.x_realtime
+        out[f"seconds_{n}"] = report.seconds
+        out["audio_s"] = report.audio_s
+    return out
 
 
 TWEETYNET_RESULT = "esn_tweetynet.json"
@@ -521,9 +534,23 @@ def write(results: dict) -> None:
                 else "trained in this run."
             )
         )
+    else:
+        lines.append(
+            f"TweetyNet: not in this run (--skip-tweetynet; no saved {TWEETYNET_RESULT} with "
+            f"a {TWEETYNET_CPU_BUDGET_S:.0f}-CPU-s budget and clean-up "
+            "min_segment_dur 0.02 was ready); tweetynet.* keys null."
+        )
     lines.append("Published: " + "; ".join(v["source"] for v in PUBLISHED.values()) + ".")
-    if results.get("dask") is None:
+    d = results.get("dask")
+    if d is None:
         lines.append("dask: the batch annotation module was not on this branch; keys null.")
+    else:
+        lines.append(
+            f"dask (`vocalpy_xai.batch.annotate_files`, TEST files, one task per file, "
+            f"LocalCluster start-up included): {d['x_realtime_1_worker']:.0f}x real time on 1 "
+            f"worker ({d['seconds_1']:.1f} s), {d['x_realtime_2_workers']:.0f}x on 2 "
+            f"({d['seconds_2']:.1f} s)."
+        )
     (RESULTS / "esn.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -552,7 +579,9 @@ def main() -> None:
             results["tweetynet"] = tweetynet_result(
                 work, args.tweetynet_budget, rerun=args.rerun_tweetynet
             )
-        results["dask"] = run_dask()
+        results["dask"] = run_dask(
+            work, work / "esn", [str(BIRD0 / "Wave" / f"{i}.wav") for i in range(95, 135)]
+        )
         results.update(PUBLISHED)
     write(results)
 
