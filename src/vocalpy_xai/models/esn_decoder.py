@@ -450,13 +450,15 @@ class ESNDecoder:
         """
         n = len(bands)
         ctx = WARMUP_FRAMES + 1
-        out = np.empty((n, self.readout_.Wout.shape[1]))
+        w_out = self.readout_.Wout  # rows: the states, then the inputs
+        n_states = w_out.shape[0] - self.features.n_features
+        out = np.empty((n, w_out.shape[1]))
         for lo in range(0, n, span):
             hi = min(n, lo + span)
             a, b = max(0, lo - ctx), min(n, hi + ctx)
             x = self.features.from_bands(bands[a:b])
             states = self.engine_.states(x, self.params.bidirectional, lo=lo - a, hi=hi - a)
-            out[lo:hi] = np.hstack([states, x[lo - a : hi - a]]) @ self.readout_.Wout
+            out[lo:hi] = states @ w_out[:n_states] + x[lo - a : hi - a] @ w_out[n_states:]
         out += self.readout_.bias
         return out
 

@@ -33,11 +33,20 @@ class PostprocessParams:
         short unannotated calls between bouts; set it for your species.
     min_split_s : float
         A split leaves at least this much (s) on each side; closer peaks are ignored.
+    onset_shift_s, offset_shift_s : float
+        Added to every onset and offset (s). A model frame is labelled by the first
+        spectrogram frame of its group, so frame edges come out late by part of a frame;
+        the defaults (-2 ms, -1 ms for 8-ms frames) were chosen on Bird0 files 62-94
+        (median errors +3 ms and +2 ms before; onset F1 at 10 ms 0.970 -> 0.985, 1-ms
+        frame accuracy 0.960 -> 0.968). A shifted onset never precedes the previous
+        segment's offset or 0.
     """
 
     onset_threshold: float = 0.6
     min_segment_s: float = 0.028
     min_split_s: float = 0.024
+    onset_shift_s: float = -0.002
+    offset_shift_s: float = -0.001
 
 
 def frames_to_segments(
@@ -97,7 +106,11 @@ def frames_to_segments(
             on.append(s * frame_dur)
             off.append(min(e, n) * frame_dur)
             names.append(str(class_names[int(votes.argmax())]))
-    return SegmentTable(np.array(on, float), np.array(off, float), np.array(names, dtype=str))
+    on = np.array(on, float) + params.onset_shift_s
+    off = np.array(off, float) + params.offset_shift_s
+    if len(on):
+        on = np.maximum(on, np.concatenate([[0.0], off[:-1]]))
+    return SegmentTable(on, off, np.array(names, dtype=str))
 
 
 def to_annotation(

@@ -32,9 +32,14 @@ import numba
 import numpy as np
 import scipy.sparse
 
-#: default chunk and warm-up lengths, in model frames (8 ms each by default)
-CHUNK_FRAMES = 512
-WARMUP_FRAMES = 256
+#: warm-up of every chunk, in model frames (8 ms each by default)
+WARMUP_FRAMES = 200
+#: sequences each thread steps together: the sparse product costs about the same per step
+#: for 1 to ~16 of them (index loads dominate), so short recordings are cut into more,
+#: shorter chunks rather than stepped one long chunk at a time
+BATCH_PER_THREAD = 16
+#: chunk length bounds, in model frames
+MIN_CHUNK, MAX_CHUNK = 64, 1024
 
 
 @numba.njit(nogil=True, cache=True)
@@ -141,7 +146,7 @@ class ReservoirEngine:
         bidirectional: bool = True,
         lo: int = 0,
         hi: int | None = None,
-        chunk: int = CHUNK_FRAMES,
+        chunk: int | None = None,
         warmup: int | None = WARMUP_FRAMES,
     ) -> np.ndarray:
         """Reservoir states of output frames ``[lo, hi)`` of inputs ``x`` (time, inputs).
@@ -149,7 +154,9 @@ class ReservoirEngine:
         Returns (hi - lo, units) or, ``bidirectional``, (hi - lo, 2 * units): forward
         states, then backward states (each run from rest, as :meth:`Reservoir.run` on
         ``x`` and on ``x[::-1]``). Frames of ``x`` outside ``[lo, hi)`` are context:
-        warm-up of the chunks at the edges.
+        warm-up of the chunks at the edges. ``chunk``: frames per chunk (default: enough
+        chunks for :data:`BATCH_PER_THREAD` sequences a thread, within
+        :data:`MIN_CHUNK`-:data:`MAX_CHUNK`).
         """
         x = np.asarray(x, dtype=np.float64)
         n = len(x)
@@ -159,6 +166,9 @@ class ReservoirEngine:
         out = np.zeros((n_out, width))
         if n_out == 0:
             return out
+        if chunk is None:
+            per_thread = BATCH_PER_THREAD * self.threads // (2 if bidirectional else 1)
+            chunk = int(np.clip(-(-n_out // per_thread), MIN_CHUNK, MAX_CHUNK))
         drive = x @ self.Win_T + self.bias  # the input part of every step
         runs = [(f, o, 0) for f, o in chunk_plan(n, lo, hi, chunk, warmup, False)]
         if bidirectional:
