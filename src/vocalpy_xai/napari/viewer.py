@@ -48,7 +48,7 @@ def refresh_windows(viewer, force: bool = False) -> None:
     update_rulers(viewer)
     for layer in list(viewer.layers):
         meta = plugin_meta(layer)
-        if meta.get("role") == "highlight" and len(layer.data):
+        if meta.get("role") in ("highlight", "clip_frame") and len(layer.data):
             layer.edge_width = HIGHLIGHT_EDGE_PX / camera_of(viewer).zoom
         if "hidden" in meta:
             _style_for_view(viewer, layer, view)
@@ -183,6 +183,7 @@ def add_layer_data(viewer, layer_data: list[tuple]) -> list:
         viewer.add_layer(layer)
         layers.append(layer)
     viewer.reset_view()
+    refresh_windows(viewer)  # rulers and segment windows now, not in the next idle moment
     return layers
 
 
