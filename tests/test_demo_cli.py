@@ -97,6 +97,17 @@ def test_demo_trains_and_explains_a_prototype_net(demo_out):
         assert (folder / "gallery" / name).is_file()
     act = open_activations(folder / "activations.zarr")
     assert act.sizes["clip"] == 9 and act.sizes["prototype"] == model.num_prototypes_
+    # the demo model's prototypes are checked against the training syllables: the page says
+    # how many lie outside a syllable of their class, and draws one colour map
+    from vocalpy_xai.clips import syllable_windows
+    from vocalpy_xai.protonet.report import source_checks, syllable_table
+
+    store = open_store(out / "stores" / "bird0-syllables.zarr")
+    train = syllable_windows(store, range(14), width_s=0.2)
+    checks = source_checks(model, syllable_table(train))
+    n = int(checks["flagged"].sum())
+    assert f"{n} of {model.num_prototypes_} prototypes have a source box" in explained
+    print("demo prototypes outside their class:", n, "of", model.num_prototypes_)
     assert act.attrs["model"] == str(model_dir)
 
 

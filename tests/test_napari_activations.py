@@ -17,13 +17,16 @@ pytest.importorskip("napari")
 from vocalpy_xai.io import load_audio, read_annotations, write_annotations
 from vocalpy_xai.napari import (
     activation_layers,
-    add_layer_data,
     napari_get_reader,
     open_activations,
     open_recording,
     top_prototypes,
 )
+from vocalpy_xai.napari.activations import prototype_colour
+from vocalpy_xai.napari.segments_layer import plugin_meta
 from vocalpy_xai.napari.spectrogram import AudioSpectrogram
+from vocalpy_xai.napari.view import show_time_range
+from vocalpy_xai.napari.viewer import refresh_windows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BAND = (1000.0, 9000.0)
@@ -127,7 +130,7 @@ def test_read_activation_store(activation_store):
     layers = activation_layers(ds, "2")
     assert len(layers) == sims.shape[1]
     data, kwargs, kind = layers[0]
-    assert kind == "image" and kwargs["blending"] == "additive"
+    assert kind == "image" and kwargs["blending"] == "translucent"
     np.testing.assert_allclose(data, sims[1, 0], rtol=1e-6)
     # the best-matching prototype of a real song scores well above chance
     top = top_prototypes(ds, "2")
@@ -149,29 +152,46 @@ def test_viewer_screenshot_and_prototype_panel(
         tmp_path / "2.csv",
         "simple-seq",
     )
-    viewer = make_napari_viewer()
-    viewer.window._qt_window.resize(1400, 800)
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1400, 860)
     open_recording(viewer, wav)
-    ds = open_activations(path)
-    layers = add_layer_data(viewer, activation_layers(ds, "2"))
-    viewer.layers.move(viewer.layers.index(viewer.layers["2 annotation"]), len(viewer.layers))
-    for layer in layers[1:]:
-        layer.visible = False
-    viewer.layers.selection.active = viewer.layers["2 annotation"]
-    viewer.reset_view()
-    camera = viewer.scene.camera
-    camera.center = (1.6, 2.6)  # (frequency, time): 0-16 kHz, around 2.6 s
-    camera.zoom = viewer.window._qt_viewer.canvas.size[1] / 4.0  # 4 s across
+    panel = PrototypeWidget(viewer)
+    viewer.window.add_dock_widget(panel, name="Clips and prototypes")
+
+    # File > Open: napari reads the store through the plugin; the panel lists it
+    viewer.open(str(path), plugin="vocalpy-xai")
+    qtbot.waitUntil(lambda: panel.list.count() == 3)
+    n_layers = len(viewer.layers)
+    assert panel.path.text() == str(path) and panel.clip.currentText() == "0"
+    # opening it again from the panel replaces its layers instead of duplicating them
+    panel.open_store(str(path))
+    assert len(viewer.layers) == n_layers
+    panel.clip.setCurrentIndex(1)  # clip "2": song 2, the open recording
+    assert len(viewer.layers) == n_layers and panel.list.count() == 3
+    frame = next(la for la in viewer.layers if plugin_meta(la).get("role") == "clip_frame")
+    spect = next(la for la in panel.layers if plugin_meta(la).get("role") == "spectrogram")
+    t0, t1 = plugin_meta(frame)["times"]
+    assert t0 == pytest.approx(spect.extent.world[0, -1], abs=0.01)
+    assert t1 == pytest.approx(spect.extent.world[1, -1], abs=0.01)
+    # legend: the list's colours are its layers' colours, by rank
+    for rank, proto in enumerate(panel.prototypes):
+        layer = panel._layer_of(proto["prototype"])
+        colour = plugin_meta(layer)["colour"]
+        assert colour == prototype_colour(rank)
+        assert panel.list.item(rank).foreground().color().name() == colour
+        assert layer.blending == "translucent"
+    icon = panel.list.item(0).icon().pixmap(150, 90)
+    assert icon.width() >= 120  # a readable thumbnail, not 7 x 7 pixels
+    show_time_range(viewer, 1.8, 3.4)
+    refresh_windows(viewer, force=True)
+    qtbot.wait(200)
     image = viewer.screenshot(canvas_only=False, flash=False)
     assert image.ndim == 3 and image[..., :3].std() > 10
     if os.environ.get("VOCALPY_XAI_WRITE_SCREENSHOT"):
         from PIL import Image
 
-        Image.fromarray(image).save(REPO / "docs" / "images" / "napari_viewer.png")
+        Image.fromarray(image).save(REPO / "docs" / "images" / "napari_activations.png")
 
-    panel = PrototypeWidget(viewer)
-    viewer.window.add_dock_widget(panel, name="Clips and prototypes")
-    panel.open_store(str(path))
     assert panel.clip.count() == 2
     assert panel.list.count() == 3
     assert not panel.list.item(0).icon().isNull()  # thumbnail of the real source patch

@@ -116,3 +116,36 @@ def test_long_recording_shows_view_saves_all(make_napari_viewer, qtbot, long_son
     np.testing.assert_array_equal(seg.offsets_s, original.offsets_s)
     assert seg.labels.tolist() == np.asarray(original.labels).astype(str).tolist()
     assert len(shapes.data) < 100  # undo restores into the current view's window
+
+
+def test_long_recording_overview_and_crowded_labels(make_napari_viewer, qtbot, long_song):
+    """A long recording gets an overview dock (click to go there); zoomed all the way out its
+    labels hide instead of overlapping, and come back zoomed in."""
+    from qtpy.QtCore import QPoint, Qt
+
+    from vocalpy_xai.napari.view import show_time_range
+    from vocalpy_xai.napari.viewer import refresh_windows
+    from vocalpy_xai.napari.widgets.overview import OverviewWidget
+
+    viewer = make_napari_viewer(show=True)
+    image, shapes = open_recording(viewer, long_song)
+    overview = next(w for w in viewer.window.dock_widgets.values() if isinstance(w, OverviewWidget))
+    duration = plugin_meta(image)["duration_s"]
+    assert overview.layer is image and overview.span[1] == pytest.approx(duration, abs=0.01)
+    assert overview.pixmap is not None and overview.pixmap.width() > 100
+
+    # zoomed out on all of it: too crowded for labels
+    refresh_windows(viewer, force=True)
+    assert not shapes.text.visible
+    # a click at three quarters of the strip centres the view there
+    show_time_range(viewer, 10.0, 15.0)
+    qtbot.waitUntil(lambda: overview.strip.width() > 50)
+    x = int(overview.strip.width() * 0.75)
+    qtbot.mouseClick(overview.strip, Qt.MouseButton.LeftButton, pos=QPoint(x, 10))
+    centre = viewer.scene.camera.center[-1]
+    assert centre == pytest.approx(overview.strip.t_of(x), abs=1e-6)
+    assert centre == pytest.approx(0.75 * duration, rel=0.02)
+    view = visible_time_range(viewer)
+    assert view[1] - view[0] == pytest.approx(5.0, rel=0.05)  # the zoom is kept
+    refresh_windows(viewer, force=True)
+    assert shapes.text.visible

@@ -53,7 +53,8 @@ def test_report_pages_figures_audio_and_activations(trained, tmp_path):
     for name in images:
         assert (out.index.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sounds = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
-    assert len(sounds) == 3 * (1 + 2 * 2)  # per window: itself, then matched + box per rank
+    # per window: itself, then per rank the matched part, the prototype box, its syllable
+    assert len(sounds) == 3 * (1 + 2 * 3)
     for href in sounds:
         assert (out.index.parent / href).is_file(), href
     assert 'href="gallery/index.html"' in page and out.gallery.is_file()
@@ -83,6 +84,15 @@ def test_report_pages_figures_audio_and_activations(trained, tmp_path):
         assert (out.gallery.parent / href).is_file()
     assert "band weights" in gallery
 
+    # the whole source syllable of each shown prototype plays, as long as its annotation says
+    for k in set(act["top_prototypes"].values.ravel().tolist()):
+        w = model.prototypes_[k]["window"]
+        d = soundfile.info(out.index.parent / "audio" / f"proto-{k:03d}-syllable.wav").duration
+        assert d == pytest.approx(train.meta["offset_s"][w] - train.meta["onset_s"][w], abs=1e-4)
+    # both panels (and the gallery) share one colour map; bands are stated side by side
+    assert out.colormaps == {"gray_r"}
+    assert "matched " in page and " vs prototype " in page
+
     opened = open_activations(out.activations)
     assert list(opened["clip"].values) == ids
     np.testing.assert_array_equal(opened["score"].values, act["score"].values)
@@ -96,3 +106,33 @@ def test_report_refuses_windows_of_another_model(trained, tmp_path):
     act = model.explain(test.X[:1], sources=test.sources[:1], top_k=1)
     with pytest.raises(ValueError, match="pass the windows the model was trained on"):
         explanation_report(model, train.X[:2], act, tmp_path / "x", progress=False)
+
+
+def test_report_flags_prototypes_sourced_outside_their_class(trained, tmp_path):
+    """Each prototype's source box is checked against the annotated syllables of its source
+    recording; the page lists and marks those outside a syllable of their class."""
+    from vocalpy_xai.protonet.report import IN_CLASS_SHARE, source_checks, syllable_table
+
+    model, train, test = trained
+    syllables = syllable_table(train)
+    assert len(syllables) == len(set(zip(syllables.source_path, syllables.onset_s, strict=True)))
+    checks = source_checks(model, syllables)
+    assert len(checks) == model.num_prototypes_
+    # recompute one flag by hand from the annotation: the box's overlap with its class
+    for _, c in checks.iterrows():
+        p = model.prototypes_[int(c.prototype)]
+        g = syllables[(syllables.source_path == p["source_path"]) & (syllables.label == p["class"])]
+        t0, t1 = p["t0_s"], p["t1_s"] + model.frame_s_
+        inside = np.clip(np.minimum(g.offset_s, t1) - np.maximum(g.onset_s, t0), 0, None).sum()
+        assert c.in_class_share == pytest.approx(min(inside / (t1 - t0), 1.0))
+        assert c.flagged == (c.in_class_share < IN_CLASS_SHARE)
+        assert (c["where"] == "in its class") == (c.syllable_label == p["class"])
+    act = model.explain(test.X[:2], sources=test.sources[:2], top_k=2)
+    out = explanation_report(model, train, act, tmp_path / "x", audio=False, progress=False)
+    page = out.index.read_text()
+    n_flagged = int(checks.flagged.sum())
+    assert f"{n_flagged} of {len(checks)} prototypes have a source box" in page
+    shown = set(act["top_prototypes"].values[:, :2].ravel().tolist())
+    if checks.flagged[list(shown)].any():
+        assert "⚠ source" in page
+    print("flagged", n_flagged, "of", len(checks), checks["where"].value_counts().to_dict())

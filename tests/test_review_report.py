@@ -119,7 +119,8 @@ def test_worst_errors_ranked_with_crops(run):
     worst = run.worst
     assert 0 < len(worst) <= N_WORST
     assert worst["score"].is_monotonic_decreasing and (worst["disagreement"] > 0).all()
-    assert set(worst["error"]) <= {"label", "missed", "partial"}
+    assert set(worst["error"]) <= {"label", "missed"}
+    assert (worst["model_label"] != worst["human_label"]).all()  # errors only
     assert set(worst["clip"]) <= set(TEST)
     for name in worst["figure"]:
         assert (run.index.parent / name).stat().st_size > 5_000

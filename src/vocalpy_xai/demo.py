@@ -155,9 +155,17 @@ def stage_data_report(ctx: DemoContext) -> None:
             "xeno-canto": [f"XC{x}" for x in ds["meta_xc_id"].values],
             "recordist": ds["meta_recordist"].values,
             "licence": ds["meta_license"].values,
+            "url": ds["meta_xc_url"].values
+            if "meta_xc_url" in ds
+            else [f"https://xeno-canto.org/{x}" for x in ds["meta_xc_id"].values],
         }
     )
-    sec.table(credits, caption="Attribution of every clip (licence per recording)")
+    sec.table(
+        credits,
+        caption=f"Attribution of every clip ({len(credits)} recordings, licence per recording)",
+        folded=True,
+        links={"xeno-canto": "url"},
+    )
 
 
 def stage_esn(ctx: DemoContext) -> None:

@@ -44,8 +44,19 @@ REQUIRED = (
     "clip_source_path",
     "clip_start_s",
 )
-#: colormaps given to prototype layers, in turn
-COLORMAPS = ("magenta", "green", "cyan", "yellow", "red", "blue", "bop orange", "bop purple")
+#: colours of prototype layers by rank in the clip (the panel's legend uses the same): each
+#: map runs from transparent to its colour, drawn translucent, so overlapping maps keep their
+#: colours instead of adding up to white
+PROTOTYPE_COLOURS = (
+    "#ff2bd6",
+    "#00e5ff",
+    "#7cff3a",
+    "#ffa600",
+    "#ff4040",
+    "#4f7dff",
+    "#c080ff",
+    "#ffffff",
+)
 #: prototype layers made visible when a clip opens (its best-ranked ones)
 VISIBLE_TOP: int = 3
 
@@ -141,6 +152,20 @@ def top_prototypes(ds: xr.Dataset, clip: int | str | None, n: int | None = None)
     return out
 
 
+def prototype_colour(rank: int) -> str:
+    """The colour (hex) of the prototype ranked ``rank`` (0: best) in a clip."""
+    return PROTOTYPE_COLOURS[rank % len(PROTOTYPE_COLOURS)]
+
+
+def prototype_colormap(rank: int):
+    """A napari colormap from transparent to :func:`prototype_colour` (``rank``)."""
+    from napari.utils.colormaps import Colormap
+
+    colour = prototype_colour(rank).lstrip("#")
+    rgb = [int(colour[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    return Colormap([[*rgb, 0.0], [*rgb, 0.85]], name=f"vocalpy-xai prototype {rank}")
+
+
 def activation_layers(
     ds: xr.Dataset, clip: int | str | None = None, time_offset_s: float = 0.0
 ) -> list[tuple]:
@@ -158,8 +183,9 @@ def activation_layers(
     Returns
     -------
     layers : list of (data, kwargs, "image")
-        Additive blending, one colormap each; the clip's :data:`VISIBLE_TOP` best prototypes
-        are visible, the others hidden (tick them in the layer list).
+        Translucent, one colour each by rank (:func:`prototype_colour`); the clip's
+        :data:`VISIBLE_TOP` best prototypes are visible, the others hidden (tick them in the
+        layer list or the panel).
     """
     c = clip_index(ds, clip)
     freqs = np.asarray(ds["freq"].values, float)
@@ -168,7 +194,9 @@ def activation_layers(
     if flip:
         freqs = freqs[::-1]
     transform = grid_transform(freqs, np.asarray(ds["time"].values, float) + time_offset_s)
-    visible = {p["index"] for p in top_prototypes(ds, c, VISIBLE_TOP)}
+    ranked = [p["index"] for p in top_prototypes(ds, c)]
+    rank_of = {j: r for r, j in enumerate(ranked)}
+    visible = set(ranked[:VISIBLE_TOP])
     scores = np.asarray(ds["score"].isel(clip=c).values, float)
     layers = []
     for j, proto in enumerate(ds["prototype"].values):
@@ -183,9 +211,9 @@ def activation_layers(
                 data,
                 {
                     "name": f"prototype {int(proto)} ({klass})",
-                    "colormap": COLORMAPS[j % len(COLORMAPS)],
-                    "blending": "additive",
-                    "opacity": 0.7,
+                    "colormap": prototype_colormap(rank_of.get(j, j)),
+                    "blending": "translucent",
+                    "opacity": 1.0,
                     "contrast_limits": (max(0.0, top * 0.5), max(top, 1e-6)),
                     "visible": j in visible,
                     **transform,
@@ -197,6 +225,8 @@ def activation_layers(
                             "prototype": int(proto),
                             "class": klass,
                             "score": float(scores[j]),
+                            "rank": int(rank_of.get(j, -1)),
+                            "colour": prototype_colour(rank_of.get(j, j)),
                         }
                     },
                 },

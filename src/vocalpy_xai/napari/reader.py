@@ -204,15 +204,53 @@ def activation_store_layers(path: PathLike, clip: int | str | None = None) -> li
     spect = ds["spectrogram"].isel(clip=c).transpose("freq", "time").values
     if len(freqs) > 1 and freqs[0] > freqs[-1]:
         freqs, spect = freqs[::-1], spect[::-1]
+    start = float(ds["clip_start_s"].values[c])
+    offset = start if np.isfinite(start) else 0.0  # drawn at its place in the recording
     meta = {
         "audio_path": str(ds["clip_source_path"].values[c]),
         "source_kind": "activations",
         "store_path": str(path),
         "clip": str(ds["clip"].values[c]),
-        "clip_start_s": float(ds["clip_start_s"].values[c]),
+        "clip_start_s": start,
         "n_clips": int(ds.sizes["clip"]),
     }
-    transform = grid_transform(freqs, np.asarray(ds["time"].values, float))
+    times = np.asarray(ds["time"].values, float) + offset
+    transform = grid_transform(freqs, times)
     name = f"{ds['clip'].values[c]} spectrogram"
     image = (spect, _spectrogram_kwargs(name, transform, contrast_of(spect), meta, False), "image")
-    return [image, *activation_layers(ds, c)]
+    frame = clip_frame_layer(ds, c, (float(freqs[0]), float(freqs[-1])), times, str(path))
+    return [image, *activation_layers(ds, c, time_offset_s=offset), frame]
+
+
+def clip_frame_layer(ds, c: int, freq_range_hz, times: np.ndarray, store_path: str) -> tuple:
+    """A Shapes LayerData framing clip ``c`` (its time span, the whole band) with its name,
+    predicted class and best prototype, so that the clip stands out on the whole recording."""
+    from .coords import hz_to_world
+    from .segments_layer import rectangle
+
+    dt = float(times[1] - times[0]) if len(times) > 1 else 0.0
+    t0, t1 = float(times[0]) - dt / 2, float(times[-1]) + dt / 2
+    y0, y1 = (float(v) for v in hz_to_world(np.asarray(freq_range_hz)))
+    predicted = str(ds["predicted_class"].values[c]) if "predicted_class" in ds else "?"
+    note = f"clip {ds['clip'].values[c]}: model says {predicted}"
+    return (
+        [rectangle(t0, t1, y0, y1)],
+        {
+            "name": f"clip {ds['clip'].values[c]} frame",
+            "shape_type": "rectangle",
+            "edge_color": "#ffffff",
+            "face_color": "transparent",
+            "edge_width": 0.004,
+            "features": {"note": [note]},
+            "text": {"string": "{note}", "size": 10, "color": "#ffffff", "anchor": "lower_left"},
+            "metadata": {
+                META_KEY: {
+                    "role": "clip_frame",
+                    "store_path": store_path,
+                    "clip": str(ds["clip"].values[c]),
+                    "times": (t0, t1),
+                }
+            },
+        },
+        "shapes",
+    )

@@ -48,7 +48,7 @@ def refresh_windows(viewer, force: bool = False) -> None:
     update_rulers(viewer)
     for layer in list(viewer.layers):
         meta = plugin_meta(layer)
-        if meta.get("role") == "highlight" and len(layer.data):
+        if meta.get("role") in ("highlight", "clip_frame") and len(layer.data):
             layer.edge_width = HIGHLIGHT_EDGE_PX / camera_of(viewer).zoom
         if "hidden" in meta:
             _style_for_view(viewer, layer, view)
@@ -143,6 +143,7 @@ def prepare_viewer(viewer) -> None:
             attach_editor(layer)
         if viewer.dims.ndim == 2:
             viewer.dims.axis_labels = AXIS_LABELS
+        _maybe_overview(viewer, layer)
         _schedule(viewer)
 
     viewer.layers.events.inserted.connect(on_inserted)
@@ -150,6 +151,21 @@ def prepare_viewer(viewer) -> None:
     camera = camera_of(viewer)
     camera.events.center.connect(lambda event: _schedule(viewer))
     camera.events.zoom.connect(lambda event: _schedule(viewer))
+
+
+def _maybe_overview(viewer, layer) -> None:
+    """Dock the overview for a long recording's spectrogram (Qt viewers only)."""
+    from .segments_layer import plugin_meta
+
+    meta = plugin_meta(layer)
+    if meta.get("role") != "spectrogram" or getattr(viewer, "window", None) is None:
+        return
+    try:
+        from .widgets.overview import OVERVIEW_MIN_S, dock_overview
+    except ImportError:  # no Qt
+        return
+    if float(meta.get("duration_s") or 0.0) >= OVERVIEW_MIN_S:
+        dock_overview(viewer)
 
 
 def prepare_current_viewer() -> None:
@@ -183,6 +199,7 @@ def add_layer_data(viewer, layer_data: list[tuple]) -> list:
         viewer.add_layer(layer)
         layers.append(layer)
     viewer.reset_view()
+    refresh_windows(viewer)  # rulers and segment windows now, not in the next idle moment
     return layers
 
 

@@ -30,6 +30,7 @@ import re
 
 import attrs
 import matplotlib
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -55,6 +56,10 @@ class ExplanationReport:
     activations: pathlib.Path
     figures: list[pathlib.Path]
     audio: list[pathlib.Path]
+    #: :func:`source_checks` of the model's prototypes (``flagged``: outside their class)
+    sources: pd.DataFrame = attrs.field(factory=pd.DataFrame)
+    #: colour maps of every spectrogram drawn (one: :data:`SPECTROGRAM_CMAP`)
+    colormaps: set = attrs.field(factory=set)
 
 
 # ----------------------------------------------------------------------------- audio
@@ -157,15 +162,138 @@ def _train_window(train, model, k: int, window: int) -> tuple[np.ndarray, float]
     return view["spectrogram"][0], start + view["attrs"]["time_origin_s"]
 
 
+# ----------------------------------------------------------------------------- sources
+#: a prototype whose box lies less than this share inside syllables of its class is flagged
+IN_CLASS_SHARE: float = 0.5
+
+
+def syllable_table(windows) -> pd.DataFrame:
+    """The annotated syllables behind syllable windows: ``source_path``, ``onset_s``,
+    ``offset_s``, ``label`` (one row per syllable, sorted), empty without syllable meta."""
+    meta = getattr(windows, "meta", None) or {}
+    sources = getattr(windows, "sources", None) or []
+    if not {"onset_s", "offset_s", "label"} <= set(meta) or not sources:
+        return pd.DataFrame(columns=["source_path", "onset_s", "offset_s", "label"])
+    table = pd.DataFrame(
+        {
+            "source_path": [str(s.get("source_path", "")) for s in sources],
+            "onset_s": np.asarray(meta["onset_s"], float),
+            "offset_s": np.asarray(meta["offset_s"], float),
+            "label": np.asarray(meta["label"]).astype(str),
+        }
+    )
+    return table.drop_duplicates().sort_values(["source_path", "onset_s"]).reset_index(drop=True)
+
+
+def source_checks(model, syllables: pd.DataFrame) -> pd.DataFrame:
+    """Where each prototype's source box lies: inside a syllable of its class or not.
+
+    Parameters
+    ----------
+    model : AudioProtoNet
+    syllables : pandas.DataFrame
+        :func:`syllable_table` of the training windows.
+
+    Returns
+    -------
+    checks : pandas.DataFrame
+        One row per prototype: ``prototype``, ``class``, ``source_path``, ``box_t0_s``,
+        ``box_t1_s`` (the box, ``t1 + frame_s`` at the end), ``in_class_share`` (share of the
+        box's duration inside syllables of its class in the same recording),
+        ``syllable_onset_s`` / ``syllable_offset_s`` / ``syllable_label`` (the syllable the box
+        overlaps most, NaN / "" in silence), ``where`` (``"in its class"``,
+        ``"in class X"``, ``"in silence"``) and ``flagged`` (``in_class_share <``
+        :data:`IN_CLASS_SHARE`).
+    """
+    frame_s = float(model.frame_s_)
+    rows = []
+    by_file = {k: g for k, g in syllables.groupby("source_path")} if len(syllables) else {}
+    for k, p in enumerate(model.prototypes_):
+        t0, t1 = float(p["t0_s"]), float(p["t1_s"]) + frame_s
+        g = by_file.get(str(p.get("source_path", "")))
+        share, best, where = 0.0, None, "in silence"
+        if g is not None and t1 > t0:
+            overlap = np.clip(
+                np.minimum(g["offset_s"].to_numpy(), t1) - np.maximum(g["onset_s"].to_numpy(), t0),
+                0,
+                None,
+            )
+            mine = g["label"].to_numpy() == str(p["class"])
+            share = float(overlap[mine].sum() / (t1 - t0))
+            if overlap.max() > 0:
+                best = g.iloc[int(np.argmax(overlap))]
+                label = str(best["label"])
+                where = "in its class" if label == str(p["class"]) else f"in class {label}"
+        rows.append(
+            {
+                "prototype": k,
+                "class": str(p["class"]),
+                "source_path": str(p.get("source_path", "")),
+                "box_t0_s": t0,
+                "box_t1_s": t1,
+                "in_class_share": min(share, 1.0),
+                "syllable_onset_s": float(best["onset_s"]) if best is not None else np.nan,
+                "syllable_offset_s": float(best["offset_s"]) if best is not None else np.nan,
+                "syllable_label": str(best["label"]) if best is not None else "",
+                "where": where,
+                "flagged": share < IN_CLASS_SHARE,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _flag_text(check) -> str:
+    if not bool(check["flagged"]):
+        return ""
+    return (
+        f"⚠ source {check['where']}: only {check['in_class_share']:.0%} of its box lies in a "
+        f"syllable of class {check['class']}"
+    )
+
+
+def _band_overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    """Share of the smaller band covered by the other (0 when disjoint)."""
+    inter = max(0.0, min(a1, b1) - max(a0, b0))
+    width = min(a1 - a0, b1 - b0)
+    return inter / width if width > 0 else 0.0
+
+
+def _draw_syllables(ax, syllables: pd.DataFrame, source_path: str, t0: float, t1: float):
+    """Syllable boundaries (dashed) and labels of ``source_path`` between ``t0`` and ``t1``."""
+    if syllables is None or not len(syllables):
+        return
+    g = syllables[
+        (syllables["source_path"] == source_path)
+        & (syllables["offset_s"] > t0)
+        & (syllables["onset_s"] < t1)
+    ]
+    top = ax.get_ylim()[1]
+    for row in g.itertuples():
+        for t in (row.onset_s, row.offset_s):
+            if t0 <= t <= t1:
+                ax.axvline(t, color=SYLLABLE_COLOR, lw=1.0, ls="--")
+        mid = (max(row.onset_s, t0) + min(row.offset_s, t1)) / 2
+        ax.text(
+            mid, top, str(row.label), color=SYLLABLE_COLOR, ha="center", va="bottom", fontsize=8
+        )
+
+
 # ----------------------------------------------------------------------------- figures
-def _show_spectrogram(ax, spect, freq, t_start, frame_s, cmap="gray_r"):
+#: the one colour map of every spectrogram in the report (both panels, the gallery)
+SPECTROGRAM_CMAP: str = "gray_r"
+#: colour of syllable boundaries and labels on the figures
+SYLLABLE_COLOR: str = "#1f77b4"
+
+
+def _show_spectrogram(ax, spect, freq, t_start, frame_s):
     times = t_start + np.arange(spect.shape[1]) * frame_s
     vmax = float(np.nanmax(spect))
     ax.imshow(
         spect,
         origin="lower",
         aspect="auto",
-        cmap=cmap,
+        cmap=SPECTROGRAM_CMAP,
+        label="spectrogram",
         extent=(times[0], times[-1] + frame_s, freq[0], freq[-1]),
         vmin=vmax - 70,
         vmax=vmax,
@@ -229,15 +357,23 @@ def _draw_box(ax, proto: dict, frame_s: float, color: str = "lime", lw: float = 
     )
 
 
-def _draw_source(ax, src, proto, freq, frame_s, title):
+def _draw_source(ax, src, proto, freq, frame_s, title, syllables=None, flagged=False):
     if src is None:
         ax.text(0.5, 0.5, "no source window", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
     patch, start = src
-    _show_spectrogram(ax, patch, freq, start, frame_s, cmap="magma")
-    _draw_box(ax, proto, frame_s)
-    ax.set_title(title, fontsize=8)
+    times = _show_spectrogram(ax, patch, freq, start, frame_s)
+    _draw_box(ax, proto, frame_s, color="#d62828" if flagged else "lime")
+    _draw_syllables(ax, syllables, str(proto.get("source_path", "")), times[0], times[-1] + frame_s)
+    ax.set_title(title, fontsize=8, color="#d62828" if flagged else "black")
+
+
+def spectrogram_colormaps(fig) -> set[str]:
+    """Names of the colour maps of a figure's spectrogram images (one per report)."""
+    return {
+        im.get_cmap().name for ax in fig.axes for im in ax.images if im.get_label() == "spectrogram"
+    }
 
 
 def _slug(text: str) -> str:
@@ -255,6 +391,7 @@ def explanation_report(
     max_clips: int | None = 20,
     title: str = "AudioProtoNet explanations",
     progress: bool = True,
+    segments=None,
 ) -> ExplanationReport:
     """Write HTML pages, PNG figures and WAV files explaining a prototype net's decisions.
 
@@ -281,6 +418,10 @@ def explanation_report(
         Title of the page.
     progress : bool
         Show a progress bar.
+    segments : Windows or pandas.DataFrame, optional
+        The syllables of the explained windows' recordings (the explained ``Windows``, or a
+        :func:`syllable_table`): their boundaries are drawn on the left panels. The training
+        windows' syllables are always drawn on the right.
 
     Returns
     -------
@@ -322,10 +463,36 @@ def explanation_report(
             "they come from different models"
         )
     weights = model.last_layer()
+    syllables = syllable_table(train)
+    checks = source_checks(model, syllables)
+    explained = segments if isinstance(segments, pd.DataFrame) else syllable_table(segments)
+    all_syllables = pd.concat([syllables, explained], ignore_index=True).drop_duplicates()
+    colormaps: set[str] = set()
+    window_meta = getattr(train, "meta", None) or {}
+    train_sources = getattr(train, "sources", None) or []
     class_index = {c: i for i, c in enumerate(model.class_names_)}
     figures: list[pathlib.Path] = []
 
     proto_audio: dict[int, str | None] = {}
+    syllable_audio: dict[int, str | None] = {}
+
+    def syllable_wav(k: int) -> str | None:
+        """The whole syllable of the training window prototype ``k`` was projected onto."""
+        if cutter is None:
+            return None
+        if k not in syllable_audio:
+            w = int(protos[k].get("window", -1))
+            href = None
+            if 0 <= w < len(window_meta.get("onset_s", [])) and w < len(train_sources):
+                path = cutter.cut(
+                    str(train_sources[w].get("source_path", "")),
+                    float(window_meta["onset_s"][w]),
+                    float(window_meta["offset_s"][w]),
+                    f"proto-{k:03d}-syllable.wav",
+                )
+                href = None if path is None else f"{AUDIO_DIR}/{path.name}"
+            syllable_audio[k] = href
+        return syllable_audio[k]
 
     def proto_wav(k: int) -> str | None:
         if cutter is None:
@@ -347,8 +514,33 @@ def explanation_report(
         "shown where above 50 % of its range, contours at 75 and 90 %); cyan box: the feature cell where it peaks; "
         "cyan bar: that cell's receptive field in time (the matched part, also as audio). "
         "Right: the training window the prototype was projected onto, its box in green "
-        "(the prototype's audio is that box's time span)."
+        "(red when flagged, see below; the prototype's 16-ms cell plays as 'prototype box', "
+        "the whole syllable it sits in as 'source syllable'). Both panels use one colour map "
+        f"({SPECTROGRAM_CMAP}: dark = loud); dashed blue lines and labels: annotated syllables. "
+        "The table states the band where the prototype matched beside the prototype's own "
+        "band: a match in another band is the same pattern at another pitch."
     )
+    flagged = checks[checks["flagged"]] if len(checks) else checks
+    src_sec = report.section("Prototype sources")
+    src_sec.text(
+        f"{len(flagged)} of {len(checks)} prototypes have a source box that lies less than "
+        f"{IN_CLASS_SHARE:.0%} inside a syllable of their own class (in silence or in another "
+        "class's syllable): the model's argument 'this looks like that' is then not about a "
+        "syllable of the class it votes for. They are marked ⚠ below."
+    )
+    if len(flagged):
+        src_sec.raw_html(
+            "<table><tr><th>prototype</th><th>class</th><th>source</th><th>box</th>"
+            "<th>where</th><th>share in its class</th></tr>"
+            + "".join(
+                f"<tr><td>{int(c.prototype)}</td><td>{html.escape(c['class'])}</td>"
+                f"<td>{html.escape(pathlib.Path(c.source_path).name)}</td>"
+                f"<td>{c.box_t0_s:.3f}-{c.box_t1_s:.3f} s</td><td>{html.escape(c['where'])}</td>"
+                f"<td>{c.in_class_share:.0%}</td></tr>"
+                for _, c in flagged.iterrows()
+            )
+            + "</table>"
+        )
     intro.raw_html(
         f'<p><a href="{GALLERY_DIR}/index.html">Prototype gallery</a> &middot; '
         f"activation dataset: <code>{html.escape(ACTIVATIONS_NAME)}</code> "
@@ -394,9 +586,20 @@ def explanation_report(
             )
             ax_sim, ax_src = axes[r]
             _draw_similarity(ax_sim, spect, sim, freq, start0 + origin, frame_s, peak)
+            t_left = start0 + origin
+            _draw_syllables(
+                ax_sim, all_syllables, src_path, t_left, t_left + spect.shape[1] * frame_s
+            )
+            check = checks.iloc[k] if len(checks) > k else None
+            warn = " ⚠ source outside its class" if check is not None and check["flagged"] else ""
             ax_sim.set_title(
-                f"rank {r + 1}: prototype {k} (class {p['class']}), score {score:.2f}",
+                f"rank {r + 1}: prototype {k} (class {p['class']}), score {score:.2f}{warn}",
                 fontsize=8,
+            )
+            m0, m1 = float(freq[peak["f_lo"]]), float(freq[peak["f_hi"]])
+            band_note = (
+                f"matched {m0:.0f}-{m1:.0f} Hz vs prototype {p['f0_hz']:.0f}-{p['f1_hz']:.0f} Hz"
+                f" ({_band_overlap(m0, m1, p['f0_hz'], p['f1_hz']):.0%} overlap)"
             )
             src = _train_window(train, model, k, int(p["window"]))
             _draw_source(
@@ -407,6 +610,8 @@ def explanation_report(
                 frame_s,
                 f"its source: {pathlib.Path(p['source_path']).name}, "
                 f"{p['t0_s']:.3f}-{p['t1_s']:.3f} s, {p['f0_hz']:.0f}-{p['f1_hz']:.0f} Hz",
+                syllables,
+                bool(check["flagged"]) if check is not None else False,
             )
             match_href = None
             if cutter is not None:
@@ -418,15 +623,19 @@ def explanation_report(
                 f"<td>{score:.3f}</td><td>{weight:.3f}</td><td>{score * weight:.3f}</td>"
                 f"<td>{match_t0:.3f}-{match_t1:.3f} s</td>"
                 f"<td>{p['t0_s']:.3f}-{p['t1_s']:.3f} s, {p['f0_hz']:.0f}-{p['f1_hz']:.0f} Hz</td>"
+                f"<td>{html.escape(band_note)}</td>"
+                f"<td>{html.escape(_flag_text(check) if check is not None else '')}</td>"
                 + (
                     f"<td>{_audio_tag(match_href, 'matched part')}</td>"
                     f"<td>{_audio_tag(proto_wav(k), 'prototype box')}</td>"
+                    f"<td>{_audio_tag(syllable_wav(k), 'source syllable')}</td>"
                     if cutter is not None
                     else ""
                 )
                 + "</tr>"
             )
         fig.tight_layout()
+        colormaps |= spectrogram_colormaps(fig)
         name = f"explain-{i:03d}.png"
         figures.append(
             sec.figure(fig, name, caption=f"{clip_id}: top {k_show} prototypes and their sources")
@@ -434,7 +643,12 @@ def explanation_report(
         head = (
             "<tr><th>rank</th><th>prototype</th><th>class</th><th>score</th>"
             "<th>weight</th><th>contribution</th><th>matched part</th><th>prototype box</th>"
-            + ("<th>listen: matched</th><th>listen: prototype</th>" if cutter is not None else "")
+            "<th>bands</th><th>source</th>"
+            + (
+                "<th>listen: matched</th><th>listen: prototype</th><th>listen: source syllable</th>"
+                if cutter is not None
+                else ""
+            )
             + "</tr>"
         )
         sec.raw_html(f"<table>{head}{''.join(rows)}</table>")
@@ -449,6 +663,8 @@ def explanation_report(
         activations=act_path,
         figures=figures,
         audio=[] if cutter is None else list(dict.fromkeys(cutter.written)),
+        sources=checks,
+        colormaps=colormaps,
     )
 
 

@@ -14,6 +14,7 @@ report grows as the workflow does::
 from __future__ import annotations
 
 import datetime
+import html
 import pathlib
 
 import attrs
@@ -46,7 +47,7 @@ TEMPLATE = jinja2.Template(
  {% elif kind == "html" %}{{ item }}
  {% elif kind == "figure" %}<figure><img src="{{ item[0] }}" alt="{{ item[1] }}">
   <figcaption>{{ item[1] }}</figcaption></figure>
- {% elif kind == "table" %}<p class="note">{{ item[0] }}</p>{{ item[1] }}
+ {% elif kind == "table" %}{% if item[2] %}<details><summary>{{ item[0] }}</summary>{{ item[1] }}</details>{% else %}<p class="note">{{ item[0] }}</p>{{ item[1] }}{% endif %}
  {% endif %}
 {% endfor %}
 {% endfor %}
@@ -80,11 +81,56 @@ class Section:
         self.items.append(("figure", (name, caption)))
         return path
 
-    def table(self, df: pd.DataFrame, caption: str = "", float_format: str = "{:.3g}") -> Section:
-        """A table (also written as CSV beside the report when it has a caption)."""
-        markup = df.to_html(float_format=float_format.format, border=0, escape=True)
-        self.items.append(("table", (caption, jinja2.utils.markupsafe.Markup(markup))))
+    def table(
+        self,
+        df: pd.DataFrame,
+        caption: str = "",
+        float_format: str = "{:.3g}",
+        folded: bool = False,
+        links: dict[str, str] | None = None,
+    ) -> Section:
+        """A table with readable headers (:func:`readable_header`; a plain 0, 1, 2...
+        index is left out).
+
+        ``folded``: shown closed under its caption (HTML ``<details>``), for long tables.
+        ``links``: ``{column: url column}``: each cell of ``column`` links to the URL in the
+        other column (which is then not shown).
+        """
+        df = df.copy()
+        links = links or {}
+        if links:  # the table is written unescaped: escape every other text cell here
+            for column in df.columns:
+                if column not in links and not pd.api.types.is_numeric_dtype(df[column]):
+                    df[column] = [html.escape(str(v)) for v in df[column]]
+            for column, url in links.items():
+                df[column] = [
+                    f'<a href="{html.escape(str(u), quote=True)}">{html.escape(str(v))}</a>'
+                    if isinstance(u, str) and u
+                    else html.escape(str(v))
+                    for v, u in zip(df[column], df[url], strict=True)
+                ]
+            df = df.drop(columns=[u for u in links.values() if u not in links])
+        plain = isinstance(df.index, pd.RangeIndex)
+        df = df.rename(columns=lambda c: readable_header(str(c)))
+        if not plain and df.index.name:
+            df.index.name = readable_header(str(df.index.name))
+        markup = df.to_html(
+            float_format=float_format.format, border=0, escape=not links, index=not plain
+        )
+        self.items.append(("table", (caption, jinja2.utils.markupsafe.Markup(markup), folded)))
         return self
+
+
+#: units written as suffixes of column names, and how a header shows them
+_UNITS = {"_s": "(s)", "_ms": "(ms)", "_hz": "(Hz)", "_khz": "(kHz)", "_db": "(dB)"}
+
+
+def readable_header(name: str) -> str:
+    """``"onset_s"`` -> ``"onset (s)"``, ``"human_label"`` -> ``"human label"``."""
+    for suffix, unit in _UNITS.items():
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return f"{name[: -len(suffix)].replace('_', ' ')} {unit}"
+    return name.replace("_", " ")
 
 
 class Report:

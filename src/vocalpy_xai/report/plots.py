@@ -59,14 +59,15 @@ def plot_spectrogram(
 ) -> plt.Figure:
     """One clip's spectrogram, in seconds and kHz, with its annotated segments overlaid.
 
-    Segments are drawn as coloured boxes spanning the frequency axis, labelled on top.
+    Segments are drawn as coloured boxes spanning the frequency axis, labelled on top; a
+    colour bar gives the values in dB.
     """
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(12, 3.2))
     spect, times, freqs = _clip_image(ds, clip, t_max)
     vmax = np.nanmax(spect)
-    ax.imshow(
+    image = ax.imshow(
         spect,
         origin="lower",
         aspect="auto",
@@ -75,6 +76,7 @@ def plot_spectrogram(
         vmin=vmax - 70,
         vmax=vmax,
     )
+    ax.figure.colorbar(image, ax=ax, label="dB", pad=0.01, fraction=0.03)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (kHz)")
     if "segment_clip" in ds:

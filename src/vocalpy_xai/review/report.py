@@ -342,11 +342,12 @@ def plot_learning_curve(curve: pd.DataFrame):
 def worst_errors(
     model: ESNDecoder, store: str | os.PathLike | xr.Dataset, cp: ClipPredictions, n: int = 8
 ) -> pd.DataFrame:
-    """The ``n`` TEST syllables the model disagrees with most (finder score, rank 1 first).
+    """The ``n`` TEST syllables the model gets most wrong (finder score, rank 1 first).
 
+    Only errors: syllables whose majority model label differs from the human label (a
+    syllable the model labels right on most frames is not an error, however doubtful).
     Columns as a review list (:data:`~vocalpy_xai.review.REVIEW_COLUMNS`) plus ``error``:
-    ``label`` (another syllable class), ``missed`` (background) or ``partial`` (the
-    majority label is right but some frames are not). Insertions (model syllables over
+    ``label`` (another syllable class) or ``missed`` (background). Insertions (model syllables over
     background) are not segments of the reference: they count in the syllable error rate
     and show in the crops, but are not ranked here.
     """
@@ -358,13 +359,11 @@ def worst_errors(
         {c: [p] for c, p in cp.probs.items()},
     )
     review = score_segments(store_segments(ds, cp.clips), pred)
-    review = review[review["disagreement"] > 0].head(int(n)).copy()
+    # errors only: the model's majority label differs from the human one
+    errors = (review["disagreement"] > 0) & (review["model_label"] != review["human_label"])
+    review = review[errors].head(int(n)).copy()
     background = model.class_names_[0]
-    review["error"] = np.where(
-        review["model_label"] == review["human_label"],
-        "partial",
-        np.where(review["model_label"] == background, "missed", "label"),
-    )
+    review["error"] = np.where(review["model_label"] == background, "missed", "label")
     return review.reset_index(drop=True)
 
 
@@ -391,7 +390,7 @@ def plot_error_crop(
     freqs = ds["freq"].values / 1e3
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
     vmax = float(np.nanmax(spect))
-    ax.imshow(
+    image = ax.imshow(
         spect,
         origin="lower",
         aspect="auto",
@@ -400,6 +399,7 @@ def plot_error_crop(
         vmax=vmax,
         extent=(i0 * dt, i1 * dt, freqs[0], freqs[-1]),
     )
+    ax.figure.colorbar(image, ax=ax, label="dB", pad=0.01, fraction=0.03)
     top = float(freqs[-1])
     names = list(truth.labels) + list(pred.labels) + [row.human_label, row.model_label]
     colors = colors or label_colors(names)
