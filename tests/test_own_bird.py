@@ -170,22 +170,7 @@ def test_cbin_folder_to_trained_model_to_annotations(
     (songs / "broken.cbin").write_bytes(b"\x00\x01" * 10)
     (songs / "broken.rec").write_text("Chans = 1\nADFREQ = 32000\nSamples = 64000\n")
     out = work / "annotations"
-    capsys.readouterr()
-    rc = cli.main(
-        [
-            "annotate",
-            str(songs),
-            "--model",
-            str(model_dir),
-            "--out",
-            str(out),
-            "--format",
-            "notmat",
-            "--scheduler",
-            scheduler,
-        ]
-    )
-    printed = capsys.readouterr().out
+    rc, printed = annotate(capsys, songs, str(model_dir), out, scheduler)
     assert rc == 0
     assert f"{len(SONGS)} file(s) done, 0 already done (skipped), 1 bad file(s)" in printed
     assert "broken.cbin: truncated .cbin" in printed
@@ -204,25 +189,25 @@ def test_cbin_folder_to_trained_model_to_annotations(
     reg = work / "registry"
     assert cli.main(["models", "register", str(model_dir), "my-bird", "--registry", str(reg)]) == 0
     before = {p: p.stat().st_mtime_ns for p in out.glob("*.not.mat")}
-    capsys.readouterr()
-    rc = cli.main(
-        [
-            "annotate",
-            str(songs),
-            "--model",
-            "my-bird@latest",
-            "--registry",
-            str(reg),
-            "--out",
-            str(out),
-            "--format",
-            "notmat",
-            "--scheduler",
-            scheduler,
-        ]
-    )
-    printed = capsys.readouterr().out
+    rc, printed = annotate(capsys, songs, "my-bird@latest", out, scheduler, "--registry", str(reg))
     assert rc == 0 and f"0 file(s) done, {len(SONGS)} already done (skipped)" in printed
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.not.mat")} == before
     record = json.loads(next((out / ".vocalpy-xai-annotate").glob("*.json")).read_text())
     assert len(record["audio_sha256"]) == 64 and len(record["model_sha256"]) == 64
+
+    # an annotation the tool did not write (a person's) is never overwritten: listed instead
+    hand = cbin_folder / "bird0_000.cbin.not.mat"
+    (work / "mixed").mkdir()
+    shutil.copy(hand, work / "mixed" / hand.name)
+    rc, printed = annotate(capsys, cbin_folder, str(model_dir), work / "mixed", scheduler)
+    assert rc == 0 and "1 bad file(s)" in printed
+    assert "bird0_000.cbin.not.mat: exists and was not written by vocalpy-xai annotate" in printed
+    assert (work / "mixed" / hand.name).read_bytes() == hand.read_bytes()
+
+
+def annotate(capsys, source, model: str, out, scheduler: str, *extra: str) -> tuple[int, str]:
+    """``vocalpy-xai annotate SOURCE --model MODEL --out OUT --format notmat`` on the cluster."""
+    capsys.readouterr()
+    args = ["annotate", str(source), "--model", model, "--out", str(out), "--format", "notmat"]
+    rc = cli.main([*args, "--scheduler", scheduler, *extra])
+    return rc, capsys.readouterr().out

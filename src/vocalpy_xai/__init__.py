@@ -14,6 +14,8 @@ the modules that need them):
 - reports: :class:`Report`
 - classification examples (species clips, Bird0 syllables, folds, augmentation):
   :mod:`vocalpy_xai.clips`; the BirdNET baseline: :mod:`vocalpy_xai.baselines`
+- batch annotation and species scores of many files on dask.distributed:
+  :func:`~vocalpy_xai.batch.annotate_files`, :func:`~vocalpy_xai.batch.classify_files`
 - the annotate-review-retrain loop: :class:`Registry` (local, versioned models),
   :func:`~vocalpy_xai.review.find_disagreements`, :class:`~vocalpy_xai.review.AnnotationVersions`,
   :func:`~vocalpy_xai.analysis.analyse_store` (UMAP embeddings, song syntax)
@@ -31,6 +33,7 @@ _vocalpy_xai_torchvision.install()
 from . import (  # noqa: E402
     analysis,
     baselines,
+    batch,
     clips,
     errors,
     io,
@@ -43,6 +46,7 @@ from . import (  # noqa: E402
     store,
 )
 from .analysis import analyse_store  # noqa: E402
+from .batch import annotate_files, classify_files  # noqa: E402
 from .errors import (  # noqa: E402
     AnnotationError,
     AudioError,
@@ -90,6 +94,9 @@ __all__ = [
     "Registry",
     "analyse_store",
     "analysis",
+    "annotate_files",
+    "batch",
+    "classify_files",
     "baselines",
     "clips",
     "find_disagreements",
