@@ -631,6 +631,8 @@ def test_serve_refuses_a_missing_registry_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("served a missing registry"))
     assert cli.main(["serve", "--registry", str(tmp_path / "modles")]) == 2
     assert str(tmp_path / "modles") in capsys.readouterr().err
+    assert cli.main(["models", "list", "--registry", str(tmp_path / "modles")]) == 2
+    assert "no such registry folder" in capsys.readouterr().err
     assert not (tmp_path / "modles").exists()
 
 
