@@ -825,6 +825,26 @@ def test_bad_configs(kind, tmp_path):
     _named(info.value, path, *words)
 
 
+@pytest.mark.parametrize(
+    "kind, text, words",
+    [
+        ("missing", None, ["cannot read"]),
+        ("wrong_columns", "file,set\n0,train\n", ["columns 'clip' and 'split'"]),
+        ("clip_out_of_range", "clip,split\n0,train\n99,test\n", ["99", "row 3"]),
+        ("clip_not_a_number", "clip,split\nzero,train\n", ["'zero'"]),
+    ],
+)
+def test_bad_splits_files(kind, text, words, tmp_path):
+    from vocalpy_xai.vak.run import read_splits
+
+    path = tmp_path / f"{kind}.csv"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        read_splits(path, 3)
+    _named(info.value, path, *words)
+
+
 def test_good_configs_pass(tmp_path):
     from vocalpy_xai.vak.run import check_config
 
