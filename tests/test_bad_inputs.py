@@ -631,6 +631,8 @@ def test_serve_refuses_a_missing_registry_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("served a missing registry"))
     assert cli.main(["serve", "--registry", str(tmp_path / "modles")]) == 2
     assert str(tmp_path / "modles") in capsys.readouterr().err
+    assert cli.main(["models", "list", "--registry", str(tmp_path / "modles")]) == 2
+    assert "no such registry folder" in capsys.readouterr().err
     assert not (tmp_path / "modles").exists()
 
 
@@ -820,6 +822,26 @@ def test_bad_configs(kind, tmp_path):
         path.write_text(base.replace(old, new))
     with pytest.raises(ConfigError) as info:
         check_config(path, "train")
+    _named(info.value, path, *words)
+
+
+@pytest.mark.parametrize(
+    "kind, text, words",
+    [
+        ("missing", None, ["cannot read"]),
+        ("wrong_columns", "file,set\n0,train\n", ["columns 'clip' and 'split'"]),
+        ("clip_out_of_range", "clip,split\n0,train\n99,test\n", ["99", "row 3"]),
+        ("clip_not_a_number", "clip,split\nzero,train\n", ["'zero'"]),
+    ],
+)
+def test_bad_splits_files(kind, text, words, tmp_path):
+    from vocalpy_xai.vak.run import read_splits
+
+    path = tmp_path / f"{kind}.csv"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        read_splits(path, 3)
     _named(info.value, path, *words)
 
 

@@ -19,7 +19,9 @@ from .store import Registry
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    return Registry(args.registry)
+    """The registry of ``--registry``; only ``register`` may create a folder it names."""
+    create = args.registry is None or getattr(args, "func", None) is cmd_register
+    return Registry(args.registry, create=create)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

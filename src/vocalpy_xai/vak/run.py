@@ -81,14 +81,33 @@ def esn_from_tables(tables: dict) -> ESNDecoder:
 
 
 def read_splits(path: str | pathlib.Path | None, n_clips: int) -> np.ndarray:
-    """Split per clip from a CSV with columns ``clip, split``; default: all ``train``."""
+    """Split per clip from a CSV with columns ``clip, split``; default: all ``train``.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or unreadable, lacks a column, or names a clip the store lacks.
+    """
     if path is None:
         return np.full(n_clips, "train")
-    table = pd.read_csv(path)
-    if set(table.columns) < {"clip", "split"}:
-        raise ConfigError(f"{path}: a splits file needs columns 'clip' and 'split'")
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ConfigError(f"{path}: cannot read the splits file ({err})") from err
+    if not {"clip", "split"} <= set(table.columns):
+        raise ConfigError(
+            f"{path}: a splits file needs columns 'clip' and 'split' "
+            f"(found: {', '.join(map(str, table.columns))})"
+        )
+    clips = pd.to_numeric(table["clip"], errors="coerce")
+    bad = table["clip"][clips.isna() | (clips % 1 != 0) | (clips < 0) | (clips >= n_clips)]
+    if len(bad):
+        raise ConfigError(
+            f"{path}: clip {bad.iloc[0]!r} (row {bad.index[0] + 2}) is not a clip of the store "
+            f"(0-{n_clips - 1})"
+        )
     out = np.full(n_clips, "", dtype="<U5")
-    out[table["clip"].to_numpy(int)] = table["split"].astype(str).to_numpy()
+    out[clips.to_numpy(int)] = table["split"].astype(str).to_numpy()
     return out
 
 
