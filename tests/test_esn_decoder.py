@@ -151,6 +151,9 @@ def test_long_recording_streams_to_the_whole_file_annotation(trained, small_stor
     streamed = trained.annotate(wav, block_s=5.0)
     _assert_same_segments(streamed, reference)
     assert len(streamed) > 20
+    # the boundary shifts never make a segment start before the previous one ends
+    assert np.all(streamed.onsets_s[1:] >= streamed.offsets_s[:-1])
+    assert np.all(streamed.offsets_s > streamed.onsets_s)
     # small spans: many span edges, same result
     bands = trained._recording_bands(wav, 5.0)
     scores = trained._scores_of_bands(bands, span=700)

@@ -1,14 +1,17 @@
 """Annotation and classification models."""
 
 from .esn_decoder import ESNDecoder, ESNParams
-from .features import BandFeatures
+from .features import BandFeatures, DbBandSpectrogram
 from .postprocess import PostprocessParams, frames_to_segments, to_annotation, to_vocalpy_segments
+from .reservoir_engine import ReservoirEngine
 
 __all__ = [
     "BandFeatures",
+    "DbBandSpectrogram",
     "ESNDecoder",
     "ESNParams",
     "PostprocessParams",
+    "ReservoirEngine",
     "frames_to_segments",
     "to_annotation",
     "to_vocalpy_segments",
