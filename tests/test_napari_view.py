@@ -128,12 +128,18 @@ def test_time_only_zoom_and_pan(make_napari_viewer, qtbot, song):
 
 def test_song_at_one_second_screenshot(make_napari_viewer, qtbot, song):
     """The docs screenshot (written with VOCALPY_XAI_WRITE_SCREENSHOT=1)."""
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1400, 800)
+    qtbot.waitUntil(lambda: canvas_size(viewer)[1] > 1000)
+    qtbot.wait(300)  # let the window settle
     image, shapes = open_recording(viewer, song)
     show_time_range(viewer, 2.0, 3.0)
     qtbot.waitUntil(lambda: plugin_meta(shapes).get("view") == visible_time_range(viewer))
     refresh_windows(viewer, force=True)
+    view = visible_time_range(viewer)
+    assert view == pytest.approx((2.0, 3.0), abs=0.02)
+    ticks = [t for t in rulers_layer(viewer).features["tick"] if t.endswith(" s")]
+    assert ticks[0] == "2.0 s" and float(ticks[-1][:-2]) >= 2.8
     shot = viewer.screenshot(canvas_only=False, flash=False)
     assert shot[..., :3].std() > 10
     if os.environ.get("VOCALPY_XAI_WRITE_SCREENSHOT"):

@@ -151,6 +151,9 @@ def prepare_viewer(viewer) -> None:
     camera = camera_of(viewer)
     camera.events.center.connect(lambda event: _schedule(viewer))
     camera.events.zoom.connect(lambda event: _schedule(viewer))
+    canvas = getattr(viewer, "canvas", None)
+    if canvas is not None and hasattr(canvas, "events"):  # a resized window: redraw rulers
+        canvas.events.size.connect(lambda event: _schedule(viewer))
 
 
 def _maybe_overview(viewer, layer) -> None:
