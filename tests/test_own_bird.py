@@ -204,6 +204,18 @@ def test_cbin_folder_to_trained_model_to_annotations(
     assert "bird0_000.cbin.not.mat: exists and was not written by vocalpy-xai annotate" in printed
     assert (work / "mixed" / hand.name).read_bytes() == hand.read_bytes()
 
+    # a manifest, or one file, in place of a folder
+    rc, printed = annotate(capsys, work / "manifest.csv", str(model_dir), work / "m", scheduler)
+    assert rc == 0 and f"{N_ANNOTATED} file(s) done" in printed
+    one = songs / "bird0_007.cbin"
+    rc, printed = annotate(capsys, one, str(model_dir), work / "one", scheduler)
+    assert rc == 0 and "1 file(s) done" in printed
+    single, batch = (
+        read_annotations(d / "bird0_007.cbin.not.mat", "notmat")[0].seq for d in (work / "one", out)
+    )
+    assert single.labels.tolist() == batch.labels.tolist()
+    np.testing.assert_allclose(single.onsets_s, batch.onsets_s)
+
 
 def annotate(capsys, source, model: str, out, scheduler: str, *extra: str) -> tuple[int, str]:
     """``vocalpy-xai annotate SOURCE --model MODEL --out OUT --format notmat`` on the cluster."""
