@@ -97,7 +97,15 @@ def test_add_class_keeps_known_and_saves(fitted, tmp_path):
     Xk = np.concatenate([t[0] for t in feats["test"][:3]])
     before = grown.predict(Xk)
     Xn, _, sources = feats["train"][3]
-    grown.add_class(ADDED, Xn, sources=sources)
+    reference = np.concatenate([t[0] for t in feats["train"][:3]])
+    grown.add_class(ADDED, Xn, sources=sources, reference=reference)
+    # the known prototypes and weights are untouched
+    n_old = model.network_.classifier.num_prototypes
+    np.testing.assert_array_equal(
+        grown.network_.classifier.prototypes.detach().numpy()[:n_old],
+        model.network_.classifier.prototypes.detach().numpy(),
+    )
+    np.testing.assert_allclose(grown.last_layer()[:3, :n_old], model.last_layer())
     assert grown.class_names_ == [*SPECIES, ADDED]
     after = grown.predict_proba(Xk)
     assert after.shape[1] == 4

@@ -275,18 +275,29 @@ def train_banded(
     return history, nearest_cells(clf, features, y)
 
 
-def add_class(model, name: str, features: np.ndarray) -> list[dict]:
+def add_class(
+    model, name: str, features: np.ndarray, reference: np.ndarray | None = None
+) -> list[dict]:
     """Add class ``name`` to a ``banded`` model from the feature maps of a few examples.
 
     New prototypes: k-means centres of the examples' cells, ``num_proto_per_band`` per row;
-    their weights are the mean own-class weight of the known prototypes and the new bias the
-    mean bias; nothing known changes. Returns the new prototypes' provenance records.
+    their weights start from the mean own-class weight of the known prototypes and the new
+    bias from the mean bias. With ``reference`` (feature maps of known-class examples), the
+    new class's prototypes, weights and bias (only) are then trained for ``params.steps``
+    steps, each batch half new examples (target: the new class), half reference examples
+    (target: the model's own prediction), so that the new class fires on its examples and
+    not on the known ones: trained prototypes sit further from the data than fresh k-means
+    centres, which would otherwise win everywhere. Nothing known changes. Returns the new
+    prototypes' provenance records.
     """
     clf = model.network_.classifier
     n_old, n_cls = clf.proto_class_map.shape
     k = clf.num_proto_per_class
     new = kmeans_prototypes(features, clf.num_proto_per_band, model.params.seed)
     layer = clf.last_layer
+    if reference is not None:
+        with torch.no_grad():
+            ref_target = clf(torch.from_numpy(reference))[0].argmax(1)
     with torch.no_grad():
         class_map = torch.zeros(n_old + k, n_cls + 1)
         class_map[:n_old, :n_cls] = clf.proto_class_map
@@ -302,6 +313,42 @@ def add_class(model, name: str, features: np.ndarray) -> list[dict]:
         new_layer.log_scale.copy_(layer.log_scale)
         clf.last_layer = new_layer
     clf.num_classes = n_cls + 1
+    if reference is not None:
+        _fit_new_class(clf, model.params, features, reference, ref_target, n_old)
     y = np.full(len(features), n_cls)
-    records = nearest_cells(clf, features, y)[n_old:]
-    return records
+    return nearest_cells(clf, features, y)[n_old:]
+
+
+def _fit_new_class(clf, params, features, reference, ref_target, n_old: int) -> None:
+    """Train the last class's prototypes, weights and bias only (see :func:`add_class`)."""
+    new_cls = clf.num_classes - 1
+    masks = {
+        "prototypes": torch.zeros_like(clf.prototypes),
+        "raw": torch.zeros_like(clf.last_layer.raw),
+        "bias": torch.zeros_like(clf.last_layer.bias),
+    }
+    masks["prototypes"][n_old:] = 1
+    masks["raw"][n_old:] = 1
+    masks["bias"][new_cls] = 1
+    params_ = {
+        "prototypes": clf.prototypes,
+        "raw": clf.last_layer.raw,
+        "bias": clf.last_layer.bias,
+    }
+    optimizer = torch.optim.Adam(list(params_.values()), lr=LEARNING_RATE)
+    rng = np.random.default_rng(params.seed)
+    X_new, X_ref = torch.from_numpy(features), torch.from_numpy(reference)
+    half = max(1, params.batch_size // 2)
+    clf.train()
+    for _ in range(params.steps):
+        i = torch.from_numpy(rng.choice(len(X_new), min(half, len(X_new)), replace=False))
+        j = torch.from_numpy(rng.choice(len(X_ref), min(half, len(X_ref)), replace=False))
+        logits = clf(torch.cat([X_new[i], X_ref[j]]))[0]
+        target = torch.cat([torch.full((len(i),), new_cls), ref_target[j]])
+        loss = F.cross_entropy(logits, target)
+        optimizer.zero_grad()
+        loss.backward()
+        for key, p in params_.items():
+            p.grad *= masks[key]
+        optimizer.step()
+    clf.eval()

@@ -190,11 +190,12 @@ def add_class(
     if len(X) == 0:
         raise SpectrogramInputError(f"no example of class {name!r}")
     sources = normalize_sources(sources, len(X))
-    if arch == "banded":  # k-means of the examples' cells per band (reference not needed)
+    if arch == "banded":  # k-means of the examples' cells per band, trained vs reference
         from . import banded
 
         n_old = model.network_.classifier.num_prototypes
-        projection = banded.add_class(model, name, model.backbone_features(X))
+        ref = None if reference is None else model.backbone_features(model._prepare(reference))
+        projection = banded.add_class(model, name, model.backbone_features(X), ref)
         return _record_added(model, name, projection, sources, n_old, len(X))
     clf = model.network_.classifier
     k = clf.num_proto_per_class
