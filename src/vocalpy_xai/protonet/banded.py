@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._cabrnet import ProtoPNetClassifier
+from .cabrnet_arch import AudioProtoPNetClassifier
 
 #: k-means restarts per class and band when initialising prototypes
 KMEANS_INIT = 3
@@ -117,12 +118,7 @@ class BandedCosineClassifier(ProtoPNetClassifier):
         """One-hot band of each prototype (P, H)."""
         return F.one_hot(self.proto_rows, self.num_freq_rows).float()
 
-    def _check_rows(self, features: Tensor) -> None:
-        if features.shape[2] != self.num_freq_rows:
-            raise ValueError(
-                f"feature map has {features.shape[2]} frequency rows, this classifier was built "
-                f"for {self.num_freq_rows}"
-            )
+    _check_rows = AudioProtoPNetClassifier._check_rows
 
     def similarities(self, features: Tensor, **kwargs) -> Tensor:
         """Cosine similarity maps (N, P, H, W), zero outside each prototype's band."""
