@@ -425,7 +425,7 @@ def test_banded_hard_bands_in_hz_and_accuracy(banded, data):
     layer = model.last_layer()
     assert layer.min() >= 0 and np.all((layer > 0).sum(0) == 1)
     Xt, yt, _ = feats["test"]
-    assert np.mean(model.predict(Xt) == yt) >= 0.6  # measured 0.78 on these 9 chunks
+    assert np.mean(model.predict(Xt) == yt) >= 0.8  # measured 6 of 6 test chunks
     # the same answer from the audio as from its features
     np.testing.assert_allclose(
         model.predict_proba(Xtr[:4]), model.predict_proba(model.backbone_features(Xtr[:4])),
@@ -457,7 +457,7 @@ def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
     same = after.argmax(1) == before
     assert np.all(same | (after.argmax(1) == 3))
     new_test = feats["new_test"][0]
-    assert np.mean(grown.predict(new_test) == 3) >= 0.5
+    assert np.mean(grown.predict(new_test) == 3) >= 0.5  # measured 2 of 2
     added = [p for p in grown.prototypes_ if p.get("added")]
     assert len(added) == model.num_freq_rows_ * model.params.prototypes_per_band
     assert all(p["source_clip"] == sources[p["window"]]["clip"] for p in added)
