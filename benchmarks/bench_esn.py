@@ -416,6 +416,7 @@ GOALS = {
 
 
 def write(results: dict) -> None:
+    results = {k: v for k, v in results.items() if k != "summary"}
     results = {"summary": summary(results), **results}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "esn.json").write_text(json.dumps(results, indent=2, default=str))
@@ -529,7 +530,8 @@ def write(results: dict) -> None:
             f"process ({t.get('steps')} steps of 8 windows, {f(t.get('epochs'), '.3f')} of an "
             f"epoch), clean-up {t.get('post_tfm')}; "
             + (
-                f"result reused from {t['reused_from']}."
+                f"result reused from {t['reused_from']}"
+                + (f", added to {t['added_to']}." if t.get("added_to") else ".")
                 if t.get("reused_from")
                 else "trained in this run."
             )
@@ -563,11 +565,26 @@ def main() -> None:
         "--tweetynet-only", action="store_true", help=f"run TweetyNet, save {TWEETYNET_RESULT}"
     )
     parser.add_argument(
+        "--add-tweetynet",
+        action="store_true",
+        help=f"add the saved {TWEETYNET_RESULT} to the esn.json of an earlier --skip-tweetynet run",
+    )
+    parser.add_argument(
         "--rerun-tweetynet",
         action="store_true",
         help=f"train again even if {TWEETYNET_RESULT} fits",
     )
     args = parser.parse_args()
+    if args.add_tweetynet:  # TweetyNet trained in its own run, after the ESN half
+        results = json.loads((RESULTS / "esn.json").read_text())
+        saved = json.loads((RESULTS / TWEETYNET_RESULT).read_text())
+        if saved.get("config") != _tweetynet_config(args.tweetynet_budget):
+            raise SystemExit(f"{TWEETYNET_RESULT}: another budget, clean-up or baseline code")
+        with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
+            results["tweetynet"] = tweetynet_result(pathlib.Path(tmp), args.tweetynet_budget)
+        results["tweetynet"]["added_to"] = "the ESN half of an earlier run (--add-tweetynet)"
+        write(results)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
         work = pathlib.Path(tmp)
         if args.tweetynet_only:
