@@ -62,6 +62,24 @@ def small_store(tmp_path_factory, example_bird0):
     return path
 
 
+@pytest.fixture
+def song0(tmp_path, example_bird0) -> pathlib.Path:
+    """A private copy of bundled Bird0 song 0 with its annotation as a simple-seq csv beside
+    it (what the napari reader finds), in ``tmp_path``."""
+    import shutil
+
+    import crowsetta
+
+    from vocalpy_xai.io import read_annotations, write_annotations
+
+    wav = tmp_path / "0.wav"
+    shutil.copy(example_bird0 / "Wave" / "0.wav", wav)
+    annot = read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")[0]
+    annot = crowsetta.Annotation(annot_path=tmp_path / "0.csv", notated_path=wav, seq=annot.seq)
+    write_annotations(annot, tmp_path / "0.csv", "simple-seq")
+    return wav
+
+
 # ---------------------------------------------------------------------- display for GUI tests
 #: fixtures that open Qt windows: a test using one needs an X display (pytest-xvfb starts Xvfb)
 GUI_FIXTURES = ("make_napari_viewer", "qtbot", "qapp")

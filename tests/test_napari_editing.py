@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import crowsetta
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from qtpy.QtCore import Qt
 
 pytest.importorskip("napari")
 
-from vocalpy_xai.io import read_annotations, write_annotations
+from vocalpy_xai.io import read_annotations
 from vocalpy_xai.napari import open_recording
 from vocalpy_xai.napari.annotation_files import autosave_path
 from vocalpy_xai.napari.editor import editor_of
@@ -20,14 +18,9 @@ from vocalpy_xai.napari.writer import save_annotation
 
 
 @pytest.fixture
-def song(tmp_path, example_bird0):
+def song(song0):
     """Bird0 song 0 and its annotation as a simple-seq csv beside it (a private copy)."""
-    wav = tmp_path / "0.wav"
-    shutil.copy(example_bird0 / "Wave" / "0.wav", wav)
-    annot = read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")[0]
-    annot = crowsetta.Annotation(annot_path=tmp_path / "0.csv", notated_path=wav, seq=annot.seq)
-    write_annotations(annot, tmp_path / "0.csv", "simple-seq")
-    return wav
+    return song0
 
 
 def _layers(viewer):

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 
-import crowsetta
 import numpy as np
 import pytest
 
 pytest.importorskip("napari")
 
-from vocalpy_xai.io import read_annotations, write_annotations
+from vocalpy_xai.io import read_annotations
 from vocalpy_xai.napari import open_recording
 from vocalpy_xai.napari.rulers import rulers_layer
 from vocalpy_xai.napari.segments_layer import plugin_meta
@@ -28,17 +26,6 @@ from vocalpy_xai.napari.view import (
 from vocalpy_xai.napari.viewer import refresh_windows, visible_time_range
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def song(tmp_path, example_bird0):
-    """Bird0 song 0 and its annotation as a simple-seq csv beside it (a private copy)."""
-    wav = tmp_path / "0.wav"
-    shutil.copy(example_bird0 / "Wave" / "0.wav", wav)
-    annot = read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")[0]
-    annot = crowsetta.Annotation(annot_path=tmp_path / "0.csv", notated_path=wav, seq=annot.seq)
-    write_annotations(annot, tmp_path / "0.csv", "simple-seq")
-    return wav
 
 
 def visible_world(viewer) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -58,16 +45,24 @@ def yellow_rows(image: np.ndarray) -> np.ndarray:
     return np.flatnonzero(close.sum(axis=1) >= 4)
 
 
-def test_half_second_zoom_keeps_whole_band_and_labels(make_napari_viewer, qtbot, song):
+def shown_song(make_napari_viewer, qtbot, song, width: int, t0: float, t1: float):
+    """A shown viewer ``width`` pixels wide with ``song`` open at ``t0``-``t1`` s, its
+    segments swapped in; returns the viewer and its spectrogram and annotation layers."""
     viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1280, 800)
-    qtbot.waitUntil(lambda: canvas_size(viewer)[1] > 900)
+    viewer.window._qt_window.resize(width, 800)
+    qtbot.waitUntil(lambda: canvas_size(viewer)[1] > width - 500)
     qtbot.wait(300)  # let the window settle
     image, shapes = open_recording(viewer, song)
+    show_time_range(viewer, t0, t1)
+    qtbot.waitUntil(lambda: plugin_meta(shapes).get("view") == visible_time_range(viewer))
+    return viewer, image, shapes
+
+
+def test_half_second_zoom_keeps_whole_band_and_labels(make_napari_viewer, qtbot, song0):
+    song = song0
     seq = read_annotations(song.with_suffix(".csv"), "simple-seq")[0].seq
     t0 = float(seq.onsets_s[5]) - 0.1
-    show_time_range(viewer, t0, t0 + 0.5)
-    qtbot.waitUntil(lambda: plugin_meta(shapes).get("view") == visible_time_range(viewer))
+    viewer, image, shapes = shown_song(make_napari_viewer, qtbot, song, 1280, t0, t0 + 0.5)
 
     # camera: exactly 0.5 s across, and the spectrogram's whole band (0-16 kHz) inside the
     # canvas's vertical range, filling BAND_SHARE of it
@@ -110,7 +105,8 @@ def test_half_second_zoom_keeps_whole_band_and_labels(make_napari_viewer, qtbot,
     assert "kHz" in status["coordinates"] and "dB" in status["coordinates"]
 
 
-def test_time_only_zoom_and_pan(make_napari_viewer, qtbot, song):
+def test_time_only_zoom_and_pan(make_napari_viewer, qtbot, song0):
+    song = song0
     viewer = make_napari_viewer()
     image, shapes = open_recording(viewer, song)
     camera = camera_of(viewer)
@@ -126,15 +122,10 @@ def test_time_only_zoom_and_pan(make_napari_viewer, qtbot, song):
     assert camera.center[-1] == pytest.approx(centre[-1] + 0.1)
 
 
-def test_song_at_one_second_screenshot(make_napari_viewer, qtbot, song):
+def test_song_at_one_second_screenshot(make_napari_viewer, qtbot, song0):
+    song = song0
     """The docs screenshot (written with VOCALPY_XAI_WRITE_SCREENSHOT=1)."""
-    viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1400, 800)
-    qtbot.waitUntil(lambda: canvas_size(viewer)[1] > 1000)
-    qtbot.wait(300)  # let the window settle
-    image, shapes = open_recording(viewer, song)
-    show_time_range(viewer, 2.0, 3.0)
-    qtbot.waitUntil(lambda: plugin_meta(shapes).get("view") == visible_time_range(viewer))
+    viewer, image, shapes = shown_song(make_napari_viewer, qtbot, song, 1400, 2.0, 3.0)
     refresh_windows(viewer, force=True)
     view = visible_time_range(viewer)
     assert view == pytest.approx((2.0, 3.0), abs=0.02)

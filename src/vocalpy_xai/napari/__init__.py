@@ -16,6 +16,7 @@ from .editor import SegmentEditor, attach_editor, editor_of
 from .reader import activation_store_layers, audio_layers, napari_get_reader, store_layers
 from .registry import register_model
 from .spectrogram import AudioSpectrogram
+from .view import fit_frequency, highlight_segment, show_time_range
 from .viewer import add_layer_data, open_recording, prepare_viewer
 from .writer import save_annotation
 
@@ -30,6 +31,8 @@ __all__ = [
     "autosave_path",
     "editor_of",
     "find_annotation",
+    "fit_frequency",
+    "highlight_segment",
     "load_segments",
     "napari_get_reader",
     "next_version_path",
@@ -40,6 +43,7 @@ __all__ = [
     "register_model",
     "review_rows",
     "save_annotation",
+    "show_time_range",
     "store_layers",
     "top_prototypes",
     "write_autosave",

@@ -115,7 +115,7 @@ class FrequencyFit:
             return None
         return float(min(lows)), float(max(highs))
 
-    def _apply(self, layer, factor: float) -> None:
+    def _apply(self, layer, factor: float) -> bool:
         scale, translate = self.base[layer]
         scale, translate = scale.copy(), translate.copy()
         scale[-2] *= factor
@@ -123,6 +123,8 @@ class FrequencyFit:
         if not np.allclose(layer.scale, scale) or not np.allclose(layer.translate, translate):
             layer.scale = scale
             layer.translate = translate
+            return True
+        return False
 
     def target_factor(self) -> float | None:
         """The factor that makes the band :data:`BAND_SHARE` of the canvas height."""
@@ -155,9 +157,20 @@ class FrequencyFit:
         try:
             self.factor = factor
             viewer = self.viewer
+            # napari recomputes the dims of all layers after each scale or translate event
+            # (tens of ms each): silence that for the rescale and do it once at the end
+            update = getattr(viewer, "_on_layers_change", None)
+            changed = False
             for layer in list(self.base):
-                if layer in viewer.layers:
+                if layer not in viewer.layers:
+                    continue
+                if update is None:
                     self._apply(layer, factor)
+                    continue
+                with layer.events.scale.blocker(update), layer.events.translate.blocker(update):
+                    changed = self._apply(layer, factor) or changed
+            if changed and update is not None:
+                update()
             self._centre()
         finally:
             self._busy = False

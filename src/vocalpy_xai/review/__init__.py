@@ -15,6 +15,7 @@ from .finder import (
     CANAPY_THRESHOLD,
     REVIEW_COLUMNS,
     FinderParams,
+    annotation_digest,
     find_disagreements,
     score_segments,
     store_segments,
@@ -50,6 +51,7 @@ from .review_list import read_review_list, write_review_list
 from .versions import DELETE, AnnotationVersions
 
 __all__ = [
+    "annotation_digest",
     "CANAPY_THRESHOLD",
     "DELETE",
     "REVIEW_COLUMNS",
