@@ -128,7 +128,9 @@ def test_report_flags_prototypes_sourced_outside_their_class(trained, tmp_path):
         assert c.flagged == (c.in_class_share < IN_CLASS_SHARE)
         assert (c["where"] == "in its class") == (c.syllable_label == p["class"])
     act = model.explain(test.X[:2], sources=test.sources[:2], top_k=2)
-    out = explanation_report(model, train, act, tmp_path / "x", audio=False, progress=False)
+    out = explanation_report(
+        model, train, act, tmp_path / "x", audio=False, progress=False, segments=test
+    )
     page = out.index.read_text()
     n_flagged = int(checks.flagged.sum())
     assert f"{n_flagged} of {len(checks)} prototypes have a source box" in page

@@ -385,6 +385,7 @@ def stage_prototypes(ctx: DemoContext) -> None:
         ctx.report.out_dir / "protonet",
         title="AudioProtoNet: held-out Bird0 syllables explained",
         progress=ctx.progress,
+        segments=test,
     )
     rel = out.index.parent.name
     sec.raw_html(
