@@ -456,15 +456,18 @@ class AudioProtoNet:
         sources: Sequence[dict] | None = None,
         freq_hz=None,
         frame_s=None,
+        attribution: str | None = None,
     ):
         """Activation dataset of windows: every prototype's similarity map in s and Hz.
 
-        See :func:`vocalpy_xai.protonet.activations.activation_dataset` for the format.
+        See :func:`vocalpy_xai.protonet.activations.activation_dataset` for the format;
+        ``attribution``: how maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`).
         """
         from .activations import activation_dataset
 
         X = self._prepare(X, freq_hz, frame_s)
-        return activation_dataset(self, X, self._parts(X), clip_ids, top_k, sources)
+        parts = self._parts(X)
+        return activation_dataset(self, X, parts, clip_ids, top_k, sources, attribution)
 
     def add_class(self, name: str, X, sources: Sequence[dict] | None = None, reference=None):
         """Add a class from a few examples, without retraining (``audio``/``plain`` models).
@@ -487,6 +490,7 @@ class AudioProtoNet:
         top_k: int = 3,
         prototypes: str | Sequence[int] = "top",
         progress: bool = False,
+        attribution: str | None = None,
     ):
         """BirdNET backbone: explain a recording of any length, its 3-s chunks stitched in time.
 
@@ -511,6 +515,8 @@ class AudioProtoNet:
             a 10-class model would take ~15 MB per chunk, 17 GB per hour).
         progress : bool
             Show a progress bar over chunks.
+        attribution : str, optional
+            How maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`).
 
         Returns
         -------
@@ -547,7 +553,9 @@ class AudioProtoNet:
             keep = np.unique(np.asarray(prototypes, dtype=int))
         sims, specs = [], []
         for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress):
-            view = display(self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep])
+            view = display(
+                self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep], attribution, keep
+            )
             sims.append(view["similarity"][0])
             specs.append(view["spectrogram"][0])
         # a regular time axis over the whole recording (BirdNET's frames do not tile a 3-s
@@ -573,7 +581,9 @@ class AudioProtoNet:
         mean = {"scores": parts["scores"].mean(0, keepdims=True)}
         mean["proba"] = parts["proba"].mean(0, keepdims=True)
         first = {key: value[:1] for key, value in parts.items()}
-        full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k)
+        # metadata only (its maps are dropped): drawn the cheap way
+        full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k, None, "linear")
+        full.attrs["attribution"] = view["attribution"]
         out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
         out["similarity"] = sim.assign_coords(clip=[clip_id])
         out["spectrogram"] = spect.assign_coords(clip=[clip_id])
