@@ -15,8 +15,10 @@ import torch
 from vocalpy_xai.birdnet import chunk_audio, default_model_path
 from vocalpy_xai.protonet import (
     AudioProtoNet,
+    BirdNETProtoNet,
     ProtoNetParams,
     SpectrogramInputError,
+    SpectrogramProtoNet,
     deletion_test,
     open_activations,
     prototype_purity,
@@ -386,3 +388,79 @@ def test_explanation_report_of_a_birdnet_model(model, data, tmp_path):
     assert len(re.findall(r'<img src="([^"]+)"', out.gallery.read_text())) == 3
     with pytest.raises(ValueError, match="audio chunks"):
         explanation_report(model, model.backbone_features(X), act, tmp_path / "bad")
+
+
+# ---------------------------------------------------------------- the banded head
+@pytest.fixture(scope="module")
+def banded(data):
+    """A ``banded`` model on the 3 species, and the feature maps of every part of ``data``."""
+    Xtr, ytr, sources = data["train"]
+    params = ProtoNetParams(arch="banded", backbone="birdnet", steps=100, num_threads=1)
+    model = AudioProtoNet(params).fit(Xtr, ytr, SPECIES, sources=sources, progress=False)
+    feats = {key: (model.backbone_features(v[0]), *v[1:]) for key, v in data.items()}
+    return model, feats
+
+
+def test_backbone_subclasses():
+    """``AudioProtoNet(params)`` is the class of its backbone."""
+    assert isinstance(AudioProtoNet(ProtoNetParams(backbone="birdnet")), BirdNETProtoNet)
+    assert isinstance(AudioProtoNet(ProtoNetParams()), SpectrogramProtoNet)
+    with pytest.raises(ValueError, match="banded"):
+        ProtoNetParams(arch="banded")  # the CNN backbone has no pretrained cells to cluster
+
+
+def test_banded_hard_bands_in_hz_and_accuracy(banded, data):
+    model, feats = banded
+    Xtr = data["train"][0]
+    w = model.freq_weights()
+    rows = model.num_freq_rows_
+    assert w.shape == (len(SPECIES) * rows * model.params.prototypes_per_band, rows)
+    assert set(np.unique(w)) == {0.0, 1.0} and np.all(w.sum(1) == 1)  # one band each
+    # every prototype: a box inside its own row's band, in s and Hz, from a real chunk
+    for k, p in enumerate(model.prototypes_):
+        assert p["row"] == int(np.argmax(w[k]))
+        assert 0 < p["f0_hz"] < p["f1_hz"] and p["t0_s"] < p["t1_s"]
+        assert p["source_clip"].endswith(".mp3") and 0 < p["similarity"] <= 1.0001
+    # non-negative weights, each prototype voting for its own class only
+    layer = model.last_layer()
+    assert layer.min() >= 0 and np.all((layer > 0).sum(0) == 1)
+    Xt, yt, _ = feats["test"]
+    assert np.mean(model.predict(Xt) == yt) >= 0.8  # measured 6 of 6 test chunks
+    # the same answer from the audio as from its features
+    np.testing.assert_allclose(
+        model.predict_proba(Xtr[:4]), model.predict_proba(model.backbone_features(Xtr[:4])),
+        atol=1e-5,
+    )  # fmt: skip
+
+
+def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
+    model, feats = banded
+    path = tmp_path / "banded"
+    model.save(path)
+    grown = AudioProtoNet.load(path)
+    Xk = feats["test"][0]
+    before = grown.predict(Xk)
+    Xn, _, sources = feats["new"]
+    reference = feats["train"][0]
+    grown.add_class(ADDED, Xn, sources=sources, reference=reference)
+    # the known prototypes and weights are untouched
+    n_old = model.network_.classifier.num_prototypes
+    np.testing.assert_array_equal(
+        grown.network_.classifier.prototypes.detach().numpy()[:n_old],
+        model.network_.classifier.prototypes.detach().numpy(),
+    )
+    np.testing.assert_allclose(grown.last_layer()[:3, :n_old], model.last_layer())
+    assert grown.class_names_ == [*SPECIES, ADDED]
+    after = grown.predict_proba(Xk)
+    assert after.shape[1] == 4
+    # the known classes' answers stay unless the new class wins
+    same = after.argmax(1) == before
+    assert np.all(same | (after.argmax(1) == 3))
+    new_test = feats["new_test"][0]
+    assert np.mean(grown.predict(new_test) == 3) >= 0.5  # measured 2 of 2
+    added = [p for p in grown.prototypes_ if p.get("added")]
+    assert len(added) == model.num_freq_rows_ * model.params.prototypes_per_band
+    assert all(p["source_clip"] == sources[p["window"]]["clip"] for p in added)
+    grown.save(tmp_path / "grown")
+    again = AudioProtoNet.load(tmp_path / "grown")
+    np.testing.assert_allclose(again.predict_proba(Xk), after, atol=1e-6)

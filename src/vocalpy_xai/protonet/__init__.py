@@ -1,8 +1,10 @@
 """AudioProtoNet: case-based (prototype) networks for spectrograms, built on cabrnet.
 
-- :class:`AudioProtoNet`, :class:`ProtoNetParams`: one model class, four variants
+- :class:`AudioProtoNet`, :class:`ProtoNetParams`: one model class, five variants
   (``arch="audio"`` frequency-aware ProtoPNet; ``"plain"`` cabrnet ProtoPNet; ``"blackbox"``
-  the same backbone with a linear head; ``"prototree"`` cabrnet ProtoTree);
+  the same backbone with a linear head; ``"prototree"`` cabrnet ProtoTree; ``"banded"``
+  cosine prototypes in hard frequency bands on a frozen BirdNET); ``AudioProtoNet(params)``
+  is a :class:`SpectrogramProtoNet` or a :class:`BirdNETProtoNet` after its backbone;
 - :func:`write_activations`, :func:`open_activations`: explanation datasets (zarr) whose maps
   say where in time (s) and frequency (Hz) the evidence lies;
 - :mod:`~vocalpy_xai.protonet.quality`: prototype purity, activation inside annotated masks,
@@ -16,19 +18,23 @@ See ``docs/protonet.md``.
 
 from ..clips import Windows, syllable_windows
 from .activations import open_activations, write_activations
+from .birdnet_model import BirdNETProtoNet
 from .data import frequency_band, sliding_windows
 from .errors import ActivationsFormatError, NotFittedError, SpectrogramInputError
 from .model import AudioProtoNet
 from .params import ARCHS, ProtoNetParams
 from .quality import activation_in_mask, deletion_test, prototype_purity
+from .spectrogram_model import SpectrogramProtoNet
 
 __all__ = [
     "ARCHS",
     "ActivationsFormatError",
     "AudioProtoNet",
+    "BirdNETProtoNet",
     "NotFittedError",
     "ProtoNetParams",
     "SpectrogramInputError",
+    "SpectrogramProtoNet",
     "Windows",
     "activation_in_mask",
     "deletion_test",

@@ -180,14 +180,23 @@ def add_class(
 
     model._check_fitted()
     arch = model.params.arch
-    if arch not in ("audio", "plain"):
-        raise ValueError(f"classes can be added to 'audio' and 'plain' models, not {arch!r}")
+    if arch not in ("audio", "plain", "banded"):
+        raise ValueError(
+            f"classes can be added to 'audio', 'plain' and 'banded' models, not {arch!r}"
+        )
     if name in model.class_names_:
         raise ValueError(f"class {name!r} is already one of the model's classes")
     X = model._prepare(X)
     if len(X) == 0:
         raise SpectrogramInputError(f"no example of class {name!r}")
     sources = normalize_sources(sources, len(X))
+    if arch == "banded":  # k-means of the examples' cells per band, trained vs reference
+        from . import banded
+
+        n_old = model.network_.classifier.num_prototypes
+        ref = None if reference is None else model.backbone_features(model._prepare(reference))
+        projection = banded.add_class(model, name, model.backbone_features(X), ref)
+        return _record_added(model, name, projection, sources, n_old, len(X))
     clf = model.network_.classifier
     k = clf.num_proto_per_class
     cells = _latent_cells(model, X)
@@ -218,17 +227,23 @@ def add_class(
     clf.num_classes = n_cls + 1
     if ref_cells is not None:
         _fit_new_row(model, cells, ref_cells)
-    model.class_names_ = [*model.class_names_, str(name)]
     projection = [
         {"proto_idx": n_old + j, "img_idx": i, "h": h, "w": w, "score": float("nan")}
         for j, (i, h, w) in enumerate(chosen)
     ]
+    return _record_added(model, name, projection, sources, n_old, len(X))
+
+
+def _record_added(model, name: str, projection, sources, n_old: int, n_examples: int):
+    """Append the new class's name, its prototypes' provenance and a training note."""
+    model.class_names_ = [*model.class_names_, str(name)]
+    k = model.network_.classifier.num_prototypes - n_old
     n_freq = len(model.freq_hz_)
     added = model._provenance(projection, sources, n_freq, model.window_frames_)[n_old:]
     for row in added:
         row["added"] = True
     model.prototypes_ = [*model.prototypes_, *added]
     model.training_.setdefault("added_classes", []).append(
-        {"class": str(name), "n_examples": int(len(X)), "prototypes": list(range(n_old, n_old + k))}
+        {"class": str(name), "n_examples": n_examples, "prototypes": list(range(n_old, n_old + k))}
     )
     return model

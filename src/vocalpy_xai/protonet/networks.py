@@ -84,6 +84,19 @@ def cabrnet_config(params: ProtoNetParams, num_classes: int, num_freq_rows: int)
         }
         top = {"module": "cabrnet.archs.prototree.model", "name": "ProtoTree"}
         similarity = {"name": "ProtoTreeSimilarity"}
+    elif params.arch == "banded":
+        classifier = {
+            "module": "vocalpy_xai.protonet.banded",
+            "name": "BandedCosineClassifier",
+            "params": {
+                "num_classes": num_classes,
+                "num_features": d,
+                "num_proto_per_band": params.prototypes_per_band,
+                "num_freq_rows": num_freq_rows,
+            },
+        }
+        top = {"module": "cabrnet.archs.protopnet.model", "name": "ProtoPNet"}
+        similarity = {"name": "CosineSimilarity"}
     else:
         raise ValueError(f"arch {params.arch!r} is not a cabrnet prototype architecture")
     return {
@@ -188,7 +201,8 @@ def build_birdnet_network(
         )
         return BirdNETBlackBoxNet(extractor, num_classes), {"extractor": {"backbone": backbone_cfg}}
     config = cabrnet_config(params, num_classes, rows)
-    add_on = config["extractor"]["add_on"] if params.add_on else None
+    use_add_on = params.add_on and params.arch != "banded"  # banded: BirdNET's own channels
+    add_on = config["extractor"]["add_on"] if use_add_on else None
     config["extractor"] = {"backbone": backbone_cfg, "add_on": add_on}
     if add_on is None:  # prototypes in BirdNET's own channels
         channels = birdnet.feature_grid(params.birdnet_layer).shape[0]

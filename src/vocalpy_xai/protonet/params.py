@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 #: the variants: the frequency-aware prototype net, its ablations and cabrnet's ProtoTree
-ARCHS: tuple[str, ...] = ("audio", "plain", "blackbox", "prototree")
+ARCHS: tuple[str, ...] = ("audio", "plain", "blackbox", "prototree", "banded")
 #: the backbones: a small spectrogram CNN trained from scratch, or BirdNET V2.4 (pretrained)
 BACKBONES: tuple[str, ...] = ("cnn", "birdnet")
 #: BirdNET feature maps that can hold prototypes (see docs/birdnet.md)
@@ -50,9 +50,20 @@ class ProtoNetParams:
         prototypes max-pooled over the whole map; the ablation). ``"blackbox"``: the same
         backbone and add-on, global average pooling and a linear head (the black-box twin,
         explained by class activation maps). ``"prototree"``: cabrnet's ProtoTree on the
-        same backbone.
+        same backbone. ``"banded"`` (BirdNET backbone, frozen): cosine prototypes in
+        BirdNET's own channels, each tied to one frequency row (a hard band), initialised
+        from class-wise k-means of training cells, a non-negative last layer connected to
+        each prototype's own class, trained for ``steps`` optimiser steps
+        (:mod:`vocalpy_xai.protonet.banded`; the recommended head on BirdNET).
     prototypes_per_class : int
         Prototypes of each class (``audio``, ``plain``).
+    prototypes_per_band : int
+        ``banded``: prototypes of each class in each frequency row (``post_bn``: 3 rows,
+        so 3 x this per class).
+    steps : int
+        ``banded``: optimiser steps (batches of ``batch_size``), whatever the data size.
+    orthogonality : float
+        ``banded``: weight of the orthogonality loss between a class's prototypes.
     tree_depth : int, optional
         Depth of the ProtoTree (``2**depth - 1`` prototypes); default
         ``ceil(log2(classes)) + 1``.
@@ -109,6 +120,9 @@ class ProtoNetParams:
 
     arch: str = attrs.field(default="audio", validator=attrs.validators.in_(ARCHS))
     prototypes_per_class: int = attrs.field(default=5, validator=_positive)
+    prototypes_per_band: int = attrs.field(default=3, validator=_positive)
+    steps: int = attrs.field(default=300, validator=_positive)
+    orthogonality: float = attrs.field(default=0.01, validator=_non_negative)
     tree_depth: int | None = attrs.field(default=None, validator=_positive)
     backbone: str = attrs.field(default="cnn", validator=attrs.validators.in_(BACKBONES))
     birdnet_layer: str = attrs.field(
@@ -143,6 +157,11 @@ class ProtoNetParams:
             raise ValueError(
                 "ProtoNetParams.add_on=False needs backbone='birdnet' (a CNN trained from "
                 "scratch shapes its latent space through the add-on)"
+            )
+        if self.arch == "banded" and (self.backbone != "birdnet" or self.finetune_backbone):
+            raise ValueError(
+                "ProtoNetParams.arch='banded' needs backbone='birdnet' with a frozen backbone "
+                "(finetune_backbone=False): its prototypes start from k-means of BirdNET's cells"
             )
 
     @property

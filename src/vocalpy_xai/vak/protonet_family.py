@@ -35,7 +35,7 @@ class ProtoNetNetwork(torch.nn.Module):
     num_classes, num_freq_rows : int
         Classes, and rows of the backbone's feature map (input bins // stride).
     arch, backbone, birdnet_layer, finetune_backbone, add_on, prototypes_per_class, \
-    tree_depth, channels, prototype_dim, seed
+    prototypes_per_band, tree_depth, channels, prototype_dim, seed
         The architecture fields of :class:`~vocalpy_xai.protonet.ProtoNetParams`.
     """
 
@@ -49,6 +49,7 @@ class ProtoNetNetwork(torch.nn.Module):
         finetune_backbone: bool = False,
         add_on: bool = True,
         prototypes_per_class: int = 5,
+        prototypes_per_band: int = 3,
         tree_depth: int | None = None,
         channels: tuple[int, ...] = (16, 32, 64, 64),
         prototype_dim: int = 64,
@@ -62,6 +63,7 @@ class ProtoNetNetwork(torch.nn.Module):
             finetune_backbone=finetune_backbone,
             add_on=add_on,
             prototypes_per_class=prototypes_per_class,
+            prototypes_per_band=prototypes_per_band,
             tree_depth=tree_depth,
             channels=channels,
             prototype_dim=prototype_dim,
@@ -76,12 +78,24 @@ class ProtoNetNetwork(torch.nn.Module):
 
 
 class PrototypeLoss(torch.nn.Module):
-    """Names cabrnet's ProtoPNet loss (cross-entropy, clustering, separation, L1); the
-    coefficients are ``[...model.AudioProtoNet.loss]``. Training calls cabrnet's own loss."""
+    """Names cabrnet's ProtoPNet loss (cross-entropy, clustering, separation, L1; ``banded``:
+    cross-entropy and orthogonality); the coefficients are ``[...model.AudioProtoNet.loss]``.
+    Training calls the model's own loss."""
 
-    def __init__(self, clustering: float = 0.8, separation: float = -0.08, l1: float = 1e-4):
+    def __init__(
+        self,
+        clustering: float = 0.8,
+        separation: float = -0.08,
+        l1: float = 1e-4,
+        orthogonality: float = 0.01,
+    ):
         super().__init__()
-        self.coefs = {"clustering": clustering, "separation": separation, "l1": l1}
+        self.coefs = {
+            "clustering": clustering,
+            "separation": separation,
+            "l1": l1,
+            "orthogonality": orthogonality,
+        }
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits, y)

