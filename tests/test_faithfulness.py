@@ -12,17 +12,15 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from test_protonet_archs import TINY, windows  # noqa: F401 (the fixture, shared)
 from vocalpy_xai.birdnet import chunk_audio, default_model_path
 from vocalpy_xai.protonet import (
     AudioProtoNet,
     ProtoNetParams,
     SpectrogramInputError,
     deletion_test,
-    frequency_band,
-    syllable_windows,
 )
 from vocalpy_xai.protonet import faithfulness as F
-from vocalpy_xai.store import open_store
 
 SPECIES = ["Poecile rufescens", "Sayornis nigricans"]
 
@@ -148,25 +146,11 @@ def test_activation_dataset_carries_the_chosen_method(birdnet_model):
 
 # ----------------------------------------------------------------- CNN backbone, Bird0
 @pytest.fixture(scope="module")
-def cnn(small_store):
-    ds = open_store(small_store)
-    train = frequency_band(syllable_windows(ds, range(0, 5), width_s=0.16), fmax=8000)
-    test = frequency_band(
-        syllable_windows(ds, range(18, 20), width_s=0.16, labels=train.class_names), fmax=8000
-    )
-    params = ProtoNetParams(
-        arch="audio",
-        prototypes_per_class=2,
-        channels=(8, 16, 16),
-        prototype_dim=16,
-        epochs=2,
-        warmup_epochs=1,
-        last_layer_epochs=1,
-        seed=3,
-        num_threads=1,
-    )
-    model = AudioProtoNet(params).fit(**train.fit_kwargs(), progress=False)
-    return model, test
+def cnn(windows):  # noqa: F811 (the imported fixture)
+    """The tiny CNN of test_protonet_archs (same windows, same budget), arch="audio"."""
+    train, test = windows
+    model = AudioProtoNet(ProtoNetParams(arch="audio", **TINY))
+    return model.fit(**train.fit_kwargs(), progress=False), test
 
 
 def test_cnn_methods_including_prp(cnn):
