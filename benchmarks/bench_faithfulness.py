@@ -366,6 +366,8 @@ def write(results: dict) -> None:
             "| deletion beats randgrad | insertion beats randgrad |",
             "|---|---|---|---|---|",
         ]
+        if b0.get("note"):
+            lines += [f"Note: {b0['note']}.", ""]
         curves = b0.get("curves", {}).get("per_method", {})
         for m, v in b0["per_method"].items():
             c = curves.get(m, {})
