@@ -366,8 +366,6 @@ def write(results: dict) -> None:
             "| deletion beats randgrad | insertion beats randgrad |",
             "|---|---|---|---|---|",
         ]
-        if b0.get("note"):
-            lines += [f"Note: {b0['note']}.", ""]
         curves = b0.get("curves", {}).get("per_method", {})
         for m, v in b0["per_method"].items():
             c = curves.get(m, {})
@@ -375,6 +373,8 @@ def write(results: dict) -> None:
                 f"| {m} | {_pct(v['top10_in_syllable'])} | {_pct(v['energy_in_syllable'])} | "
                 f"{_pct(c.get('deletion_beats_random'))} | {_pct(c.get('insertion_beats_random'))} |"
             )
+        if b0.get("note"):
+            lines += ["", f"Note: {b0['note']}."]
         lines.append("")
     lines += [
         "Goals (issue 13): deletion and insertion beat random on >= 90 % of test chunks; "
