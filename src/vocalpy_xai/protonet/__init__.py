@@ -8,7 +8,8 @@
 - :func:`write_activations`, :func:`open_activations`: explanation datasets (zarr) whose maps
   say where in time (s) and frequency (Hz) the evidence lies;
 - :mod:`~vocalpy_xai.protonet.quality`: prototype purity, activation inside annotated masks,
-  deletion test;
+  deletion test; :mod:`~vocalpy_xai.protonet.faithfulness`: attribution methods (cabrnet's),
+  deletion / insertion curves against a random attribution, pointing game;
 - windows: :class:`Windows` and :func:`syllable_windows` are :mod:`vocalpy_xai.clips`'
   (re-exported here); :func:`frequency_band` keeps a band of their rows,
   :func:`sliding_windows` cuts regular windows along one spectrogram array.
@@ -21,6 +22,7 @@ from .activations import open_activations, write_activations
 from .birdnet_model import BirdNETProtoNet
 from .data import frequency_band, sliding_windows
 from .errors import ActivationsFormatError, NotFittedError, SpectrogramInputError
+from .faithfulness import attribution_maps, perturbation_curves, pointing_game
 from .model import AudioProtoNet
 from .params import ARCHS, ProtoNetParams
 from .quality import activation_in_mask, deletion_test, prototype_purity
@@ -37,9 +39,12 @@ __all__ = [
     "SpectrogramProtoNet",
     "Windows",
     "activation_in_mask",
+    "attribution_maps",
     "deletion_test",
     "frequency_band",
     "open_activations",
+    "perturbation_curves",
+    "pointing_game",
     "prototype_purity",
     "sliding_windows",
     "syllable_windows",

@@ -21,7 +21,9 @@ Format (``kind="vocalpy-xai-activations"``, ``format_version=1``), read by the n
   ``prototype_freq_weight`` (prototype, freq): its learnt band weights spread over the bins
   (sums to 1 over freq);
 - attrs: ``kind``, ``format_version``, ``arch``, ``model`` (saved directory or name),
-  ``cell_frames`` / ``cell_bins`` (footprint of a feature cell), ``receptive_field``.
+  ``cell_frames`` / ``cell_bins`` (footprint of a feature cell), ``receptive_field``,
+  ``attribution`` (how ``similarity`` was drawn: ``"linear"`` upsampling of the cells by
+  default, or another method of :mod:`vocalpy_xai.protonet.faithfulness`).
 """
 
 from __future__ import annotations
@@ -64,8 +66,15 @@ def activation_dataset(
     clip_ids: Sequence[str] | None = None,
     top_k: int = 3,
     sources: Sequence[dict] | None = None,
+    attribution: str | None = None,
 ) -> xr.Dataset:
-    """Assemble the activation dataset of windows ``X`` from the model's ``parts``."""
+    """Assemble the activation dataset of windows ``X`` from the model's ``parts``.
+
+    ``attribution``: how each prototype's map is drawn on the input
+    (:data:`~vocalpy_xai.protonet.faithfulness.METHODS`; default
+    :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`), recorded in
+    ``attrs["attribution"]``.
+    """
     from .model import normalize_sources
 
     n = len(X)
@@ -77,7 +86,7 @@ def activation_dataset(
         from .errors import SpectrogramInputError
 
         raise SpectrogramInputError(f"{len(clip_ids)} clip ids for {n} windows")
-    view = display(model, X, parts["maps"])
+    view = display(model, X, parts["maps"], attribution)
     sim, spect = view["similarity"], view["spectrogram"]
     names = np.asarray(model.class_names_, dtype=str)
     protos = model.prototypes_
@@ -119,6 +128,7 @@ def activation_dataset(
             "arch": model.params.arch,
             "model": str(getattr(model, "path_", "") or f"AudioProtoNet[{model.params.arch}]"),
             "frame_s": model.frame_s_,
+            "attribution": view["attribution"],
             **view["attrs"],
         },
     )
@@ -128,21 +138,37 @@ def activation_dataset(
     return ds
 
 
-def display(model, X: np.ndarray, maps: np.ndarray | None) -> dict:
+def display(
+    model,
+    X: np.ndarray,
+    maps: np.ndarray | None,
+    attribution: str | None = None,
+    prototypes: Sequence[int] | None = None,
+) -> dict:
     """Spectrogram, maps on its grid and the grid's geometry, for the model's backbone.
 
-    CNN backbone: the input windows and their own grid; maps upsampled from cells
-    (:func:`vocalpy_xai.protonet.grid.upsample`). BirdNET backbone: branch 1 of BirdNET's
-    own mel spectrogram on a linear frequency grid, its STFT frames as time
-    (:class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETGeometry`). ``maps=None``: the
-    spectrogram only (``similarity`` is None). ``attrs["time_origin_s"]``: where column 0's
-    left edge lies from the window's start.
+    CNN backbone: the input windows and their own grid. BirdNET backbone: branch 1 of
+    BirdNET's own mel spectrogram on a linear frequency grid, its STFT frames as time
+    (:class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETGeometry`). ``maps``: the
+    prototypes' similarity maps over cells (N, P, H, W); ``maps=None``: the spectrogram
+    only (``similarity`` is None). ``attribution``: how the maps are drawn on the grid
+    (:func:`prototype_attribution`); ``prototypes``: the prototype index of each of the P
+    maps (default ``0 ... P-1``). ``attrs["time_origin_s"]``: where column 0's left edge
+    lies from the window's start.
     """
+    from .faithfulness import DEFAULT_METHOD
+
+    attribution = attribution or DEFAULT_METHOD
+    if maps is not None and attribution != "linear":
+        maps = prototype_attribution(model, X, maps.shape[1], attribution, prototypes)
     if not model.params.uses_birdnet:
         n_freq, n_time = X.shape[1:]
         stride = model.stride
+        if maps is not None and attribution == "linear":
+            maps = grid.upsample(maps, n_freq, n_time, stride)
         return {
-            "similarity": None if maps is None else grid.upsample(maps, n_freq, n_time, stride),
+            "similarity": maps,
+            "attribution": attribution,
             "spectrogram": X.astype(np.float32),
             "freq_hz": np.asarray(model.freq_hz_, dtype=float),
             "time_s": np.arange(n_time) * model.frame_s_,
@@ -168,8 +194,15 @@ def display(model, X: np.ndarray, maps: np.ndarray | None) -> dict:
     with torch.no_grad():
         spect = model._birdnet.spectrogram(torch.from_numpy(X)).numpy()
     g = geo.grid
+    if maps is not None:  # cells (linear) or BirdNET's 96 mel rows onto the display rows
+        maps = (
+            geo.upsample(maps)
+            if attribution == "linear"
+            else np.einsum("fr,...rt->...ft", geo.row_matrix, maps).astype(np.float32)
+        )
     return {
-        "similarity": None if maps is None else geo.upsample(maps),
+        "similarity": maps,
+        "attribution": attribution,
         "spectrogram": geo.spectrogram_db(spect),
         "freq_hz": geo.freq_hz,
         "time_s": geo.time_s,
@@ -183,6 +216,26 @@ def display(model, X: np.ndarray, maps: np.ndarray | None) -> dict:
             "freq_axis": "BirdNET branch 1 mel bands (0.5-15 kHz) resampled to linear Hz",
         },
     }
+
+
+def prototype_attribution(
+    model, X: np.ndarray, n_maps: int, method: str, prototypes: Sequence[int] | None = None
+) -> np.ndarray:
+    """Each prototype's map (N, P, R, T) on the input grid by an attribution ``method``.
+
+    The maps of :func:`vocalpy_xai.protonet.faithfulness.attribution_maps` with
+    ``kind="prototype"`` (gradient methods: one backward pass per window and prototype).
+    """
+    from .faithfulness import attribution_maps, input_grid
+
+    index = np.arange(n_maps) if prototypes is None else np.asarray(prototypes, dtype=int)
+    grids = input_grid(model, X)
+    n = len(grids)
+    reps = np.repeat(np.arange(n), len(index))
+    maps = attribution_maps(
+        model, X[reps], np.tile(index, n), method, kind="prototype", grids=grids[reps]
+    )
+    return maps.reshape(n, len(index), *maps.shape[1:])
 
 
 def write_activations(

@@ -176,6 +176,7 @@ class BirdNETProtoNet(AudioProtoNet):
         top_k: int = 3,
         prototypes: str | Sequence[int] = "top",
         progress: bool = False,
+        attribution: str | None = None,
     ):
         """BirdNET backbone: explain a recording of any length, its 3-s chunks stitched in time.
 
@@ -200,6 +201,8 @@ class BirdNETProtoNet(AudioProtoNet):
             a 10-class model would take ~15 MB per chunk, 17 GB per hour).
         progress : bool
             Show a progress bar over chunks.
+        attribution : str, optional
+            How maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`).
 
         Returns
         -------
@@ -232,7 +235,9 @@ class BirdNETProtoNet(AudioProtoNet):
             keep = np.unique(np.asarray(prototypes, dtype=int))
         sims, specs = [], []
         for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress):
-            view = display(self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep])
+            view = display(
+                self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep], attribution, keep
+            )
             sims.append(view["similarity"][0])
             specs.append(view["spectrogram"][0])
         # a regular time axis over the whole recording (BirdNET's frames do not tile a 3-s
@@ -258,7 +263,9 @@ class BirdNETProtoNet(AudioProtoNet):
         mean = {"scores": parts["scores"].mean(0, keepdims=True)}
         mean["proba"] = parts["proba"].mean(0, keepdims=True)
         first = {key: value[:1] for key, value in parts.items()}
-        full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k)
+        # metadata only (its maps are dropped): drawn the cheap way
+        full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k, None, "linear")
+        full.attrs["attribution"] = view["attribution"]
         out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
         out["similarity"] = sim.assign_coords(clip=[clip_id])
         out["spectrogram"] = spect.assign_coords(clip=[clip_id])

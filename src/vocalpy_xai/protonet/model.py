@@ -292,15 +292,18 @@ class AudioProtoNet:
         sources: Sequence[dict] | None = None,
         freq_hz=None,
         frame_s=None,
+        attribution: str | None = None,
     ):
         """Activation dataset of windows: every prototype's similarity map in s and Hz.
 
-        See :func:`vocalpy_xai.protonet.activations.activation_dataset` for the format.
+        See :func:`vocalpy_xai.protonet.activations.activation_dataset` for the format;
+        ``attribution``: how maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`).
         """
         from .activations import activation_dataset
 
         X = self._prepare(X, freq_hz, frame_s)
-        return activation_dataset(self, X, self._parts(X), clip_ids, top_k, sources)
+        parts = self._parts(X)
+        return activation_dataset(self, X, parts, clip_ids, top_k, sources, attribution)
 
     def add_class(self, name: str, X, sources: Sequence[dict] | None = None, reference=None):
         """Add a class from a few examples, without retraining (``audio``/``plain`` models).

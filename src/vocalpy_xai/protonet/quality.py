@@ -5,7 +5,8 @@
 - :func:`activation_in_mask`: the share of an explanation's activation mass that falls inside
   annotated regions (e.g. the syllables), to compare with the mask's own share of the grid;
 - :func:`deletion_test`: faithfulness; removing the most activated 10 % of time-frequency
-  bins should hurt the true-class score more than removing a random 10 %.
+  bins should hurt the true-class score more than removing a random 10 % (one point of
+  the full deletion / insertion curves of :mod:`~vocalpy_xai.protonet.faithfulness`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import grid
 from .errors import SpectrogramInputError
 from .model import AudioProtoNet
 
@@ -120,34 +120,19 @@ def relevance_cells(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) ->
     return np.einsum("np,nphw->nhw", coef, maps)
 
 
-def relevance_maps(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Evidence for ``classes`` (N,) on the input grid (N, F, T) (:func:`relevance_cells`).
-
-    BirdNET backbone: on BirdNET's own spectrogram grid (N, 96 rows, 511 frames), row 0
-    the highest mel band.
-    """
-    cells = relevance_cells(model, X, classes)
-    if model.params.uses_birdnet:
-        geo = model.geometry_
-        return np.einsum("rh,nhw,tw->nrt", geo.spect_rows, cells, geo.cell_time, optimize=True)
-    return grid.upsample(cells, X.shape[1], X.shape[2], model.stride)
-
-
-def _class_scores(model: AudioProtoNet, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    logits = model._parts(X)["logits"]
-    return logits[np.arange(len(X)), classes]
-
-
 def deletion_test(
-    model: AudioProtoNet, X, y, fraction: float = 0.10, seed: int = 0
+    model: AudioProtoNet, X, y, fraction: float = 0.10, seed: int = 0, method: str | None = None
 ) -> dict[str, np.ndarray | float]:
     """Delete the most relevant ``fraction`` of time-frequency bins vs a random ``fraction``.
 
-    Deleting sets a bin to the window's floor (its minimum dB value). The true class's score
-    (logit; log-probability for ProtoTree) is computed on the intact window, with the most
-    relevant bins deleted (:func:`relevance_maps`) and with as many random bins deleted.
-    BirdNET backbone: ``X`` are audio chunks, and the bins are those of BirdNET's own
-    two-channel spectrogram (both channels deleted together, each set to its minimum).
+    One point of the deletion curve (:func:`~vocalpy_xai.protonet.faithfulness.perturbation_curves`
+    gives the whole curve and insertion). Deleting sets a bin to the window's floor (its
+    minimum dB value). The true class's score (logit; log-probability for ProtoTree) is
+    computed on the intact window, with the most relevant bins deleted (attribution
+    ``method``, default :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`) and with
+    as many random bins deleted. BirdNET backbone: ``X`` are audio chunks, and the bins are
+    those of BirdNET's own two-channel spectrogram (both channels deleted together, each
+    set to its minimum).
 
     Returns
     -------
@@ -156,43 +141,37 @@ def deletion_test(
         deletion), ``beats_random`` (N,) bool, ``share_beats_random`` (float: share of windows
         where deleting the top bins hurt more), ``fraction``.
     """
+    from .faithfulness import DEFAULT_METHOD, attribution_maps, edit_grids, grid_scores, input_grid
+
+    method = method or DEFAULT_METHOD
+
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
     X = model._prepare(X)
     y = np.asarray(y, dtype=int)
     if len(y) != len(X):
         raise SpectrogramInputError(f"{len(y)} labels for {len(X)} windows")
-    if model.params.uses_birdnet:
-        return _birdnet_deletion(model, X, y, fraction, seed)
-    rel = relevance_maps(model, X, y)
-
-    def scores(grid: np.ndarray) -> np.ndarray:
-        return _class_scores(model, grid.reshape(X.shape), y)
-
-    return _delete_and_score(X[:, None].astype(np.float32), rel, scores, fraction, seed)
-
-
-def _delete_and_score(grid: np.ndarray, rel: np.ndarray, scores, fraction: float, seed: int):
-    """The deletion test on input grids (N, channels, ...) with relevance (N, ...) per bin.
-
-    In every window, the ``fraction`` most relevant bins (all channels) are set to the
-    window's per-channel minimum, and as many random bins; ``scores(grid)`` gives the true
-    class's score of a grid.
-    """
-    n, channels = grid.shape[:2]
-    flat = grid.reshape(n, channels, -1)
-    n_bins = flat.shape[2]
+    grids = input_grid(model, X)
+    rel = attribution_maps(model, X, y, method, grids=grids).reshape(len(X), -1)
+    n_bins = rel.shape[1]
     n_del = max(1, int(round(fraction * n_bins)))
-    rel = rel.reshape(n, -1)
     rng = np.random.default_rng(seed)
-    floor = flat.min(axis=2)
-    top, rand = flat.copy(), flat.copy()
-    for i in range(n):
-        top[i][:, np.argsort(-rel[i], kind="stable")[:n_del]] = floor[i][:, None]
-        rand[i][:, rng.choice(n_bins, n_del, replace=False)] = floor[i][:, None]
-    base = scores(grid)
-    drop_top = base - scores(top.reshape(grid.shape))
-    drop_random = base - scores(rand.reshape(grid.shape))
+    top = np.concatenate(
+        [
+            edit_grids(g, np.argsort(-r, kind="stable"), [n_del], "deletion")
+            for g, r in zip(grids, rel, strict=True)
+        ]
+    )
+    rand = np.concatenate(
+        [
+            edit_grids(g, rng.choice(n_bins, n_del, replace=False), [n_del], "deletion")
+            for g in grids
+        ]
+    )
+    rows = np.arange(len(X))
+    base = grid_scores(model, grids, "logits")[rows, y]
+    drop_top = base - grid_scores(model, top, "logits")[rows, y]
+    drop_random = base - grid_scores(model, rand, "logits")[rows, y]
     beats = drop_top > drop_random
     return {
         "score": base,
@@ -202,27 +181,3 @@ def _delete_and_score(grid: np.ndarray, rel: np.ndarray, scores, fraction: float
         "share_beats_random": float(beats.mean()),
         "fraction": float(fraction),
     }
-
-
-def _birdnet_deletion(model: AudioProtoNet, X: np.ndarray, y: np.ndarray, fraction, seed) -> dict:
-    """Deletion test on BirdNET's own spectrogram (both branches), from audio chunks.
-
-    The bins deleted are (mel row, frame) positions of the network's two-channel input, set
-    to each chunk's and channel's minimum; the edited spectrogram goes through the backbone
-    and the model's head.
-    """
-    import torch
-
-    if X.ndim != 2:
-        raise SpectrogramInputError("the deletion test of a BirdNET model needs audio chunks")
-    trunk = model.network_.extractor.convnet
-    with torch.no_grad():
-        spect = trunk.frontend(torch.from_numpy(X)).numpy()  # (N, 2, R, T)
-    n = len(X)
-
-    def scores(grid: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            feats = trunk.from_spectrogram(torch.from_numpy(grid)).numpy()
-        return model._parts(feats)["logits"][np.arange(n), y]
-
-    return _delete_and_score(spect, relevance_maps(model, X, y), scores, fraction, seed)

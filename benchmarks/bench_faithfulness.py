@@ -1,0 +1,451 @@
+"""Benchmark: are the explanations faithful? Every attribution method, full curves, pointing game.
+
+Two parts, each callable from other benchmarks (``benchmarks/bench_explainable_species.py``)
+and run together by ``python benchmarks/bench_faithfulness.py``:
+
+1. :func:`run_faithfulness` (the ``"faithfulness"`` section): for a trained model and
+   test inputs, every attribution method of :mod:`vocalpy_xai.protonet.faithfulness`
+   (geometry-aware linear upsampling, cabrnet's cubic upsampling, saliency, SmoothGrad,
+   PRP where the backbone allows it, and cabrnet's randgrad as the random baseline) of the
+   true class's evidence; deletion and insertion curves (5 % of the time-frequency cells
+   per step, removed cells set to the input's floor) and their AUCs per input; the share
+   of inputs where each method's AUC beats randgrad's. The method with the best worse of
+   the two shares is reported as ``method``. Run alone, the model is the current
+   AudioProtoNet (``arch="audio"``, BirdNET V2.4 ``post_bn`` frozen, 30 epochs) trained on
+   fold 0 of the 10-species clips (``clips.species_folds(table, 5, seed=0)``, training
+   chunks 3 s every 1 s) and tested on a random subsample of fold 0's test chunks
+   (birdnetlib's cutting).
+2. :func:`run_bird0_syllables` (the ``"bird0_syllables"`` section): an AudioProtoNet on the
+   spectrogram CNN trained on Bird0 syllable windows of TRAIN (files 0-61, a capped
+   number per class), accuracy on every TEST window (files 95-134), prototype purity, and
+   cabrnet's pointing game on a subsample of TEST windows: the share of the top 10 %
+   attributed cells inside the syllable masks (annotated syllables' frames x the bins where
+   each syllable is >= 6 dB above the bin's background,
+   :func:`~vocalpy_xai.protonet.faithfulness.syllable_energy_mask`), against the mask's
+   own share of the grid (``uniform``: what a map without information scores).
+
+Writes ``benchmarks/results/faithfulness.json``, ``.md`` and ``faithfulness_curves.png``
+(mean deletion and insertion curves per method).
+
+    python benchmarks/bench_faithfulness.py                 # both parts (CPU: ~30 min)
+    python benchmarks/bench_faithfulness.py --chunks 4 --windows 40 --quick   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+SHARED = pathlib.Path(
+    os.environ.get("VOCALPY_XAI_SHARED_DATA", HERE.parent.parent / "shared" / "data")
+)
+BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
+RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
+
+
+def applicable_methods(model) -> list[str]:
+    """Every method of :data:`~vocalpy_xai.protonet.faithfulness.METHODS` the backbone allows."""
+    from vocalpy_xai.protonet.faithfulness import METHODS
+
+    return [m for m in METHODS if not (m == "prp" and model.params.uses_birdnet)]
+
+
+def choose_method(per_method: dict, random: str) -> str:
+    """The method whose worse share (deletion, insertion) of beating random is highest."""
+    scored = {
+        m: (min(v["deletion_beats_random"], v["insertion_beats_random"]), -v["deletion_auc_mean"])
+        for m, v in per_method.items()
+        if m != random and "deletion_beats_random" in v
+    }
+    return max(scored, key=scored.get)
+
+
+def run_faithfulness(
+    model, X, y, methods: list[str] | None = None, steps: int = 20, seed: int = 0
+) -> dict:
+    """Deletion and insertion curves of every attribution method against randgrad.
+
+    Parameters
+    ----------
+    model : AudioProtoNet
+        Trained (CNN backbone: ``X`` dB windows; BirdNET: ``X`` audio chunks).
+    X, y : numpy.ndarray
+        Test inputs and their true classes (the class whose probability is followed).
+    methods : list of str, optional
+        Default: :func:`applicable_methods`.
+    steps : int
+        Curve steps (20: 5 % of the cells each).
+
+    Returns
+    -------
+    dict
+        ``method`` (the best), its ``deletion_beats_random`` / ``insertion_beats_random``,
+        ``per_method`` (per method: both shares, mean AUCs, per-input AUCs, mean curves,
+        seconds to compute its maps), ``fractions``, ``n_inputs``, ``steps``, ``removal``,
+        ``score``.
+    """
+    from vocalpy_xai.protonet import faithfulness as F
+
+    methods = methods or applicable_methods(model)
+    if F.RANDOM_METHOD not in methods:
+        methods = [*methods, F.RANDOM_METHOD]
+    y = np.asarray(y, dtype=int)
+    grids = F.input_grid(model, X)
+    maps, seconds = {}, {}
+    for m in methods:
+        t0 = time.perf_counter()
+        maps[m] = F.attribution_maps(model, X, y, m, seed=seed, grids=grids)
+        seconds[m] = time.perf_counter() - t0
+        print(f"  maps {m}: {seconds[m]:.1f} s", flush=True)
+    t0 = time.perf_counter()
+    curves = F.perturbation_curves(model, X, y, maps, steps=steps, grids=grids)
+    curve_s = time.perf_counter() - t0
+    per_method = {}
+    for m in methods:
+        c = curves[m]
+        row = {
+            "deletion_auc_mean": float(c["deletion_auc"].mean()),
+            "insertion_auc_mean": float(c["insertion_auc"].mean()),
+            "deletion_curve_mean": c["deletion"].mean(axis=0).round(4).tolist(),
+            "insertion_curve_mean": c["insertion"].mean(axis=0).round(4).tolist(),
+            "deletion_auc": c["deletion_auc"].round(4).tolist(),
+            "insertion_auc": c["insertion_auc"].round(4).tolist(),
+            "maps_seconds": seconds[m],
+        }
+        if m != F.RANDOM_METHOD:
+            row.update(F.beats_random(curves, m))
+        per_method[m] = row
+    best = choose_method(per_method, F.RANDOM_METHOD)
+    return {
+        "method": best,
+        "deletion_beats_random": per_method[best]["deletion_beats_random"],
+        "insertion_beats_random": per_method[best]["insertion_beats_random"],
+        "per_method": per_method,
+        "fractions": curves["fractions"].tolist(),
+        "intact_proba_mean": float(curves["intact"].mean()),
+        "empty_proba_mean": float(curves["empty"].mean()),
+        "n_inputs": int(len(y)),
+        "steps": steps,
+        "curves_seconds": curve_s,
+        "removal": "cells set to the input's floor (per-channel minimum); insertion starts "
+        "from an all-floor input",
+        "score": "softmax probability of the true class",
+        "random": F.RANDOM_METHOD,
+    }
+
+
+# ------------------------------------------------------------------------ species part
+def species_model_and_chunks(n_chunks: int, epochs: int, threads: int, seed: int = 0):
+    """The current AudioProtoNet on BirdNET (fold 0) and a subsample of fold 0's test chunks."""
+    import pandas as pd
+
+    sys.path.insert(0, str(HERE))
+    from bench_birdnet_protonet import XC10, features, fit, load_clips, stack
+    from vocalpy_xai.birdnet import load_birdnet
+    from vocalpy_xai.clips import species_folds
+    from vocalpy_xai.protonet.birdnet_backbone import BirdNETExtractor
+
+    table = pd.read_csv(XC10 / "labels.csv")
+    names = sorted(table["scientific_name"].unique())
+    train_idx, test_idx = species_folds(table, n_folds=5, seed=0)[0]
+    clips = load_clips(table)
+    Xtr, ytr, _, src = stack(clips, train_idx, "train", names)
+    Xte, yte, _, _ = stack(clips, test_idx, "test", names)
+    extractor = BirdNETExtractor(load_birdnet(), "post_bn", add_on=None)
+    Ftr, _ = features(extractor, Xtr, threads)
+    model, wall = fit("audio", Ftr, ytr, names, src, epochs, seed, threads)
+    acc = float(np.mean(model.predict(Xte) == yte))
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(Xte), size=min(n_chunks, len(Xte)), replace=False))
+    info = {
+        "model": "AudioProtoNet arch=audio, BirdNET V2.4 post_bn (frozen), "
+        f"{epochs} epochs, fold 0 of species_folds(table, 5, seed=0)",
+        "train_chunks": int(len(Xtr)),
+        "test_chunks": int(len(Xte)),
+        "test_chunk_accuracy": acc,
+        "chunks_evaluated": int(len(pick)),
+        "train_wall_s": wall,
+    }
+    return model, Xte[pick], yte[pick], info
+
+
+# ------------------------------------------------------------------------ Bird0 part
+def bird0_masks(ds, windows, above_db: float = 6.0) -> np.ndarray:
+    """(N, F, T) syllable masks: frames of any annotated syllable x where it has energy."""
+    from vocalpy_xai.protonet.faithfulness import syllable_energy_mask
+
+    labels = ds["frame_labels"].values
+    background = int(list(ds["class"].values).index(ds.attrs["background_label"]))
+    hop = windows.frame_s
+    n_time = windows.X.shape[2]
+    masks = np.zeros(windows.X.shape, dtype=bool)
+    for i, src in enumerate(windows.sources):
+        start = int(round(src["start_s"] / hop))
+        row = labels[int(src["clip"])]
+        frames = start + np.arange(n_time)
+        inside = (frames >= 0) & (frames < row.shape[0])
+        flags = np.zeros(n_time, dtype=bool)
+        flags[inside] = ~np.isin(row[frames[inside]], (background, -1))
+        masks[i] = syllable_energy_mask(windows.X[i], flags, above_db)
+    return masks
+
+
+def run_bird0_syllables(
+    work: pathlib.Path,
+    n_windows: int = 200,
+    max_per_class: int = 100,
+    epochs: int = 8,
+    threads: int = 2,
+    methods: list[str] | None = None,
+    seed: int = 0,
+    model=None,
+    curve_windows: int = 60,
+) -> dict:
+    """Accuracy, purity and pointing game of a syllable classifier on Bird0's fixed split.
+
+    ``model``: a trained CNN-backbone AudioProtoNet on the same windows (default: the
+    demo's ``arch="audio"`` network trained here on TRAIN, ``max_per_class`` windows per
+    class). Pointing game and curves on ``n_windows`` random TEST windows.
+    """
+    import vocalpy_xai as vx
+    from vocalpy_xai.clips import bird0_fixed_split, build_syllable_store, syllable_windows
+    from vocalpy_xai.demo import PROTONET_PARAMS, PROTONET_WINDOW_S
+    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams, prototype_purity
+    from vocalpy_xai.protonet import faithfulness as F
+
+    store = work / "bird0.zarr"
+    if not store.exists():
+        build_syllable_store(BIRD0 / "Annotation.xml", store, progress=False)
+    ds = vx.open_store(store)
+    train_idx, test_idx = bird0_fixed_split(ds["duration_s"].values)
+    train_all = syllable_windows(ds, train_idx, width_s=PROTONET_WINDOW_S)
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(train_all.y == c))[:max_per_class]
+            for c in np.unique(train_all.y)
+        ]
+    )
+    train = train_all.subset(np.sort(keep))
+    test = syllable_windows(ds, test_idx, width_s=PROTONET_WINDOW_S, labels=train.class_names)
+    info: dict = {}
+    if model is None:
+        params = ProtoNetParams(
+            **{**PROTONET_PARAMS, "epochs": epochs, "max_seconds": None, "num_threads": threads}
+        )
+        t0 = time.perf_counter()
+        model = AudioProtoNet(params).fit(**train.fit_kwargs(), progress=False)
+        info["train_wall_s"] = time.perf_counter() - t0
+        info["model"] = f"AudioProtoNet {params.to_dict()}"
+    accuracy = float(np.mean(model.predict(test.X) == test.y))
+    purity = float(np.mean(prototype_purity(model, train.X, train.y, k=10)))
+    pick = np.sort(rng.choice(len(test), size=min(n_windows, len(test)), replace=False))
+    sub = test.subset(pick)
+    masks = bird0_masks(ds, sub)
+    methods = methods or applicable_methods(model)
+    per_method: dict = {}
+    maps = {}
+    for m in methods:
+        t0 = time.perf_counter()
+        maps[m] = F.attribution_maps(model, sub.X, sub.y, m, seed=seed)
+        pg = F.pointing_game(maps[m], masks, top=0.10)
+        per_method[m] = {
+            "top10_in_syllable": float(pg["top_in_mask"].mean()),
+            "energy_in_syllable": float(pg["energy_in_mask"].mean()),
+            "maps_seconds": time.perf_counter() - t0,
+        }
+        print(f"  bird0 {m}: {per_method[m]}", flush=True)
+    out = {
+        "accuracy": accuracy,
+        "purity": purity,
+        "uniform": float(masks.reshape(len(masks), -1).mean(axis=1).mean()),
+        "per_method": per_method,
+        "n_train_windows": int(len(train)),
+        "n_test_windows": int(len(test)),
+        "n_pointing_windows": int(len(sub)),
+        "mask": "frames of annotated syllables (store frame labels) x bins >= 6 dB above the "
+        "bin's background (20th percentile over the window)",
+        **info,
+    }
+    if curve_windows:
+        cw = sub.subset(np.arange(min(curve_windows, len(sub))))
+        out["curves"] = run_faithfulness(model, cw.X, cw.y, methods, seed=seed)
+    return out
+
+
+def pick_bird0(result: dict, method: str) -> dict:
+    """The ``bird0_syllables`` figures of one method (the default)."""
+    pm = result["per_method"][method]
+    return {
+        "accuracy": result["accuracy"],
+        "top10_in_syllable": pm["top10_in_syllable"],
+        "uniform": result["uniform"],
+        "purity": result["purity"],
+        "method": method,
+    }
+
+
+# ------------------------------------------------------------------------ output
+def plot_curves(sections: dict[str, dict], path: pathlib.Path) -> None:
+    """Mean deletion and insertion curves per method, one row per section."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(sections), 2, figsize=(10, 3.6 * len(sections)), squeeze=False)
+    for row, (title, faith) in zip(axes, sections.items(), strict=True):
+        x = 100 * np.asarray(faith["fractions"])
+        for m, v in faith["per_method"].items():
+            style = {"color": "k", "ls": "--"} if m == faith["random"] else {}
+            row[0].plot(x, v["deletion_curve_mean"], label=m, **style)
+            row[1].plot(x, v["insertion_curve_mean"], label=m, **style)
+        for ax, kind in zip(row, ("deletion", "insertion"), strict=True):
+            ax.set_title(f"{title}: {kind} ({faith['n_inputs']} inputs)")
+            ax.set_xlabel(
+                f"% of time-frequency cells {'removed' if kind == 'deletion' else 'restored'}"
+            )
+            ax.set_ylabel("probability of the true class")
+            ax.set_ylim(0, 1.02)
+        row[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def write(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "faithfulness.json").write_text(json.dumps(results, indent=2))
+    lines = ["# Faithfulness of the explanations: every attribution method, full curves", ""]
+    faith = results.get("faithfulness")
+    if faith:
+        info = results.get("species_setup", {})
+        lines += [
+            f"## Species (BirdNET backbone): {faith['n_inputs']} test chunks",
+            "",
+            f"Model: {info.get('model', '?')}; chunk accuracy on fold 0's "
+            f"{info.get('test_chunks', '?')} test chunks {_pct(info.get('test_chunk_accuracy'))}; "
+            f"{faith['n_inputs']} of them drawn at random (seed 0) for the curves. "
+            f"Removal: {faith['removal']}. Score: {faith['score']}. Chosen: **{faith['method']}**.",
+            "",
+            "| method | deletion AUC (lower better) | insertion AUC (higher better) "
+            "| deletion beats randgrad | insertion beats randgrad | maps s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m, v in faith["per_method"].items():
+            lines.append(
+                f"| {m} | {v['deletion_auc_mean']:.3f} | {v['insertion_auc_mean']:.3f} | "
+                f"{_pct(v.get('deletion_beats_random'))} | {_pct(v.get('insertion_beats_random'))} "
+                f"| {v['maps_seconds']:.0f} |"
+            )
+        lines.append("")
+    b0 = results.get("bird0_full")
+    if b0:
+        lines += [
+            f"## Bird0 syllables (CNN backbone): fixed split, {b0['n_pointing_windows']} of "
+            f"{b0['n_test_windows']} TEST windows",
+            "",
+            f"Accuracy (all TEST windows) {_pct(b0['accuracy'])}; prototype purity "
+            f"{_pct(b0['purity'])}; {b0['n_train_windows']} training windows. Mask: {b0['mask']}; "
+            f"a uniform map scores the mask's share of the grid, {_pct(b0['uniform'])}.",
+            "",
+            "| method | top 10 % inside syllables | attribution inside syllables "
+            "| deletion beats randgrad | insertion beats randgrad |",
+            "|---|---|---|---|---|",
+        ]
+        curves = b0.get("curves", {}).get("per_method", {})
+        for m, v in b0["per_method"].items():
+            c = curves.get(m, {})
+            lines.append(
+                f"| {m} | {_pct(v['top10_in_syllable'])} | {_pct(v['energy_in_syllable'])} | "
+                f"{_pct(c.get('deletion_beats_random'))} | {_pct(c.get('insertion_beats_random'))} |"
+            )
+        if b0.get("note"):
+            lines += ["", f"Note: {b0['note']}."]
+        lines.append("")
+    lines += [
+        "Goals (issue 13): deletion and insertion beat random on >= 90 % of test chunks; "
+        "Bird0 top-10 % inside syllables >= 80 % with accuracy >= 96 %, purity >= 95 %.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; load average at start "
+        f"{results.get('load_average')}. Ran on: {results.get('ran_on', '?')}.",
+    ]
+    (RESULTS / "faithfulness.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--chunks", type=int, default=16, help="species test chunks for the curves")
+    ap.add_argument("--windows", type=int, default=200, help="Bird0 TEST windows (pointing game)")
+    ap.add_argument("--curve-windows", type=int, default=60, help="Bird0 windows for the curves")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--bird0-epochs", type=int, default=8)
+    ap.add_argument("--max-per-class", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-species", action="store_true")
+    ap.add_argument("--skip-bird0", action="store_true")
+    ap.add_argument("--work", type=pathlib.Path, default=None)
+    args = ap.parse_args()
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
+    previous = RESULTS / "faithfulness.json"
+    results: dict = json.loads(previous.read_text()) if previous.exists() else {}
+    results.update({"load_average": list(os.getloadavg()), "ran_on": f"commit {commit}"})
+    sections = {}
+    if "faithfulness" in results:
+        sections["species (BirdNET)"] = results["faithfulness"]
+    if "curves" in results.get("bird0_full", {}):
+        sections["Bird0 syllables (CNN)"] = results["bird0_full"]["curves"]
+    if not args.skip_species:
+        model, X, y, info = species_model_and_chunks(args.chunks, args.epochs, args.threads)
+        results["species_setup"] = info
+        results["faithfulness"] = run_faithfulness(model, X, y)
+        sections["species (BirdNET)"] = results["faithfulness"]
+        write(results)
+        plot_curves(sections, RESULTS / "faithfulness_curves.png")
+    if not args.skip_bird0:
+        work = args.work or pathlib.Path(tempfile.mkdtemp(prefix="bench-faith-"))
+        work.mkdir(parents=True, exist_ok=True)
+        b0 = run_bird0_syllables(
+            work,
+            n_windows=args.windows,
+            max_per_class=args.max_per_class,
+            epochs=args.bird0_epochs,
+            threads=args.threads,
+            curve_windows=args.curve_windows,
+        )
+        results["bird0_full"] = b0
+        method = results.get("faithfulness", {}).get("method") or max(
+            b0["per_method"], key=lambda m: b0["per_method"][m]["top10_in_syllable"]
+        )
+        results["bird0_syllables"] = pick_bird0(b0, method)
+        if "curves" in b0:
+            sections["Bird0 syllables (CNN)"] = b0["curves"]
+    write(results)
+    if sections:
+        plot_curves(sections, RESULTS / "faithfulness_curves.png")
+    print(
+        json.dumps(
+            {k: results[k] for k in ("faithfulness", "bird0_syllables") if k in results}, indent=1
+        )[:3000]
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()

