@@ -289,7 +289,9 @@ def add_species(data: dict, folds, n_pairs: int | None, step: int, threads: int)
     }
 
 
-def faithfulness_sections(data: dict, folds, n_chunks: int, bird0: bool) -> dict:
+def faithfulness_sections(
+    data: dict, folds, n_chunks: int, bird0: bool, methods: list[str] | None = None
+) -> dict:
     """``faithfulness`` / ``bird0_syllables`` from benchmarks/bench_faithfulness.py, if present."""
     try:
         import bench_faithfulness as bf
@@ -300,8 +302,9 @@ def faithfulness_sections(data: dict, folds, n_chunks: int, bird0: bool) -> dict
         te = np.flatnonzero(np.isin(data["cte"], folds[0][1]))
         sample = np.random.default_rng(0).choice(te, min(n_chunks, len(te)), replace=False)
         out["faithfulness"] = bf.run_faithfulness(
-            data["model0"], data["Xte"][sample], data["yte"][sample]
+            data["model0"], data["Xte"][sample], data["yte"][sample], methods=methods
         )
+        out["faithfulness"]["model"] = "protonet (fold 0), " + json.dumps(PROTONET)
     if bird0 and hasattr(bf, "run_bird0_syllables"):
         import tempfile
 
@@ -336,6 +339,18 @@ def run(args) -> dict:
         sources=sources, Ftr=Ftr, Fte=Fte, birdnet=birdnet,
     )  # fmt: skip
     out: dict = {"classes": names, "chunks": {"train": len(Xtr), "test": len(Xte)}}
+    if args.faithfulness_only:  # fold 0's protonet, then its faithfulness section alone
+        train = np.isin(ctr, folds[0][0])
+        data["model0"], _ = fit_protonet(
+            PROTONET, Ftr[PROTONET["layer"]][train], ytr[train], names,
+            pick(sources, train), 0, args.threads,
+        )  # fmt: skip
+        out.update(
+            faithfulness_sections(
+                data, folds, args.faithfulness_chunks, args.bird0, args.faithfulness_methods
+            )
+        )
+        return out
     cv = cross_validation(data, folds, args.threads)
     cv["birdnet_restricted"] = birdnet_restricted(data, folds, args.threads)
     cv["per_fold"]["birdnet_restricted"] = cv["birdnet_restricted"]["per_fold"]
@@ -355,7 +370,11 @@ def run(args) -> dict:
             "block3": cv["variants"]["banded_block3"]["accuracy"],
         },
     }
-    out.update(faithfulness_sections(data, folds, args.faithfulness_chunks, args.bird0))
+    out.update(
+        faithfulness_sections(
+            data, folds, args.faithfulness_chunks, args.bird0, args.faithfulness_methods
+        )
+    )
     out["seconds"] = {"features": features_s, "total": time.perf_counter() - t0}
     return out
 
@@ -422,16 +441,44 @@ def markdown(r: dict) -> str:
         + ".",
         "",
     ]
-    for key in ("faithfulness", "bird0_syllables"):
-        if key in r:
-            summary = {k: v for k, v in r[key].items() if not isinstance(v, (dict, list))}
-            lines += [f"## {key}", "", f"`{json.dumps(summary)}`", ""]
+    if "faithfulness" in r:
+        f = r["faithfulness"]
+        lines += [
+            "## Faithfulness: deletion and insertion curves against a random attribution",
+            "",
+            f"Model: {f.get('model', 'fold 0 protonet')}; {f['n_inputs']} of fold 0's test chunks; "
+            f"{f['steps']} steps of 5 % of the cells; removal: {f['removal']}; score: {f['score']}. "
+            f"Chosen: **{f['method']}** (deletion beats random on {pct(f['deletion_beats_random'])} "
+            f"of chunks, insertion on {pct(f['insertion_beats_random'])}). "
+            f"Command: `{f.get('command', r.get('command', ''))}`.",
+            "",
+            "| method | deletion AUC (lower better) | insertion AUC (higher better) "
+            "| deletion beats random | insertion beats random | maps (s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m, v in f["per_method"].items():
+            beats = [
+                pct(v[k]) if k in v else "–"
+                for k in ("deletion_beats_random", "insertion_beats_random")
+            ]
+            lines.append(
+                f"| {m} | {v['deletion_auc_mean']:.3f} | {v['insertion_auc_mean']:.3f} "
+                f"| {beats[0]} | {beats[1]} | {v['maps_seconds']:.1f} |"
+            )
+        lines.append("")
+    if "bird0_syllables" in r:
+        summary = {k: v for k, v in r["bird0_syllables"].items() if not isinstance(v, (dict, list))}
+        lines += ["## Bird0 syllables", "", f"`{json.dumps(summary)}`", ""]
     lines += [
         f"Machine: {r['machine']}; load average at start {r['loadavg']}; "
         f"{r['seconds']['total']:.0f} s in all.",
         "",
     ]
     return "\n".join(lines)
+
+
+#: facts of a run (kept inside the faithfulness section by --faithfulness-only)
+RUN_FACTS = ("machine", "loadavg", "command")
 
 
 def main() -> dict:
@@ -447,12 +494,22 @@ def main() -> dict:
         "--faithfulness-chunks", type=int, default=40, help="0: skip bench_faithfulness"
     )
     parser.add_argument("--bird0", action="store_true", help="also bench_faithfulness's Bird0 part")
+    parser.add_argument(
+        "--faithfulness-methods", nargs="+", default=None, help="default: every applicable one"
+    )
+    parser.add_argument(
+        "--faithfulness-only",
+        action="store_true",
+        help="train fold 0's protonet and compute only the faithfulness section (others kept)",
+    )
     args = parser.parse_args()
     load = os.getloadavg()
     r = run(args)
     r["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     r["loadavg"] = [round(v, 2) for v in load]
     r["command"] = "python benchmarks/bench_explainable_species.py " + " ".join(sys.argv[1:])
+    if args.faithfulness_only:  # the run's own facts stay with its section
+        r = {"faithfulness": {**r.get("faithfulness", {}), **{k: r[k] for k in RUN_FACTS}}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "explainable_species.json"
     previous = json.loads(path.read_text()) if path.exists() else {}

@@ -75,13 +75,16 @@ def test_learns_held_out_syllables(model, windows):
 
 
 def test_prototype_similarity_peaks_on_its_projected_patch(model, windows):
-    """A prototype's map, on its own source window, peaks inside its recorded box (s, Hz)."""
+    """A prototype's similarity map (``attribution="linear"``: the cells' similarities, not a
+    gradient), on its own source window, peaks inside its recorded box (s, Hz)."""
     train, _ = windows
     for k in (0, 7, 13, 26):
         proto = model.prototypes_[k]
         i = proto["window"]
         assert proto["class"] == train.class_names[train.y[i]]  # projected onto its own class
-        ds = model.explain(train.X[i : i + 1], sources=train.sources[i : i + 1])
+        ds = model.explain(
+            train.X[i : i + 1], sources=train.sources[i : i + 1], attribution="linear"
+        )
         sim = ds["similarity"].isel(clip=0, prototype=k)
         f_at, t_at = np.unravel_index(int(np.argmax(sim.values)), sim.shape)
         t_abs = float(ds["time"][t_at]) + float(ds["clip_start_s"][0])

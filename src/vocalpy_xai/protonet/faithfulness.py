@@ -66,7 +66,7 @@ from .errors import SpectrogramInputError
 METHODS: tuple[str, ...] = ("linear", "cubic", "saliency", "smoothgrad", "prp", "randgrad")
 RANDOM_METHOD = "randgrad"
 #: the method activation datasets carry by default (chosen by the figures, docs/protonet.md)
-DEFAULT_METHOD = "linear"
+DEFAULT_METHOD = "saliency"
 #: curve steps: 5 % of the cells each
 STEPS = 20
 #: cabrnet's default blur (sigma, in grid cells) of gradient maps
