@@ -125,6 +125,34 @@ def test_explanation_is_on_the_input_grid(model, windows, small_store):
     assert activation_in_mask(ds, np.ones_like(mask)) == pytest.approx(1.0)
 
 
+def test_a_damaged_model_folder_is_refused_naming_the_file(model, tmp_path):
+    """AudioProtoNet folders follow the model-folder contract: checksums, readable weights."""
+    import json
+    import shutil
+
+    from vocalpy_xai.errors import ModelFolderError
+
+    path = model.save(tmp_path / "protonet")
+    assert {"config.json", "weights.pt", "metrics.json", "checksums.json"} <= {
+        p.name for p in path.iterdir()
+    }
+    weights = path / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated
+    with pytest.raises(ModelFolderError, match=r"weights\.pt.*changed since the model was saved"):
+        AudioProtoNet.load(path)
+    with pytest.raises(ModelFolderError, match=r"weights\.pt.*unreadable torch weights"):
+        AudioProtoNet.load(path, verify=False)
+    other = model.save(tmp_path / "other")
+    config = json.loads((other / "config.json").read_text())
+    config["family"] = "ESNDecoder"
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFolderError, match=r"config\.json.*not a AudioProtoNet"):
+        AudioProtoNet.load(other, verify=False)
+    shutil.rmtree(other)
+    with pytest.raises(ModelFolderError, match="no such model folder"):
+        AudioProtoNet.load(other)
+
+
 def test_save_load_round_trip(model, windows, tmp_path):
     _, test = windows
     X = test.X[:6]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import VocalpyXaiError
+from ..errors import NotFittedError, VocalpyXaiError
+
+__all__ = ["ActivationsFormatError", "NotFittedError", "SpectrogramInputError"]
 
 
 class SpectrogramInputError(VocalpyXaiError, ValueError):
@@ -18,7 +20,3 @@ class SpectrogramInputError(VocalpyXaiError, ValueError):
 
 class ActivationsFormatError(VocalpyXaiError):
     """A file that is not a vocalpy-xai activation dataset, or of an unknown version."""
-
-
-class NotFittedError(VocalpyXaiError, RuntimeError):
-    """A model used before :meth:`~vocalpy_xai.protonet.AudioProtoNet.fit` or ``load``."""

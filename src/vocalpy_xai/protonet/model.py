@@ -10,7 +10,6 @@ V2.4); :meth:`AudioProtoNet.load` does the same from a saved directory.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import time
@@ -19,15 +18,19 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..io.atomic import atomic_dir
 from . import inputs
 from .errors import NotFittedError, SpectrogramInputError
 from .params import ProtoNetParams
 from .training import torch_threads
 
 #: files of a saved model directory
-CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "weights.pt", "metrics.json"
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.pt"
 FORMAT_VERSION = 1
+#: config keys :meth:`AudioProtoNet.load` reads
+REQUIRED_KEYS = (
+    "params", "class_names", "freq_hz", "frame_s", "window_frames", "scale", "prototypes",
+    "training",
+)  # fmt: skip
 #: windows per forward pass at prediction time
 PREDICT_BATCH = 64
 
@@ -321,36 +324,38 @@ class AudioProtoNet:
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
         """Save a model directory atomically (temp dir, then rename); never overwrites.
 
-        Holds ``config.json`` (parameters, classes, spectrogram grid, cabrnet configuration,
-        prototype provenance, training record), ``weights.pt`` (a torch state dict, loaded
-        with ``weights_only=True``) and ``metrics.json``.
+        Holds ``config.json`` (family, format version, parameters, classes, spectrogram
+        grid, cabrnet configuration, prototype provenance, training record), ``weights.pt``
+        (a torch state dict, loaded with ``weights_only=True``), ``metrics.json`` and
+        ``checksums.json``: the model-folder contract of every family
+        (:mod:`vocalpy_xai.models.folder`).
         """
+        from ..models.folder import save_model_folder
         from ._cabrnet import cabrnet_version
 
         self._check_fitted()
-        path = pathlib.Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path} exists; a saved model is never overwritten")
-        with atomic_dir(path) as tmp:
-            torch.save(self._state_to_save(), tmp / WEIGHTS_FILE)
-            config = {
-                "family": "AudioProtoNet",
-                "format_version": FORMAT_VERSION,
-                "params": self.params.to_dict(),
-                "class_names": self.class_names_,
-                "freq_hz": self.freq_hz_.tolist(),
-                "frame_s": self.frame_s_,
-                "window_frames": self.window_frames_,
-                "scale": self.scale_,
-                "cabrnet_config": self.cabrnet_config_,
-                "prototypes": self.prototypes_,
-                "training": self.training_,
-                "versions": {"cabrnet": cabrnet_version(), "torch": torch.__version__},
-            }
-            config.update(self._config_extras())
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-            (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2))
-        return path
+        config = {
+            "params": self.params.to_dict(),
+            "class_names": self.class_names_,
+            "freq_hz": self.freq_hz_.tolist(),
+            "frame_s": self.frame_s_,
+            "window_frames": self.window_frames_,
+            "scale": self.scale_,
+            "cabrnet_config": self.cabrnet_config_,
+            "prototypes": self.prototypes_,
+            "training": self.training_,
+            "versions": {"cabrnet": cabrnet_version(), "torch": torch.__version__},
+        }
+        config.update(self._config_extras())
+        state = self._state_to_save()
+        return save_model_folder(
+            path,
+            "AudioProtoNet",
+            FORMAT_VERSION,
+            config,
+            {WEIGHTS_FILE: lambda file: torch.save(state, file)},
+            metrics,
+        )
 
     def _config_extras(self) -> dict:
         """Backbone-specific entries of ``config.json``."""
@@ -360,29 +365,40 @@ class AudioProtoNet:
         return self.network_.state_dict()
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> AudioProtoNet:
-        """Load a model saved by :meth:`save`."""
+    def load(cls, path: str | os.PathLike, verify: bool = True) -> AudioProtoNet:
+        """Load a model saved by :meth:`save`, after checking its folder.
+
+        Family, format version and the config's keys are checked, and every file against
+        the SHA-256 recorded at save time (``verify``); unreadable weights or weights that do
+        not fit the network are refused. Each problem is a
+        :class:`~vocalpy_xai.errors.ModelFolderError` naming the file.
+        """
+        from ..errors import ModelFolderError
+        from ..models.folder import open_model_folder
+
         path = pathlib.Path(path)
-        config_path = path / CONFIG_FILE
-        if not config_path.exists():
-            raise FileNotFoundError(f"{path}: no saved AudioProtoNet here (no {CONFIG_FILE})")
-        config = json.loads(config_path.read_text())
-        if config.get("family") != "AudioProtoNet":
-            raise ValueError(f"{path}: a {config.get('family')} model, not an AudioProtoNet")
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: model format version {config.get('format_version')}, this "
-                f"vocalpy-xai reads version {FORMAT_VERSION}"
-            )
-        params = ProtoNetParams.from_dict(config["params"])
+        config = open_model_folder(
+            path, "AudioProtoNet", FORMAT_VERSION, required=REQUIRED_KEYS, verify=verify
+        )
+        try:
+            params = ProtoNetParams.from_dict(config["params"])
+        except (TypeError, ValueError, KeyError) as err:
+            raise ModelFolderError(path / CONFIG_FILE, f"invalid 'params' ({err})") from err
         model = backbone_class(params)(params)
         model.class_names_ = list(config["class_names"])
         model.freq_hz_ = np.asarray(config["freq_hz"], dtype=float)
         model.frame_s_ = float(config["frame_s"])
         model.window_frames_ = int(config["window_frames"])
         model.scale_ = float(config["scale"])
-        state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        net = model._load_network(path, config, state)
+        weights = path / WEIGHTS_FILE
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises RuntimeError, pickle/zip errors, EOFError
+            raise ModelFolderError(weights, f"unreadable torch weights ({err})") from err
+        try:
+            net = model._load_network(path, config, state)
+        except RuntimeError as err:  # load_state_dict: missing/unexpected keys, shapes
+            raise ModelFolderError(weights, f"weights do not fit the network ({err})") from err
         net.eval()
         model.network_ = net
         model.prototypes_ = config["prototypes"]
