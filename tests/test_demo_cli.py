@@ -67,7 +67,10 @@ def test_demo_trains_an_esn_and_annotates_held_out_songs(demo_out):
     model = ESNDecoder.load(next((out / "models").glob("esn-bird0-*")))
     assert model.training_["clips"] == list(range(14))
     page = index.read_text()
-    assert "esn-confusion.png" in page and "esn-song14.png" in page
+    assert "esn-song14.png" in page
+    # one annotation-model section of scores: the run report's (no second confusion matrix)
+    assert "esn-confusion-syllables.png" in page and "esn-confusion.png" not in page
+    assert page.count("model run on TEST</h2>") == 1
 
 
 def test_demo_trains_and_explains_a_prototype_net(demo_out):
