@@ -163,15 +163,9 @@ def _loaded(path: str, digest: str):
 
 @functools.cache
 def _load(path: str, digest: str, thread: int):
-    from .registry import families, load_model_dir, register_family
-    from .registry.families import family_of, read_config
+    from .registry import load_model_dir
 
-    family = family_of(read_config(path))
-    if family == "AudioProtoNet" and family not in families():
-        from .protonet import AudioProtoNet  # torch and cabrnet: only for species models
-
-        register_family(family, AudioProtoNet.load)
-    return load_model_dir(path, family)
+    return load_model_dir(path)  # torch and cabrnet are imported for species models only
 
 
 def _common_root(paths: Sequence[pathlib.Path]) -> pathlib.Path:

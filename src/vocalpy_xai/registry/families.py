@@ -1,8 +1,8 @@
 """Model families the registry can load: a family name maps to a loader of model folders.
 
 A saved model folder names its family in ``config.json`` (key ``family``, or ``kind``).
-:class:`~vocalpy_xai.models.ESNDecoder` is built in; other families (e.g. a prototype
-network) register a loader with :func:`register_family`.
+:class:`~vocalpy_xai.models.ESNDecoder` and :class:`~vocalpy_xai.protonet.AudioProtoNet`
+(either backbone) are built in; a new family registers a loader with :func:`register_family`.
 """
 
 from __future__ import annotations
@@ -77,8 +77,16 @@ def load_model_dir(path: str | pathlib.Path, family: str | None = None) -> Any:
     return _LOADERS[family](path)
 
 
+def _load_audio_protonet(path: pathlib.Path) -> Any:
+    """AudioProtoNet's loader; torch and cabrnet are imported only when one is loaded."""
+    from ..protonet import AudioProtoNet
+
+    return AudioProtoNet.load(path)
+
+
 def _builtin() -> None:
     if "ESNDecoder" not in _LOADERS:
         from ..models.esn_decoder import ESNDecoder
 
         _LOADERS["ESNDecoder"] = ESNDecoder.load
+    _LOADERS.setdefault("AudioProtoNet", _load_audio_protonet)
