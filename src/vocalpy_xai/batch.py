@@ -5,8 +5,8 @@
 :class:`~distributed.LocalCluster` of ``num_workers`` single-threaded processes by default,
 or the scheduler at ``scheduler`` (``tcp://host:8786``). Each worker process loads the model
 once. The inference itself is the model's own public method:
-:meth:`ESNDecoder.annotate <vocalpy_xai.models.ESNDecoder.annotate>` (or
-:meth:`~vocalpy_xai.models.ESNDecoder.annotate_stream` for long files), and
+:meth:`ESNDecoder.annotate <vocalpy_xai.models.ESNDecoder.annotate>` (which streams long
+files itself, in bounded memory), and
 :meth:`AudioProtoNet.predict_proba <vocalpy_xai.protonet.AudioProtoNet.predict_proba>` on
 BirdNET's 3-s chunks.
 
@@ -40,9 +40,6 @@ from .io.manifest import Manifest, natural_key
 
 #: folder (inside the output folder) of the per-file records that make a run resumable
 RECORDS_DIR = ".vocalpy-xai-annotate"
-#: files longer than this (s) are annotated chunk by chunk (``annotate_stream``) when they
-#: are at the model's sample rate and not evTAF ``.cbin``
-STREAM_ABOVE_S = 600.0
 
 
 class BatchError(VocalpyXaiError):
@@ -230,12 +227,7 @@ def _annotate_one(
             # same model, audio changed since: annotate again
         model = _loaded(model_dir, digest)
         duration = _audio_duration(audio_p)
-        stream = (
-            duration > STREAM_ABOVE_S
-            and audio_p.suffix.lower() != ".cbin"
-            and _samplerate(audio_p) == model.samplerate_
-        )
-        seg = model.annotate_stream(audio_p) if stream else model.annotate(audio_p)
+        seg = model.annotate(audio_p)  # streams long files by itself
         annot = crowsetta.Annotation(
             annot_path=output_p,
             notated_path=audio_p,
@@ -264,12 +256,6 @@ def _annotate_one(
     except Exception as err:  # a bad file is listed at the end, never stops the batch
         text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
         return {"status": "failed", "error": text if str(audio_p) in text else f"{audio_p}: {text}"}
-
-
-def _samplerate(path: pathlib.Path) -> int:
-    import soundfile
-
-    return int(soundfile.info(str(path)).samplerate)
 
 
 def _classify_one(audio: str, model_dir: str, digest: str) -> dict:

@@ -369,6 +369,7 @@ class ESNDecoder:
         import soundfile
 
         from ..errors import AudioError
+        from ..io.audio import check_length
 
         self._check_fitted()
         path = pathlib.Path(audio_path)
@@ -382,12 +383,7 @@ class ESNDecoder:
                 f"sample rate is {info.samplerate} Hz, expected {self.samplerate_} Hz "
                 "(streaming needs the model's rate; annotate() resamples)",
             )
-        if info.frames < (self.min_samples_ or 1):
-            raise AudioError(
-                path,
-                f"{info.frames} samples is shorter than one model frame "
-                f"({self.min_samples_} samples at {self.samplerate_} Hz)",
-            )
+        check_length(path, info.frames, info.samplerate, self.min_samples_ or 1)
         return self._annotate_blocks(path, chunk_s)
 
     def _recording_bands(self, path: pathlib.Path, block_s: float) -> np.ndarray:

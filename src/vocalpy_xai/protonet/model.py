@@ -10,6 +10,7 @@ V2.4); :meth:`AudioProtoNet.load` does the same from a saved directory.
 
 from __future__ import annotations
 
+import abc
 import os
 import pathlib
 import time
@@ -67,7 +68,7 @@ def _check_labels(y, names: list[str], n: int) -> np.ndarray:
     return y
 
 
-class AudioProtoNet:
+class AudioProtoNet(abc.ABC):
     """Prototype network for spectrogram windows or BirdNET chunks, on cabrnet's ProtoPNet.
 
     ``AudioProtoNet(params)`` builds the subclass of ``params.backbone``
@@ -133,9 +134,9 @@ class AudioProtoNet:
             raise NotFittedError("this AudioProtoNet is not trained: call fit() or load()")
 
     # ------------------------------------------------------------------ training
+    @abc.abstractmethod
     def fit(self, X, y, class_names: Sequence[str], *args, **kwargs) -> AudioProtoNet:
         """Train (see the backbone's subclass for the inputs it reads)."""
-        raise NotImplementedError
 
     def _record_training(self, t0, cpu0, history, y, n_time) -> None:
         names = self.class_names_
@@ -197,9 +198,9 @@ class AudioProtoNet:
             out.append(row)
         return out
 
+    @abc.abstractmethod
     def _cell_box(self, row: int, col: int, n_freq: int, n_time: int) -> dict[str, float]:
         """A feature cell's box in s (from the window start) and Hz."""
-        raise NotImplementedError
 
     def backbone_features(self, X, progress: bool = False) -> np.ndarray:
         """BirdNET backbone only (:class:`~vocalpy_xai.protonet.birdnet_model.BirdNETProtoNet`)."""
@@ -212,13 +213,13 @@ class AudioProtoNet:
         )
 
     # ------------------------------------------------------------------ inference
+    @abc.abstractmethod
     def _prepare(self, X, freq_hz=None, frame_s=None) -> np.ndarray:
         """Inputs checked against the model (backbone subclasses)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _encode(self, X: np.ndarray) -> torch.Tensor:
         """The network's input tensor of prepared inputs (backbone subclasses)."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def _parts(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -406,9 +407,9 @@ class AudioProtoNet:
         model.path_ = path
         return model
 
+    @abc.abstractmethod
     def _load_network(self, path: pathlib.Path, config: dict, state: dict):
         """The network of a saved model, its weights loaded (backbone subclasses)."""
-        raise NotImplementedError
 
 
 def backbone_class(params: ProtoNetParams) -> type[AudioProtoNet]:
