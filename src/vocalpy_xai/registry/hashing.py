@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 
-_CHUNK = 1 << 20
+from ..io.audio import sha256_file  # the one file hash of the package
 
-
-def sha256_file(path: str | pathlib.Path) -> str:
-    """SHA-256 (hex) of one file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["hash_tree", "sha256_file"]
 
 
 def hash_tree(root: str | pathlib.Path) -> dict[str, dict]:
