@@ -425,6 +425,10 @@ def _worker_train(a: dict) -> dict:
             now = _cpu_self()
             self.step_cpu.append(now - self.last)
             self.last = now
+            wall_cap = a.get("wall_budget_s")
+            if wall_cap is not None and time.perf_counter() - self.wall0 > wall_cap:
+                trainer.should_stop = True
+                info["stopped_by"] = "wall_budget"
             if budget is None or len(self.step_cpu) < 3:
                 return
             recent = sorted(self.step_cpu[-20:])
@@ -435,6 +439,8 @@ def _worker_train(a: dict) -> dict:
 
         def on_train_end(self, trainer, pl_module):
             steps = trainer.global_step
+            if info["stopped_by"] == "max_steps" and steps < trainer.max_steps:
+                info["stopped_by"] = "early_stopping"  # vak's EarlyStopping on val_acc
             cpu = _cpu_self() - self.cpu0
             info.update(
                 steps=steps,
