@@ -21,7 +21,12 @@ segments under 20 ms removed, ``post_tfm_kwargs``), a training budget of
 ``TWEETYNET_CPU_BUDGET_S`` CPU seconds of the ``vak train`` process (not wall clock: the
 machine is shared). Training takes 20+ minutes of wall time here, so a TweetyNet result
 saved by ``--tweetynet-only`` with the same budget, clean-up and baseline code (checked by
-hash) is reused; ``--rerun-tweetynet`` trains it again. Published figures are quoted
+hash) is reused; ``--rerun-tweetynet`` trains it again. A TweetyNet trained elsewhere (e.g. to
+convergence on a GPU machine) comes in with ``--tweetynet-result PATH``: a JSON object with
+``syllable_error_rate`` (clean-up on), ``epochs``, ``train_wall_s``, ``device`` and ``post_tfm``
+(:func:`load_tweetynet_result`; its ``predict_csv``, if any, is scored here as the ESN is);
+with ``--add-tweetynet`` it is added to the ``esn.json`` of an earlier run without running the
+ESN half again. Published figures are quoted
 beside ours. ``dask.*``: batch annotation on a dask cluster (``vocalpy-xai annotate``),
 measured when the batch module is present, else null.
 
@@ -386,6 +391,67 @@ def tweetynet_result(work: pathlib.Path, budget: float, rerun: bool = False) -> 
     return result
 
 
+#: keys a TweetyNet result produced elsewhere must hold (``--tweetynet-result``)
+EXTERNAL_REQUIRED = ("syllable_error_rate", "epochs", "train_wall_s", "device", "post_tfm")
+#: other names accepted for them
+EXTERNAL_ALIASES = {"ser": "syllable_error_rate", "train_s": "train_wall_s"}
+
+
+def load_tweetynet_result(path: str | os.PathLike) -> dict:
+    """A TweetyNet result trained elsewhere (e.g. on a GPU machine), read from a JSON file.
+
+    The file holds one object with at least ``syllable_error_rate`` (or ``ser``: TEST,
+    vak's clean-up on), ``epochs`` (epochs trained, vak's epoch), ``train_wall_s`` (or
+    ``train_s``), ``device`` (e.g. ``"cuda (NVIDIA H200)"``) and ``post_tfm`` (the clean-up,
+    which must be :data:`tweetynet_baseline.POST_TFM`: majority vote, minimum segment 20 ms).
+    Anything else (``onset_f1_10ms``, ``steps``, ``train_cpu_s``, a training curve, ...) is
+    kept. ``tweetynet_baseline.run_tweetynet``'s own result (or ``esn_tweetynet.json``) fits.
+
+    ``predict_csv`` (vak's generic-seq csv of TEST; relative paths are taken from the JSON
+    file's folder), when the file names one that exists, is scored by this benchmark's code
+    (:func:`score_tweetynet`), as the ESN is; the file's own figures are kept under
+    ``reported``. Problems are a ``SystemExit`` naming the file.
+    """
+    import tweetynet_baseline
+
+    path = pathlib.Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--tweetynet-result {path}: cannot read a JSON object ({err})") from err
+    if not isinstance(result, dict):
+        raise SystemExit(f"--tweetynet-result {path}: expected a JSON object")
+    for alias, key in EXTERNAL_ALIASES.items():
+        if key not in result and alias in result:
+            result[key] = result.pop(alias)
+    result.setdefault("device", "cpu" if "cpu_budget_s" in result else None)
+    missing = [k for k in EXTERNAL_REQUIRED if result.get(k) is None]
+    if missing:
+        raise SystemExit(
+            f"--tweetynet-result {path}: missing {', '.join(missing)} "
+            f"(needs {', '.join(EXTERNAL_REQUIRED)})"
+        )
+    if result["post_tfm"] != dict(tweetynet_baseline.POST_TFM):
+        raise SystemExit(
+            f"--tweetynet-result {path}: post_tfm is {result['post_tfm']}, the benchmark "
+            f"compares TweetyNet with vak's clean-up {tweetynet_baseline.POST_TFM}"
+        )
+    ser = result["syllable_error_rate"]
+    if not isinstance(ser, int | float) or not 0 <= ser:
+        raise SystemExit(f"--tweetynet-result {path}: syllable_error_rate {ser!r} is not a rate")
+    csv = result.get("predict_csv")
+    if csv:
+        csv = pathlib.Path(csv)
+        csv = csv if csv.is_absolute() else path.parent / csv
+        if csv.exists():
+            scored = score_tweetynet(csv)
+            result["reported"] = {k: result.get(k) for k in scored}
+            result.update(scored)
+            result["scored_by"] = f"bench_esn.score_tweetynet on {csv}"
+    result["reused_from"] = f"{path} ({result['device']})"
+    return result
+
+
 def summary(results: dict) -> dict:
     """The issue's keys, flat."""
     e, t, d = results["esn"], results.get("tweetynet") or {}, results.get("dask") or {}
@@ -398,6 +464,9 @@ def summary(results: dict) -> dict:
         "esn.annotate_x_realtime": e["annotation_x_realtime"],
         "esn.peak_rss_mb_1h": e["one_hour"]["peak_rss_mb"],
         "tweetynet.ser": t.get("syllable_error_rate"),
+        "tweetynet.epochs": t.get("epochs"),
+        "tweetynet.train_s": t.get("train_wall_s"),
+        "tweetynet.device": t.get("device", "cpu" if t else None),
         "tweetynet_published.ser": PUBLISHED["tweetynet_published"]["ser"],
         "dask.x_realtime_1_worker": d.get("x_realtime_1_worker"),
         "dask.x_realtime_2_workers": d.get("x_realtime_2_workers"),
@@ -413,6 +482,12 @@ GOALS = {
     "esn.annotate_x_realtime": (">=", 500.0),
     "esn.peak_rss_mb_1h": ("<", 1024.0),
 }
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "null"
+    return value if isinstance(value, str) else format(value, ".4g")
 
 
 def write(results: dict) -> None:
@@ -503,7 +578,7 @@ def write(results: dict) -> None:
             met = {"<=": value <= g, ">=": value >= g, "<": value < g}[op]
             met = "yes" if met else "no"
         lines.append(
-            f"| `{key}` | {'null' if value is None else format(value, '.4g')} | "
+            f"| `{key}` | {_cell(value)} | "
             f"{'' if not goal else goal[0] + ' ' + format(goal[1], 'g')} | {met} |"
         )
     h, r = e["one_hour"], e["reference_path"]
@@ -524,7 +599,15 @@ def write(results: dict) -> None:
         f"{h['peak_rss_mb']:.0f} MB.",
         "",
     ]
-    if t:
+    elsewhere = t and (t.get("device", "cpu") != "cpu" or t.get("cpu_budget_s") is None)
+    if elsewhere:
+        lines.append(
+            f"TweetyNet: trained on {t.get('device')} for {f(t.get('epochs'), '.2f')} epochs "
+            f"of vak's ({t.get('steps') or '?'} steps, {f(t.get('train_wall_s'), '.0f')} s "
+            f"wall), clean-up {t.get('post_tfm')}; result read from {t['reused_from']}"
+            + (f", TEST annotations scored here ({t['scored_by']})." if t.get("scored_by") else ".")
+        )
+    elif t:
         lines.append(
             f"TweetyNet: training budget {t.get('cpu_budget_s')} CPU s of the `vak train` "
             f"process ({t.get('steps')} steps of 8 windows, {f(t.get('epochs'), '.3f')} of an "
@@ -574,14 +657,25 @@ def main() -> None:
         action="store_true",
         help=f"train again even if {TWEETYNET_RESULT} fits",
     )
+    parser.add_argument(
+        "--tweetynet-result",
+        type=pathlib.Path,
+        metavar="PATH",
+        help="take TweetyNet's result from this JSON (trained elsewhere, e.g. on a GPU): "
+        f"needs {', '.join(EXTERNAL_REQUIRED)}; with --add-tweetynet, add it to esn.json",
+    )
     args = parser.parse_args()
+    external = load_tweetynet_result(args.tweetynet_result) if args.tweetynet_result else None
     if args.add_tweetynet:  # TweetyNet trained in its own run, after the ESN half
         results = json.loads((RESULTS / "esn.json").read_text())
-        saved = json.loads((RESULTS / TWEETYNET_RESULT).read_text())
-        if saved.get("config") != _tweetynet_config(args.tweetynet_budget):
-            raise SystemExit(f"{TWEETYNET_RESULT}: another budget, clean-up or baseline code")
-        with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
-            results["tweetynet"] = tweetynet_result(pathlib.Path(tmp), args.tweetynet_budget)
+        if external is not None:
+            results["tweetynet"] = external
+        else:
+            saved = json.loads((RESULTS / TWEETYNET_RESULT).read_text())
+            if saved.get("config") != _tweetynet_config(args.tweetynet_budget):
+                raise SystemExit(f"{TWEETYNET_RESULT}: another budget, clean-up or baseline code")
+            with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
+                results["tweetynet"] = tweetynet_result(pathlib.Path(tmp), args.tweetynet_budget)
         results["tweetynet"]["added_to"] = "the ESN half of an earlier run (--add-tweetynet)"
         write(results)
         return
@@ -592,7 +686,9 @@ def main() -> None:
             print(json.dumps({k: r[k] for k in ("syllable_error_rate", "steps")}, default=str))
             return
         results = {"esn": run_esn(work)}
-        if not args.skip_tweetynet:
+        if external is not None:
+            results["tweetynet"] = external
+        elif not args.skip_tweetynet:
             results["tweetynet"] = tweetynet_result(
                 work, args.tweetynet_budget, rerun=args.rerun_tweetynet
             )
