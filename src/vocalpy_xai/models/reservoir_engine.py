@@ -9,24 +9,32 @@ with the same weights (``W``, ``Win``, ``bias`` of the trained reservoir), for a
 sequences at once: the input part ``Win @ u[t] + bias`` of every frame is one matrix
 product; each step then does the sparse recurrent product for the whole batch in a
 compiled loop (numba, the batch contiguous in memory so that it vectorises), ``tanh``
-with numpy's vectorised ufunc, and the leak. The batch is made of *chunks* of one
-recording, forwards and backwards in time; the chunks are split into two groups that
-two threads step at the same time (the compiled loops and numpy release the GIL).
+with numpy's vectorised ufunc, and the leak. Runs (a sequence forwards or backwards in
+time, or a chunk of one) are laid end to end in :data:`BATCH_PER_THREAD` *slots* a
+thread (:func:`pack_runs`; a slot is reset to rest where a run starts), and two threads
+step their slots at the same time (the compiled loops and numpy release the GIL).
 
-Chunks and warm-up. A recording of ``T`` frames is cut into chunks of ``chunk`` frames;
-a chunk's forward run starts ``warmup`` frames before the chunk from rest (or at the
-first frame of the recording, from rest, exactly as reservoirpy), and its backward run
-starts ``warmup`` frames after it. The states differ from one uninterrupted run only
-by the memory of what came before the warm-up, which the reservoir forgets
-geometrically (echo state property): with the default 400-unit model the difference
-after 256 frames is below 1e-9 (measured in ``docs/annotation.md``), far under any
-decision the readout makes. ``warmup=None`` runs each direction in one piece (exact,
-no batching).
+Two ways to fill the slots:
+
+* :meth:`ReservoirEngine.states_many` / :meth:`~ReservoirEngine.scores_many`: many
+  recordings, each run whole from rest forwards and backwards -- exactly reservoirpy's
+  arithmetic, no warm-up; the recordings fill the batch together (annotating a folder,
+  training).
+* :meth:`ReservoirEngine.states`: one recording cut into chunks of ``chunk`` frames; a
+  chunk's forward run starts ``warmup`` frames before the chunk from rest (or at the
+  first frame of the recording, from rest, exactly as reservoirpy), and its backward run
+  starts ``warmup`` frames after it. The states differ from one uninterrupted run only
+  by the memory of what came before the warm-up, which the reservoir forgets
+  geometrically (echo state property): with the default 400-unit model the difference
+  after 256 frames is below 1e-9 (measured in ``docs/annotation.md``), far under any
+  decision the readout makes. ``warmup=None`` runs each direction in one piece (exact).
+  Used for a single recording and for long recordings read span by span.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import numba
 import numpy as np
@@ -43,10 +51,18 @@ MIN_CHUNK, MAX_CHUNK = 64, 1024
 
 
 @numba.njit(nogil=True, cache=True)
-def _pre_activation(k, idx, drive, w_data, w_indices, w_indptr, state, pre):  # pragma: no cover
-    """``pre[:, b] = drive[idx[b, k]] + W @ state[:, b]`` (0 where ``idx`` is -1: padding)."""
+def _pre_activation(
+    k, idx, start, drive, w_data, w_indices, w_indptr, state, pre
+):  # pragma: no cover
+    """``pre[:, b] = drive[idx[b, k]] + W @ state[:, b]`` (0 where ``idx`` is -1: padding).
+
+    A slot whose run starts at step ``k`` (``start[b, k]``) is reset to rest first.
+    """
     n, batch = state.shape
     for b in range(batch):
+        if start[b, k]:
+            for i in range(n):
+                state[i, b] = 0.0
         j = idx[b, k]
         if j >= 0:
             for i in range(n):
@@ -64,7 +80,7 @@ def _pre_activation(k, idx, drive, w_data, w_indices, w_indptr, state, pre):  # 
 
 @numba.njit(nogil=True, cache=True)
 def _leak_and_store(k, lr, act, state, out_idx, out_col, states):  # pragma: no cover
-    """``state = (1 - lr) * state + lr * act``; copy each sequence's state to its output row."""
+    """``state = (1 - lr) * state + lr * act``; copy each slot's state to its output row."""
     n, batch = state.shape
     keep = 1.0 - lr
     for i in range(n):
@@ -73,9 +89,67 @@ def _leak_and_store(k, lr, act, state, out_idx, out_col, states):  # pragma: no 
     for b in range(batch):
         r = out_idx[b, k]
         if r >= 0:
-            c = out_col[b]
+            c = out_col[b, k] * n
             for i in range(n):
                 states[r, c + i] = state[i, b]
+
+
+@numba.njit(nogil=True, cache=True)
+def _leak_and_read(k, lr, act, state, out_idx, out_col, w_out, scores):  # pragma: no cover
+    """``state = (1 - lr) * state + lr * act``; add each slot's read-out to its output row.
+
+    ``scores[d, r] = state @ w_out[d]`` for the slot's direction ``d`` (``out_col``) and
+    output row ``r``: the states themselves are never stored.
+    """
+    n, batch = state.shape
+    m = w_out.shape[2]
+    keep = 1.0 - lr
+    for i in range(n):
+        for b in range(batch):
+            state[i, b] = keep * state[i, b] + lr * act[i, b]
+    for b in range(batch):
+        r = out_idx[b, k]
+        if r >= 0:
+            d = out_col[b, k]
+            for c in range(m):
+                scores[d, r, c] = 0.0
+            for i in range(n):
+                v = state[i, b]
+                for c in range(m):
+                    scores[d, r, c] += v * w_out[d, i, c]
+
+
+def pack_runs(runs: list[tuple[np.ndarray, np.ndarray, int]], slots: int):
+    """Lay runs end to end in ``slots`` batch slots of similar length (longest first).
+
+    ``runs``: (input frame of each step, output row it fills or -1, direction: 0 forwards,
+    1 backwards). Returns ``idx``, ``out_idx``, ``out_col`` and ``start`` (slots, steps): the
+    input row, output row and direction of every step of every slot (-1: padding after the slot's last
+    run) and whether a run starts there (the slot is reset to rest).
+    """
+    order = sorted(range(len(runs)), key=lambda r: -len(runs[r][0]))
+    slots = max(1, min(slots, len(runs)))
+    loads = [0] * slots
+    members: list[list[int]] = [[] for _ in range(slots)]
+    for r in order:  # each run to the least loaded slot
+        b = loads.index(min(loads))
+        members[b].append(r)
+        loads[b] += len(runs[r][0])
+    steps = max(loads)
+    idx = np.full((slots, steps), -1, dtype=np.int64)
+    out_idx = np.full((slots, steps), -1, dtype=np.int64)
+    out_col = np.zeros((slots, steps), dtype=np.int64)
+    start = np.zeros((slots, steps), dtype=np.bool_)
+    for b, rs in enumerate(members):
+        t = 0
+        for r in rs:
+            frames, outs, col = runs[r]
+            idx[b, t : t + len(frames)] = frames
+            out_idx[b, t : t + len(frames)] = outs
+            out_col[b, t : t + len(frames)] = col
+            start[b, t] = True
+            t += len(frames)
+    return idx, out_idx, out_col, start
 
 
 def chunk_plan(
@@ -169,49 +243,133 @@ class ReservoirEngine:
         if chunk is None:
             per_thread = BATCH_PER_THREAD * self.threads // (2 if bidirectional else 1)
             chunk = int(np.clip(-(-n_out // per_thread), MIN_CHUNK, MAX_CHUNK))
-        drive = x @ self.Win_T + self.bias  # the input part of every step
-        runs = [(f, o, 0) for f, o in chunk_plan(n, lo, hi, chunk, warmup, False)]
+        drive = self._drive(x)
+        runs = [
+            (f, np.where(o >= 0, o - lo, -1), 0)
+            for f, o in chunk_plan(n, lo, hi, chunk, warmup, False)
+        ]
         if bidirectional:
-            runs += [(f, o, self.units) for f, o in chunk_plan(n, lo, hi, chunk, warmup, True)]
-        # longest runs first, shared out in turn: the groups get similar work
-        runs.sort(key=lambda r: -len(r[0]))
-        groups = [runs[g :: self.threads] for g in range(self.threads)]
-        groups = [g for g in groups if g]
+            runs += [
+                (f, np.where(o >= 0, o - lo, -1), 1)
+                for f, o in chunk_plan(n, lo, hi, chunk, warmup, True)
+            ]
+        self._run(drive, runs, out)
+        return out
 
-        def work(group):
-            steps = len(group[0][0])
-            idx = np.full((len(group), steps), -1, dtype=np.int64)
-            out_idx = np.full((len(group), steps), -1, dtype=np.int64)
-            for b, (frames, outs, _) in enumerate(group):
-                pad = steps - len(frames)  # shorter runs start later, from rest
-                idx[b, pad:] = frames
-                out_idx[b, pad:] = np.where(outs >= 0, outs - lo, -1)
-            out_col = np.array([c for _, _, c in group], dtype=np.int64)
-            state = np.zeros((self.units, len(group)))
+    def states_many(self, xs: Sequence[np.ndarray], bidirectional: bool = True) -> list[np.ndarray]:
+        """Reservoir states of several sequences, each run whole from rest (no warm-up).
+
+        Each item as :meth:`states` with ``warmup=None`` (the same arithmetic, so equal to
+        reservoirpy's ``Reservoir.run`` up to floating-point noise), but the runs of all
+        sequences (forwards and, ``bidirectional``, backwards) share the batch: they are
+        laid end to end in the slots (:func:`pack_runs`), so short recordings cost no
+        warm-up and fill the batch together. Memory: 8 bytes x units x 3 per frame of all
+        sequences (bidirectional): give it minutes of audio at a time, not hours.
+        """
+        xs, offsets, drive, runs = self._whole_runs(xs, bidirectional)
+        out = np.zeros((int(offsets[-1]), self.units * (2 if bidirectional else 1)))
+        self._run(drive, runs, out)
+        return [out[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+    def scores_many(
+        self, xs: Sequence[np.ndarray], w_states: np.ndarray, bidirectional: bool = True
+    ) -> list[np.ndarray]:
+        """The read-out of the states of :meth:`states_many`, without keeping the states.
+
+        Parameters
+        ----------
+        xs : sequence of (time, inputs) arrays
+        w_states : (units or 2 * units, outputs) array
+            The rows of a linear read-out that multiply the states (forward, then backward).
+        bidirectional : bool
+
+        Returns
+        -------
+        list of (time, outputs) arrays
+            ``states_many(xs)[i] @ w_states``, up to floating-point noise: each step adds
+            its slot's state times the read-out to the output row (compiled), so memory is
+            the inputs' drive (8 bytes x units a frame) and the outputs only.
+        """
+        dirs = 2 if bidirectional else 1
+        w = np.ascontiguousarray(np.asarray(w_states, dtype=np.float64))
+        if w.shape[0] != dirs * self.units:
+            raise ValueError(f"w_states has {w.shape[0]} rows, expected {dirs * self.units}")
+        w = w.reshape(dirs, self.units, w.shape[1])
+        xs, offsets, drive, runs = self._whole_runs(xs, bidirectional)
+        parts = np.zeros((dirs, int(offsets[-1]), w.shape[2]))
+        self._run(drive, runs, parts, w)
+        total = parts.sum(0)
+        return [total[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+    def _whole_runs(self, xs, bidirectional: bool):
+        """Inputs, their offsets in one array, the drive and one whole run a direction each."""
+        xs = [np.asarray(x, dtype=np.float64) for x in xs]
+        offsets = np.concatenate([[0], np.cumsum([len(x) for x in xs])]).astype(np.int64)
+        n_in = self.Win_T.shape[0]
+        x_all = np.concatenate(xs) if xs else np.empty((0, n_in))
+        drive = self._drive(x_all)
+        runs = []
+        for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+            if b > a:
+                frames = np.arange(a, b)
+                runs.append((frames, frames, 0))
+                if bidirectional:
+                    runs.append((frames[::-1], frames[::-1], 1))
+        return xs, offsets, drive, runs
+
+    def _drive(self, x: np.ndarray) -> np.ndarray:
+        """``x @ Win.T + bias``: the input part of every step (one allocation)."""
+        drive = np.matmul(x, self.Win_T)
+        drive += self.bias
+        return drive
+
+    def _run(
+        self, drive: np.ndarray, runs: list, out: np.ndarray, w_out: np.ndarray | None = None
+    ) -> None:
+        """Step ``runs`` (input rows of ``drive``, output rows, direction) on threads.
+
+        The runs are packed into ``BATCH_PER_THREAD`` slots a thread (:func:`pack_runs`,
+        lengths balanced); each thread steps its slots together. ``w_out`` None: states
+        are stored in ``out`` (rows, directions x units); else ``out`` (directions, rows,
+        outputs) receives ``state @ w_out[direction]``.
+        """
+        if not runs:
+            return
+        slots = BATCH_PER_THREAD * self.threads
+        idx, out_idx, out_col, start = pack_runs(runs, slots)
+        used = len(idx)
+        groups = [np.arange(g, used, self.threads) for g in range(min(self.threads, used))]
+
+        def work(rows):
+            g_idx, g_out = idx[rows], out_idx[rows]
+            g_col, g_start = out_col[rows], start[rows]
+            state = np.zeros((self.units, len(rows)))
             pre = np.empty_like(state)
-            for k in range(steps):
+            for k in range(g_idx.shape[1]):
                 _pre_activation(
-                    k, idx, drive, self.w_data, self.w_indices, self.w_indptr, state, pre
+                    k, g_idx, g_start, drive, self.w_data, self.w_indices, self.w_indptr, state, pre
                 )
                 np.tanh(pre, out=pre)
-                _leak_and_store(k, self.leak_rate, pre, state, out_idx, out_col, out)
+                if w_out is None:
+                    _leak_and_store(k, self.leak_rate, pre, state, g_out, g_col, out)
+                else:
+                    _leak_and_read(k, self.leak_rate, pre, state, g_out, g_col, w_out, out)
 
         if len(groups) == 1:
             work(groups[0])
-        else:
-            errors: list[BaseException] = []
+            return
+        errors: list[BaseException] = []
 
-            def guarded(group):
-                try:
-                    work(group)
-                except BaseException as err:  # re-raised in the caller's thread
-                    errors.append(err)
+        def guarded(rows):
+            try:
+                work(rows)
+            except BaseException as err:  # re-raised in the caller's thread
+                errors.append(err)
 
-            workers = [threading.Thread(target=guarded, args=(g,)) for g in groups]
-            for t in workers:
-                t.start()
-            for t in workers:
-                t.join()
-            if errors:
-                raise errors[0]
-        return out
+        workers = [threading.Thread(target=guarded, args=(g,)) for g in groups]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        if errors:
+            raise errors[0]
