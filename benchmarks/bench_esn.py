@@ -8,11 +8,13 @@ predicted alike), median onset/offset error, training time.
 
 ESNDecoder, default hyper-parameters (``ESNDecoder()``), 2 threads:
 
-* annotation speed, end to end (``annotate()`` on each TEST wav: decode, spectrogram,
+* annotation speed, end to end (``annotate_many`` on the TEST wavs: decode, spectrogram,
   features, reservoir both ways, read-out, segments, a ``simple-seq`` csv written per
-  file), as x real time by wall clock; beside it, in the same run, today's reference path
-  (``load_audio`` + librosa spectrogram + reservoirpy's ``Reservoir.run``) on the same
-  files, and whether the two give the same annotations;
+  file), as x real time by wall clock and per CPU second; beside it, in the same run,
+  ``annotate()`` file by file and the pre-issue-16 reference path (``load_audio`` +
+  librosa spectrogram + reservoirpy's ``Reservoir.run``) on the same files, and whether
+  they give the same annotations. ``--speed-only`` measures this part again (and the hour,
+  and dask) into the existing ``esn.json``, for a rerun on a quiet machine;
 * peak RSS of a fresh process annotating one hour of song (TEST songs concatenated) with
   plain ``annotate()`` (it streams by itself), and its speed.
 
