@@ -482,7 +482,11 @@ def tweetynet_result(work: pathlib.Path, budget: float, rerun: bool = False) -> 
 #: keys a TweetyNet result produced elsewhere must hold (``--tweetynet-result``)
 EXTERNAL_REQUIRED = ("syllable_error_rate", "epochs", "train_wall_s", "device", "post_tfm")
 #: other names accepted for them
-EXTERNAL_ALIASES = {"ser": "syllable_error_rate", "train_s": "train_wall_s"}
+EXTERNAL_ALIASES = {
+    "ser": "syllable_error_rate",
+    "train_s": "train_wall_s",
+    "trained_on": "device",  # tweetynet_gpu.py's name
+}
 
 
 def load_tweetynet_result(path: str | os.PathLike) -> dict:
@@ -495,8 +499,10 @@ def load_tweetynet_result(path: str | os.PathLike) -> dict:
     Anything else (``onset_f1_10ms``, ``steps``, ``train_cpu_s``, a training curve, ...) is
     kept. ``tweetynet_baseline.run_tweetynet``'s own result (or ``esn_tweetynet.json``) fits.
 
-    ``predict_csv`` (vak's generic-seq csv of TEST; relative paths are taken from the JSON
-    file's folder), when the file names one that exists, is scored by this benchmark's code
+    ``device`` may also be ``trained_on`` or ``train.device`` (``tweetynet_gpu.py``'s
+    result). ``predict_csv`` (vak's generic-seq csv of TEST; a relative path is looked up
+    from the JSON file's folder and each folder above it, e.g. the repository root), when
+    the file names one that exists, is scored by this benchmark's code
     (:func:`score_tweetynet`), as the ESN is; the file's own figures are kept under
     ``reported``. Problems are a ``SystemExit`` naming the file.
     """
@@ -512,7 +518,10 @@ def load_tweetynet_result(path: str | os.PathLike) -> dict:
     for alias, key in EXTERNAL_ALIASES.items():
         if key not in result and alias in result:
             result[key] = result.pop(alias)
-    result.setdefault("device", "cpu" if "cpu_budget_s" in result else None)
+    if result.get("device") is None and isinstance(result.get("train"), dict):
+        result["device"] = result["train"].get("device")
+    if result.get("device") is None and "cpu_budget_s" in result:
+        result["device"] = "cpu"  # tweetynet_baseline's own result
     missing = [k for k in EXTERNAL_REQUIRED if result.get(k) is None]
     if missing:
         raise SystemExit(
@@ -529,13 +538,21 @@ def load_tweetynet_result(path: str | os.PathLike) -> dict:
         raise SystemExit(f"--tweetynet-result {path}: syllable_error_rate {ser!r} is not a rate")
     csv = result.get("predict_csv")
     if csv:
-        csv = pathlib.Path(csv)
-        csv = csv if csv.is_absolute() else path.parent / csv
-        if csv.exists():
-            scored = score_tweetynet(csv)
+        # absolute, or relative to the JSON's folder or a folder above it (the repository)
+        found = [
+            c
+            for c in (pathlib.Path(csv), *(d / csv for d in path.resolve().parents))
+            if c.is_file()
+        ]
+        if found:
+            scored = score_tweetynet(found[0])
             result["reported"] = {k: result.get(k) for k in scored}
             result.update(scored)
-            result["scored_by"] = f"bench_esn.score_tweetynet on {csv}"
+            result["scored_by"] = f"bench_esn.score_tweetynet on {found[0]}"
+        else:
+            print(
+                f"--tweetynet-result {path}: predict_csv {csv} not found; its own figures are used"
+            )
     result["reused_from"] = f"{path} ({result['device']})"
     return result
 
@@ -713,7 +730,9 @@ def write(results: dict) -> None:
         lines.append(
             f"TweetyNet: trained on {t.get('device')} for {f(t.get('epochs'), '.2f')} epochs "
             f"of vak's ({t.get('steps') or '?'} steps, {f(t.get('train_wall_s'), '.0f')} s "
-            f"wall), clean-up {t.get('post_tfm')}; result read from {t['reused_from']}"
+            f"wall"
+            + (f", stopped by {t['stopped_by']}" if t.get("stopped_by") else "")
+            + f"), clean-up {t.get('post_tfm')}; result read from {t['reused_from']}"
             + (f", TEST annotations scored here ({t['scored_by']})." if t.get("scored_by") else ".")
         )
     elif t:
