@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 import scipy.sparse
+import threadpoolctl
 import xarray as xr
 
 from ..errors import ModelFolderError, NotFittedError
@@ -440,8 +441,12 @@ class ESNDecoder:
             return bands
 
         # files are read two at a time (decoding and FFTs release the GIL), in order, at
-        # most READ_AHEAD ahead of the reservoir (bounded memory for any number of files)
-        with concurrent.futures.ThreadPoolExecutor(READ_THREADS) as pool:
+        # most READ_AHEAD ahead of the reservoir (bounded memory for any number of files);
+        # the threads are the parallelism: BLAS's own threads only contend with them
+        with (
+            threadpoolctl.threadpool_limits(1, user_api="blas"),
+            concurrent.futures.ThreadPoolExecutor(READ_THREADS) as pool,
+        ):
             ahead: collections.deque = collections.deque()
             for i in range(len(paths)):
                 while len(ahead) < READ_AHEAD and i + len(ahead) < len(paths):
@@ -453,7 +458,7 @@ class ESNDecoder:
                 pending.append((i, bands))
                 if sum(len(b) for _, b in pending) >= GROUP_FRAMES:
                     flush()
-        flush()
+            flush()
         return out
 
     def _scores_many(self, bands: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -581,10 +586,11 @@ class ESNDecoder:
         from ..errors import AudioError
 
         path = pathlib.Path(audio_path)
-        bands = self._recording_bands(path, block_s)
-        if len(bands) == 0:
-            raise AudioError(path, "too short to annotate")
-        return self._segments_of_scores(self._scores_of_bands(bands))
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):  # small products: 1 thread
+            bands = self._recording_bands(path, block_s)
+            if len(bands) == 0:
+                raise AudioError(path, "too short to annotate")
+            return self._segments_of_scores(self._scores_of_bands(bands))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:

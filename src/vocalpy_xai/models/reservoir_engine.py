@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 import scipy.sparse
+import threadpoolctl
 
 #: warm-up of every chunk, in model frames (8 ms each by default)
 WARMUP_FRAMES = 200
@@ -46,27 +47,29 @@ WARMUP_FRAMES = 200
 #: for 1 to ~16 of them (index loads dominate), so short recordings are cut into more,
 #: shorter chunks rather than stepped one long chunk at a time
 BATCH_PER_THREAD = 16
+#: steps whose input part is computed together (per thread: slots x steps x units doubles)
+DRIVE_BLOCK = 64
 #: chunk length bounds, in model frames
 MIN_CHUNK, MAX_CHUNK = 64, 1024
 
 
 @numba.njit(nogil=True, cache=True)
 def _pre_activation(
-    k, idx, start, drive, w_data, w_indices, w_indptr, state, pre
+    k, kd, idx, start, drive, w_data, w_indices, w_indptr, state, pre
 ):  # pragma: no cover
-    """``pre[:, b] = drive[idx[b, k]] + W @ state[:, b]`` (0 where ``idx`` is -1: padding).
+    """``pre[:, b] = drive[b, kd] + W @ state[:, b]`` (0 where ``idx[b, k]`` is -1: padding).
 
-    A slot whose run starts at step ``k`` (``start[b, k]``) is reset to rest first.
+    ``drive`` holds the input part of a block of steps of every slot (``kd``: the step in
+    the block). A slot whose run starts at step ``k`` (``start[b, k]``) is reset to rest.
     """
     n, batch = state.shape
     for b in range(batch):
         if start[b, k]:
             for i in range(n):
                 state[i, b] = 0.0
-        j = idx[b, k]
-        if j >= 0:
+        if idx[b, k] >= 0:
             for i in range(n):
-                pre[i, b] = drive[j, i]
+                pre[i, b] = drive[b, kd, i]
         else:
             for i in range(n):
                 pre[i, b] = 0.0
@@ -250,7 +253,6 @@ class ReservoirEngine:
         if chunk is None:
             per_thread = BATCH_PER_THREAD * self.threads // (2 if bidirectional else 1)
             chunk = int(np.clip(-(-n_out // per_thread), MIN_CHUNK, MAX_CHUNK))
-        drive = self._drive(x)
         runs = [
             (f, np.where(o >= 0, o - lo, -1), 0)
             for f, o in chunk_plan(n, lo, hi, chunk, warmup, False)
@@ -260,7 +262,10 @@ class ReservoirEngine:
                 (f, np.where(o >= 0, o - lo, -1), 1)
                 for f, o in chunk_plan(n, lo, hi, chunk, warmup, True)
             ]
-        self._run(drive, runs, out)
+        # chunks overlap by their warm-up: the input part of every frame once, then gathered
+        drive = np.matmul(x, self.Win_T)
+        drive += self.bias
+        self._run(x, runs, out, drive=drive)
         return out
 
     def states_many(self, xs: Sequence[np.ndarray], bidirectional: bool = True) -> list[np.ndarray]:
@@ -273,9 +278,9 @@ class ReservoirEngine:
         warm-up and fill the batch together. Memory: 8 bytes x units x 3 per frame of all
         sequences (bidirectional): give it minutes of audio at a time, not hours.
         """
-        xs, offsets, drive, runs = self._whole_runs(xs, bidirectional)
+        x_all, offsets, runs = self._whole_runs(xs, bidirectional)
         out = np.zeros((int(offsets[-1]), self.units * (2 if bidirectional else 1)))
-        self._run(drive, runs, out)
+        self._run(x_all, runs, out)
         return [out[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
     def scores_many(
@@ -295,26 +300,25 @@ class ReservoirEngine:
         list of (time, outputs) arrays
             ``states_many(xs)[i] @ w_states``, up to floating-point noise: each step adds
             its slot's state times the read-out to the output row (compiled), so memory is
-            the inputs' drive (8 bytes x units a frame) and the outputs only.
+            the inputs and the outputs only.
         """
         dirs = 2 if bidirectional else 1
         w = np.ascontiguousarray(np.asarray(w_states, dtype=np.float64))
         if w.shape[0] != dirs * self.units:
             raise ValueError(f"w_states has {w.shape[0]} rows, expected {dirs * self.units}")
         w = np.ascontiguousarray(w.reshape(dirs, self.units, w.shape[1]).transpose(0, 2, 1))
-        xs, offsets, drive, runs = self._whole_runs(xs, bidirectional)
+        x_all, offsets, runs = self._whole_runs(xs, bidirectional)
         parts = np.zeros((dirs, int(offsets[-1]), w.shape[1]))
-        self._run(drive, runs, parts, w)
+        self._run(x_all, runs, parts, w)
         total = parts.sum(0)
         return [total[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
     def _whole_runs(self, xs, bidirectional: bool):
-        """Inputs, their offsets in one array, the drive and one whole run a direction each."""
+        """Inputs in one array, their offsets, and one whole run a direction each."""
         xs = [np.asarray(x, dtype=np.float64) for x in xs]
         offsets = np.concatenate([[0], np.cumsum([len(x) for x in xs])]).astype(np.int64)
         n_in = self.Win_T.shape[0]
         x_all = np.concatenate(xs) if xs else np.empty((0, n_in))
-        drive = self._drive(x_all)
         runs = []
         for a, b in zip(offsets[:-1], offsets[1:], strict=True):
             if b > a:
@@ -322,24 +326,28 @@ class ReservoirEngine:
                 runs.append((frames, frames, 0))
                 if bidirectional:
                     runs.append((frames[::-1], frames[::-1], 1))
-        return xs, offsets, drive, runs
-
-    def _drive(self, x: np.ndarray) -> np.ndarray:
-        """``x @ Win.T + bias``: the input part of every step (one allocation)."""
-        drive = np.matmul(x, self.Win_T)
-        drive += self.bias
-        return drive
+        return x_all, offsets, runs
 
     def _run(
-        self, drive: np.ndarray, runs: list, out: np.ndarray, w_out: np.ndarray | None = None
+        self,
+        x: np.ndarray,
+        runs: list,
+        out: np.ndarray,
+        w_out: np.ndarray | None = None,
+        drive: np.ndarray | None = None,
     ) -> None:
-        """Step ``runs`` (input rows of ``drive``, output rows, direction) on threads.
+        """Step ``runs`` (input rows of ``x``, output rows, direction) on threads.
 
         The runs are packed into ``BATCH_PER_THREAD`` slots a thread (:func:`pack_runs`,
-        lengths balanced); each thread steps its slots together. ``w_out`` None: states
-        are stored in ``out`` (rows, directions x units); else ``out`` (directions, rows,
-        outputs) receives ``state @ w_out[direction].T`` (``w_out``: directions, outputs,
-        units).
+        lengths balanced); each thread steps its slots together. The input part
+        ``Win u + b`` is computed :data:`DRIVE_BLOCK` steps at a time for the thread's slots
+        (one small matrix product that stays in cache, instead of a whole-input array of 8
+        bytes x units a frame), with BLAS limited to one thread meanwhile (threadpoolctl):
+        BLAS threads inside the two engine threads made it 12-14x slower. ``w_out`` None:
+        states are stored in ``out`` (rows, directions x units); else ``out`` (directions,
+        rows, outputs) receives ``state @ w_out[direction].T`` (``w_out``: directions,
+        outputs, units). ``drive``: the input part of every row of ``x``, if computed
+        already (rows are then gathered, not multiplied).
         """
         if not runs:
             return
@@ -355,8 +363,25 @@ class ReservoirEngine:
             pre = np.empty_like(state)
             v = np.empty(self.units)
             for k in range(g_idx.shape[1]):
+                kd = k % DRIVE_BLOCK
+                if kd == 0:  # the input part of the next block of steps
+                    frames = np.maximum(g_idx[:, k : k + DRIVE_BLOCK], 0)
+                    if drive is not None:
+                        block = drive[frames]
+                    else:
+                        block = np.matmul(x[frames], self.Win_T)
+                        block += self.bias
                 _pre_activation(
-                    k, g_idx, g_start, drive, self.w_data, self.w_indices, self.w_indptr, state, pre
+                    k,
+                    kd,
+                    g_idx,
+                    g_start,
+                    block,
+                    self.w_data,
+                    self.w_indices,
+                    self.w_indptr,
+                    state,
+                    pre,
                 )
                 np.tanh(pre, out=pre)
                 if w_out is None:
@@ -364,6 +389,12 @@ class ReservoirEngine:
                 else:
                     _leak_and_read(k, self.leak_rate, pre, state, g_out, g_col, w_out, out, v)
 
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            self._on_threads(work, groups)
+
+    @staticmethod
+    def _on_threads(work, groups) -> None:
+        """``work(group)`` for every group, each on its own thread (the first error re-raised)."""
         if len(groups) == 1:
             work(groups[0])
             return
