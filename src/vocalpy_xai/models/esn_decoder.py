@@ -43,9 +43,9 @@ STREAM_ABOVE_S = 120.0
 #: seconds of audio per block when streaming
 BLOCK_S = 60.0
 #: model frames (8 ms) of recordings whose reservoir runs share the engine's batch in
-#: :meth:`ESNDecoder.annotate_many` (about 9 min of audio; memory: the input drive, 8 bytes
-#: x units a frame, 210 MB): enough runs for the slots to be filled evenly (on Bird0 TEST,
-#: 1.3x less CPU than groups of 16k frames)
+#: :meth:`ESNDecoder.annotate_many` (about 9 min of audio; memory: the features, 8 bytes x
+#: 96 a frame, 50 MB): enough runs for the slots to be filled evenly (on Bird0 TEST, 1.3x
+#: less CPU than groups of 16k frames)
 GROUP_FRAMES = 1 << 16
 #: the same in training, which holds the group's states (8 bytes x 3 x units a frame)
 TRAIN_GROUP_FRAMES = 1 << 15

@@ -6,8 +6,9 @@ A :class:`reservoirpy.nodes.Reservoir` steps one time frame at a time in Python 
     x[t] = (1 - lr) * x[t-1] + lr * tanh(W @ x[t-1] + Win @ u[t] + bias),   x[-1] = 0,
 
 with the same weights (``W``, ``Win``, ``bias`` of the trained reservoir), for a batch of
-sequences at once: the input part ``Win @ u[t] + bias`` of every frame is one matrix
-product; each step then does the sparse recurrent product for the whole batch in a
+sequences at once: the input part ``Win @ u[t] + bias`` is a matrix product per block
+of :data:`DRIVE_BLOCK` steps of a thread's slots (BLAS on one thread: the engine's
+threads are the parallelism); each step then does the sparse recurrent product for the whole batch in a
 compiled loop (numba, the batch contiguous in memory so that it vectorises), ``tanh``
 with numpy's vectorised ufunc, and the leak. Runs (a sequence forwards or backwards in
 time, or a chunk of one) are laid end to end in :data:`BATCH_PER_THREAD` *slots* a
