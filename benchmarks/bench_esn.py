@@ -8,11 +8,13 @@ predicted alike), median onset/offset error, training time.
 
 ESNDecoder, default hyper-parameters (``ESNDecoder()``), 2 threads:
 
-* annotation speed, end to end (``annotate()`` on each TEST wav: decode, spectrogram,
+* annotation speed, end to end (``annotate_many`` on the TEST wavs: decode, spectrogram,
   features, reservoir both ways, read-out, segments, a ``simple-seq`` csv written per
-  file), as x real time by wall clock; beside it, in the same run, today's reference path
-  (``load_audio`` + librosa spectrogram + reservoirpy's ``Reservoir.run``) on the same
-  files, and whether the two give the same annotations;
+  file), as x real time by wall clock and per CPU second; beside it, in the same run,
+  ``annotate()`` file by file and the pre-issue-16 reference path (``load_audio`` +
+  librosa spectrogram + reservoirpy's ``Reservoir.run``) on the same files, and whether
+  they give the same annotations. ``--speed-only`` measures this part again (and the hour,
+  and dask) into the existing ``esn.json``, for a rerun on a quiet machine;
 * peak RSS of a fresh process annotating one hour of song (TEST songs concatenated) with
   plain ``annotate()`` (it streams by itself), and its speed.
 
@@ -21,7 +23,12 @@ segments under 20 ms removed, ``post_tfm_kwargs``), a training budget of
 ``TWEETYNET_CPU_BUDGET_S`` CPU seconds of the ``vak train`` process (not wall clock: the
 machine is shared). Training takes 20+ minutes of wall time here, so a TweetyNet result
 saved by ``--tweetynet-only`` with the same budget, clean-up and baseline code (checked by
-hash) is reused; ``--rerun-tweetynet`` trains it again. Published figures are quoted
+hash) is reused; ``--rerun-tweetynet`` trains it again. A TweetyNet trained elsewhere (e.g. to
+convergence on a GPU machine) comes in with ``--tweetynet-result PATH``: a JSON object with
+``syllable_error_rate`` (clean-up on), ``epochs``, ``train_wall_s``, ``device`` and ``post_tfm``
+(:func:`load_tweetynet_result`; its ``predict_csv``, if any, is scored here as the ESN is);
+with ``--add-tweetynet`` it is added to the ``esn.json`` of an earlier run without running the
+ESN half again. Published figures are quoted
 beside ours. ``dask.*``: batch annotation on a dask cluster (``vocalpy-xai annotate``),
 measured when the batch module is present, else null.
 
@@ -161,13 +168,10 @@ def reference_annotate(model, path: str):
     return model._segments(scores[:, :k].argmax(1), scores[:, k])
 
 
-def run_esn(work: pathlib.Path) -> dict:
-    import soundfile
-
+def train_default(work: pathlib.Path):
+    """Store of Bird0, the default ESNDecoder trained on TRAIN and saved; TEST paths."""
     import vocalpy_xai as vx
-    from vocalpy_xai.io import write_annotations
-    from vocalpy_xai.metrics import evaluate
-    from vocalpy_xai.models import ESNDecoder, to_annotation
+    from vocalpy_xai.models import ESNDecoder
 
     manifest = vx.Manifest.from_annotation_file(
         BIRD0 / "Annotation.xml", "birdsong-recognition-dataset"
@@ -178,79 +182,90 @@ def run_esn(work: pathlib.Path) -> dict:
     ds = vx.open_store(work / "bird0.zarr")
     train, test = fixed_split(ds["duration_s"].values)
     model = ESNDecoder().fit(ds, train, progress=False)  # the default model
-    model_dir = model.save(work / "esn")
+    model.save(work / "esn")
+    return ds, train, test, model
 
-    paths = [str(p) for p in ds["source_path"].values[test]]
-    durations = ds["duration_s"].values[test].astype(float)
-    audio_s = float(durations.sum())
-    model.annotate(str(ds["source_path"].values[train[0]]))  # loads numba's compiled cache
-    out_dir = work / "annotations"
-    out_dir.mkdir()
+
+def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -> dict:
+    """x real time of the whole path on TEST, new and old, in the same run.
+
+    ``annotate_many`` (the files' reservoir runs batched together) and ``annotate()`` file
+    by file, each writing a ``simple-seq`` csv per file, then the reference path
+    (:func:`reference_annotate`, csv files written too); wall and CPU seconds of each, and
+    whether their
+    annotations are the same. Returns the measures and the predictions of
+    ``annotate_many`` (scored by the caller).
+    """
+    from vocalpy_xai.io import write_annotations
+    from vocalpy_xai.models import to_annotation
+
+    model.annotate_many(paths[:2])  # loads numba's compiled cache
+    model.annotate(paths[0])
+
+    def timed(fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = fn()
+        return result, time.perf_counter() - t0, time.process_time() - c0
+
+    def write_all(segs, folder):
+        folder.mkdir()
+        for p, seg in zip(paths, segs, strict=True):
+            write_annotations(
+                to_annotation(seg, p), folder / f"{pathlib.Path(p).stem}.csv", "simple-seq"
+            )
+        return segs
+
     load0 = os.getloadavg()[0]
-    t0, c0 = time.perf_counter(), time.process_time()
-    preds = []
-    for p in paths:
-        seg = model.annotate(p)
-        write_annotations(
-            to_annotation(seg, p), out_dir / f"{pathlib.Path(p).stem}.csv", "simple-seq"
-        )
-        preds.append(seg)
-    annotate_s, annotate_cpu = time.perf_counter() - t0, time.process_time() - c0
-    load1 = os.getloadavg()[0]
-    t0, c0 = time.perf_counter(), time.process_time()
-    reference = [reference_annotate(model, p) for p in paths]
-    reference_s, reference_cpu = time.perf_counter() - t0, time.process_time() - c0
-
-    # frame accuracy on the model's 8-ms frames, from the store's spectrograms
-    from vocalpy_xai.models.esn_decoder import _ClipReader
-
-    reader = _ClipReader(ds)
-    yt, yp = [], []
-    for c in test:
-        labels, _ = model.predict_frames(reader.spectrogram(c), ds["freq"].values)
-        y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
-        yt.append(y)
-        yp.append(labels[: len(y)])
-    truths = truth_tables(ds, test)
-    metrics = evaluate(truths, preds, np.concatenate(yt), np.concatenate(yp), model.class_names_)
-    out = summarize(metrics)
-    out.update(
-        {
-            "frame_accuracy_1ms": grid_accuracy(truths, preds, durations),
-            "frame_accuracy_model_frames": out.pop("frame_accuracy"),
-            "train_cpu_s": model.training_["cpu_seconds"],
-            "train_wall_s": model.training_["seconds"],
-            "train_audio_s": float(ds["duration_s"].values[train].sum()),
-            "n_train_files": int(len(train)),
-            "test_audio_s": audio_s,
-            "annotation_x_realtime": audio_s / annotate_s,
-            "annotation_wall_s": annotate_s,
-            "annotation_cpu_s": annotate_cpu,
-            "annotation_x_realtime_per_cpu_s": audio_s / annotate_cpu,
-            "load_average_1min": [load0, load1],
-            "reference_path": {
-                "what": "load_audio + librosa spectrogram + reservoirpy Reservoir.run (whole file)",
-                "x_realtime": audio_s / reference_s,
-                "cpu_s": reference_cpu,
-                "files_with_identical_annotations": sum(
-                    _same(a, b) for a, b in zip(preds, reference, strict=True)
-                ),
-                "n_files": len(paths),
-            },
-            "speedup_vs_reference_wall": reference_s / annotate_s,
-            "speedup_vs_reference_cpu": reference_cpu / annotate_cpu,
-            "peak_rss_mb_process": _vm_hwm_mb(),
-            "peak_rss_note": "ESN process: store build, training and annotation of TEST",
-            "params": {
-                "units": model.params.units,
-                "stride": model.features.stride,
-                "bidirectional": model.params.bidirectional,
-                "engine_threads": model.engine_.threads,
-            },
-        }
+    preds, many_s, many_cpu = timed(
+        lambda: write_all(model.annotate_many(paths), work / "annotations")
     )
+    each, each_s, each_cpu = timed(
+        lambda: write_all([model.annotate(p) for p in paths], work / "annotations-each")
+    )
+    reference, ref_s, ref_cpu = timed(
+        lambda: write_all(
+            [reference_annotate(model, p) for p in paths], work / "annotations-reference"
+        )
+    )
+    load1 = os.getloadavg()[0]
+    return preds, {
+        "test_audio_s": audio_s,
+        "annotation_x_realtime": audio_s / many_s,
+        "annotation_wall_s": many_s,
+        "annotation_cpu_s": many_cpu,
+        "annotation_x_realtime_per_cpu_s": audio_s / many_cpu,
+        "annotation_how": "ESNDecoder.annotate_many(TEST paths) + a simple-seq csv per file",
+        "load_average_1min": [load0, load1],
+        "annotate_each": {
+            "what": "ESNDecoder.annotate() file by file + a csv per file",
+            "x_realtime": audio_s / each_s,
+            "cpu_s": each_cpu,
+            "x_realtime_per_cpu_s": audio_s / each_cpu,
+            "files_with_identical_annotations": sum(
+                _same(a, b) for a, b in zip(each, reference, strict=True)
+            ),
+        },
+        "reference_path": {
+            "what": "load_audio + librosa spectrogram + reservoirpy Reservoir.run (whole "
+            "file) + a csv per file",
+            "x_realtime": audio_s / ref_s,
+            "cpu_s": ref_cpu,
+            "x_realtime_per_cpu_s": audio_s / ref_cpu,
+            "files_with_identical_annotations": sum(
+                _same(a, b) for a, b in zip(preds, reference, strict=True)
+            ),
+            "n_files": len(paths),
+        },
+        "speedup_vs_reference_wall": ref_s / many_s,
+        "speedup_vs_reference_cpu": ref_cpu / many_cpu,
+        "engine_threads": model.engine_.threads,
+    }
 
-    # one hour of song annotated by plain annotate() in a fresh process (its own peak RSS)
+
+def measure_one_hour(model_dir: pathlib.Path, paths: list[str], work: pathlib.Path) -> dict:
+    """One hour of song annotated by plain ``annotate()`` in a fresh process (its peak RSS)."""
+    import soundfile
+
     hour = work / "one-hour.wav"
     with soundfile.SoundFile(hour, "w", samplerate=32000, channels=1, subtype="PCM_16") as f:
         written = 0
@@ -270,7 +285,8 @@ def run_esn(work: pathlib.Path) -> dict:
         check=True,
     )
     n_seg, seconds, cpu, rss_kb = res.stdout.split()
-    out["one_hour"] = {
+    hour.unlink()
+    return {
         "audio_s": written / 32000,
         "segments": int(n_seg),
         "seconds": float(seconds),
@@ -279,7 +295,89 @@ def run_esn(work: pathlib.Path) -> dict:
         "peak_rss_mb": int(rss_kb) / 1024,
         "how": "ESNDecoder.annotate() on a 1-h wav in a fresh process (streams by itself)",
     }
+
+
+def run_esn(work: pathlib.Path) -> dict:
+    from vocalpy_xai.metrics import evaluate
+    from vocalpy_xai.models.esn_decoder import _ClipReader
+
+    ds, train, test, model = train_default(work)
+    paths = [str(p) for p in ds["source_path"].values[test]]
+    durations = ds["duration_s"].values[test].astype(float)
+    preds, speed = measure_speed(model, paths, float(durations.sum()), work)
+
+    # frame accuracy on the model's 8-ms frames, from the store's spectrograms
+    reader = _ClipReader(ds)
+    yt, yp = [], []
+    for c in test:
+        labels, _ = model.predict_frames(reader.spectrogram(c), ds["freq"].values)
+        y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
+        yt.append(y)
+        yp.append(labels[: len(y)])
+    truths = truth_tables(ds, test)
+    metrics = evaluate(truths, preds, np.concatenate(yt), np.concatenate(yp), model.class_names_)
+    out = summarize(metrics)
+    out.update(
+        {
+            "frame_accuracy_1ms": grid_accuracy(truths, preds, durations),
+            "frame_accuracy_model_frames": out.pop("frame_accuracy"),
+            "train_cpu_s": model.training_["cpu_seconds"],
+            "train_wall_s": model.training_["seconds"],
+            "train_audio_s": float(ds["duration_s"].values[train].sum()),
+            "n_train_files": int(len(train)),
+            **speed,
+            "peak_rss_mb_process": _vm_hwm_mb(),
+            "peak_rss_note": "ESN process: store build, training and annotation of TEST",
+            "params": {
+                "units": model.params.units,
+                "stride": model.features.stride,
+                "bidirectional": model.params.bidirectional,
+                "engine_threads": model.engine_.threads,
+            },
+        }
+    )
+    out["one_hour"] = measure_one_hour(work / "esn", paths, work)
     return out
+
+
+SPEED_KEYS = (
+    "train_wall_s",
+    "train_cpu_s",
+    "annotation_x_realtime",
+    "annotation_wall_s",
+    "annotation_cpu_s",
+    "annotation_x_realtime_per_cpu_s",
+    "annotation_how",
+    "load_average_1min",
+    "annotate_each",
+    "reference_path",
+    "speedup_vs_reference_wall",
+    "speedup_vs_reference_cpu",
+    "engine_threads",
+    "one_hour",
+)
+
+
+def rerun_speed(work: pathlib.Path) -> dict:
+    """``--speed-only``: the speed part again (training time, TEST annotation new vs old, 1 h,
+    dask).
+
+    The default model is deterministic, so it is the model of the full run; the accuracy
+    keys of the existing ``esn.json`` are kept and the speed keys replaced (for a rerun
+    on a quiet machine).
+    """
+    results = json.loads((RESULTS / "esn.json").read_text())
+    ds, _, test, model = train_default(work)
+    paths = [str(p) for p in ds["source_path"].values[test]]
+    audio_s = float(ds["duration_s"].values[test].astype(float).sum())
+    _, speed = measure_speed(model, paths, audio_s, work)
+    speed["one_hour"] = measure_one_hour(work / "esn", paths, work)
+    speed["speed_rerun"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    speed["train_wall_s"] = model.training_["seconds"]
+    speed["train_cpu_s"] = model.training_["cpu_seconds"]
+    results["esn"].update({k: speed[k] for k in (*SPEED_KEYS, "speed_rerun")})
+    results["dask"] = run_dask(work, work / "esn", paths)
+    return results
 
 
 def run_dask(work: pathlib.Path, model_dir: pathlib.Path, paths: list[str]) -> dict | None:
@@ -386,6 +484,84 @@ def tweetynet_result(work: pathlib.Path, budget: float, rerun: bool = False) -> 
     return result
 
 
+#: keys a TweetyNet result produced elsewhere must hold (``--tweetynet-result``)
+EXTERNAL_REQUIRED = ("syllable_error_rate", "epochs", "train_wall_s", "device", "post_tfm")
+#: other names accepted for them
+EXTERNAL_ALIASES = {
+    "ser": "syllable_error_rate",
+    "train_s": "train_wall_s",
+    "trained_on": "device",  # tweetynet_gpu.py's name
+}
+
+
+def load_tweetynet_result(path: str | os.PathLike) -> dict:
+    """A TweetyNet result trained elsewhere (e.g. on a GPU machine), read from a JSON file.
+
+    The file holds one object with at least ``syllable_error_rate`` (or ``ser``: TEST,
+    vak's clean-up on), ``epochs`` (epochs trained, vak's epoch), ``train_wall_s`` (or
+    ``train_s``), ``device`` (e.g. ``"cuda (NVIDIA H200)"``) and ``post_tfm`` (the clean-up,
+    which must be :data:`tweetynet_baseline.POST_TFM`: majority vote, minimum segment 20 ms).
+    Anything else (``onset_f1_10ms``, ``steps``, ``train_cpu_s``, a training curve, ...) is
+    kept. ``tweetynet_baseline.run_tweetynet``'s own result (or ``esn_tweetynet.json``) fits.
+
+    ``device`` may also be ``trained_on`` or ``train.device`` (``tweetynet_gpu.py``'s
+    result). ``predict_csv`` (vak's generic-seq csv of TEST; a relative path is looked up
+    from the JSON file's folder and each folder above it, e.g. the repository root), when
+    the file names one that exists, is scored by this benchmark's code
+    (:func:`score_tweetynet`), as the ESN is; the file's own figures are kept under
+    ``reported``. Problems are a ``SystemExit`` naming the file.
+    """
+    import tweetynet_baseline
+
+    path = pathlib.Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--tweetynet-result {path}: cannot read a JSON object ({err})") from err
+    if not isinstance(result, dict):
+        raise SystemExit(f"--tweetynet-result {path}: expected a JSON object")
+    for alias, key in EXTERNAL_ALIASES.items():
+        if key not in result and alias in result:
+            result[key] = result.pop(alias)
+    if result.get("device") is None and isinstance(result.get("train"), dict):
+        result["device"] = result["train"].get("device")
+    if result.get("device") is None and "cpu_budget_s" in result:
+        result["device"] = "cpu"  # tweetynet_baseline's own result
+    missing = [k for k in EXTERNAL_REQUIRED if result.get(k) is None]
+    if missing:
+        raise SystemExit(
+            f"--tweetynet-result {path}: missing {', '.join(missing)} "
+            f"(needs {', '.join(EXTERNAL_REQUIRED)})"
+        )
+    if result["post_tfm"] != dict(tweetynet_baseline.POST_TFM):
+        raise SystemExit(
+            f"--tweetynet-result {path}: post_tfm is {result['post_tfm']}, the benchmark "
+            f"compares TweetyNet with vak's clean-up {tweetynet_baseline.POST_TFM}"
+        )
+    ser = result["syllable_error_rate"]
+    if not isinstance(ser, int | float) or not 0 <= ser:
+        raise SystemExit(f"--tweetynet-result {path}: syllable_error_rate {ser!r} is not a rate")
+    csv = result.get("predict_csv")
+    if csv:
+        # absolute, or relative to the JSON's folder or a folder above it (the repository)
+        found = [
+            c
+            for c in (pathlib.Path(csv), *(d / csv for d in path.resolve().parents))
+            if c.is_file()
+        ]
+        if found:
+            scored = score_tweetynet(found[0])
+            result["reported"] = {k: result.get(k) for k in scored}
+            result.update(scored)
+            result["scored_by"] = f"bench_esn.score_tweetynet on {found[0]}"
+        else:
+            print(
+                f"--tweetynet-result {path}: predict_csv {csv} not found; its own figures are used"
+            )
+    result["reused_from"] = f"{path} ({result['device']})"
+    return result
+
+
 def summary(results: dict) -> dict:
     """The issue's keys, flat."""
     e, t, d = results["esn"], results.get("tweetynet") or {}, results.get("dask") or {}
@@ -398,6 +574,9 @@ def summary(results: dict) -> dict:
         "esn.annotate_x_realtime": e["annotation_x_realtime"],
         "esn.peak_rss_mb_1h": e["one_hour"]["peak_rss_mb"],
         "tweetynet.ser": t.get("syllable_error_rate"),
+        "tweetynet.epochs": t.get("epochs"),
+        "tweetynet.train_s": t.get("train_wall_s"),
+        "tweetynet.device": t.get("device", "cpu" if t else None),
         "tweetynet_published.ser": PUBLISHED["tweetynet_published"]["ser"],
         "dask.x_realtime_1_worker": d.get("x_realtime_1_worker"),
         "dask.x_realtime_2_workers": d.get("x_realtime_2_workers"),
@@ -413,6 +592,12 @@ GOALS = {
     "esn.annotate_x_realtime": (">=", 500.0),
     "esn.peak_rss_mb_1h": ("<", 1024.0),
 }
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "null"
+    return value if isinstance(value, str) else format(value, ".4g")
 
 
 def write(results: dict) -> None:
@@ -503,28 +688,59 @@ def write(results: dict) -> None:
             met = {"<=": value <= g, ">=": value >= g, "<": value < g}[op]
             met = "yes" if met else "no"
         lines.append(
-            f"| `{key}` | {'null' if value is None else format(value, '.4g')} | "
+            f"| `{key}` | {_cell(value)} | "
             f"{'' if not goal else goal[0] + ' ' + format(goal[1], 'g')} | {met} |"
         )
     h, r = e["one_hour"], e["reference_path"]
+    each = e.get("annotate_each") or {}
     lines += [
         "",
-        f"Annotation of TEST ({e['test_audio_s']:.0f} s, 40 files, a csv written per file): "
+        f"Annotation of TEST ({e['test_audio_s']:.0f} s, 40 files, a csv written per file) "
+        f"with `{e.get('annotation_how', 'annotate()')}`: "
         f"{e['annotation_x_realtime']:.0f}x real time by wall clock, "
         f"{e['annotation_x_realtime_per_cpu_s']:.0f}x per CPU second "
         f"(engine threads: {e['params']['engine_threads']}; 1-min load average of the shared "
         f"2-core machine {e['load_average_1min'][0]:.1f} before, "
-        f"{e['load_average_1min'][1]:.1f} after). Same files, same run, the reference path "
-        f"({r['what']}): {r['x_realtime']:.0f}x real time; speed-up "
-        f"{e['speedup_vs_reference_wall']:.1f}x wall, {e['speedup_vs_reference_cpu']:.1f}x CPU; "
-        f"identical annotations in {r['files_with_identical_annotations']} of {r['n_files']} files.",
+        f"{e['load_average_1min'][1]:.1f} after"
+        + (f"; speed part rerun {e['speed_rerun']}" if e.get("speed_rerun") else "")
+        + "). Same files, same run: "
+        + (
+            f"`annotate()` file by file {each['x_realtime']:.0f}x real time "
+            f"({each['x_realtime_per_cpu_s']:.0f}x per CPU s); "
+            if each
+            else ""
+        )
+        + f"the reference path ({r['what']}): {r['x_realtime']:.0f}x real time"
+        + (
+            f" ({r['x_realtime_per_cpu_s']:.0f}x per CPU s)"
+            if r.get("x_realtime_per_cpu_s")
+            else ""
+        )
+        + f"; speed-up {e['speedup_vs_reference_wall']:.1f}x wall, "
+        f"{e['speedup_vs_reference_cpu']:.1f}x CPU; identical annotations (reference vs "
+        f"`annotate_many`) in {r['files_with_identical_annotations']} of {r['n_files']} files"
+        + (
+            f", (reference vs `annotate()`) in {each['files_with_identical_annotations']}."
+            if each
+            else "."
+        ),
         "",
         f"One hour of song, plain `annotate()` in a fresh process: {h['x_realtime']:.0f}x real "
         f"time ({h['seconds']:.1f} s wall, {h['cpu_s']:.1f} s CPU), peak RSS "
         f"{h['peak_rss_mb']:.0f} MB.",
         "",
     ]
-    if t:
+    elsewhere = t and (t.get("device", "cpu") != "cpu" or t.get("cpu_budget_s") is None)
+    if elsewhere:
+        lines.append(
+            f"TweetyNet: trained on {t.get('device')} for {f(t.get('epochs'), '.2f')} epochs "
+            f"of vak's ({t.get('steps') or '?'} steps, {f(t.get('train_wall_s'), '.0f')} s "
+            f"wall"
+            + (f", stopped by {t['stopped_by']}" if t.get("stopped_by") else "")
+            + f"), clean-up {t.get('post_tfm')}; result read from {t['reused_from']}"
+            + (f", TEST annotations scored here ({t['scored_by']})." if t.get("scored_by") else ".")
+        )
+    elif t:
         lines.append(
             f"TweetyNet: training budget {t.get('cpu_budget_s')} CPU s of the `vak train` "
             f"process ({t.get('steps')} steps of 8 windows, {f(t.get('epochs'), '.3f')} of an "
@@ -574,14 +790,35 @@ def main() -> None:
         action="store_true",
         help=f"train again even if {TWEETYNET_RESULT} fits",
     )
+    parser.add_argument(
+        "--tweetynet-result",
+        type=pathlib.Path,
+        metavar="PATH",
+        help="take TweetyNet's result from this JSON (trained elsewhere, e.g. on a GPU): "
+        f"needs {', '.join(EXTERNAL_REQUIRED)}; with --add-tweetynet, add it to esn.json",
+    )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="measure the speed part again (TEST annotation new vs reference, 1 h, dask) "
+        "and replace it in esn.json, keeping its accuracy and TweetyNet keys",
+    )
     args = parser.parse_args()
+    if args.speed_only:
+        with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
+            write(rerun_speed(pathlib.Path(tmp)))
+        return
+    external = load_tweetynet_result(args.tweetynet_result) if args.tweetynet_result else None
     if args.add_tweetynet:  # TweetyNet trained in its own run, after the ESN half
         results = json.loads((RESULTS / "esn.json").read_text())
-        saved = json.loads((RESULTS / TWEETYNET_RESULT).read_text())
-        if saved.get("config") != _tweetynet_config(args.tweetynet_budget):
-            raise SystemExit(f"{TWEETYNET_RESULT}: another budget, clean-up or baseline code")
-        with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
-            results["tweetynet"] = tweetynet_result(pathlib.Path(tmp), args.tweetynet_budget)
+        if external is not None:
+            results["tweetynet"] = external
+        else:
+            saved = json.loads((RESULTS / TWEETYNET_RESULT).read_text())
+            if saved.get("config") != _tweetynet_config(args.tweetynet_budget):
+                raise SystemExit(f"{TWEETYNET_RESULT}: another budget, clean-up or baseline code")
+            with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:
+                results["tweetynet"] = tweetynet_result(pathlib.Path(tmp), args.tweetynet_budget)
         results["tweetynet"]["added_to"] = "the ESN half of an earlier run (--add-tweetynet)"
         write(results)
         return
@@ -592,7 +829,9 @@ def main() -> None:
             print(json.dumps({k: r[k] for k in ("syllable_error_rate", "steps")}, default=str))
             return
         results = {"esn": run_esn(work)}
-        if not args.skip_tweetynet:
+        if external is not None:
+            results["tweetynet"] = external
+        elif not args.skip_tweetynet:
             results["tweetynet"] = tweetynet_result(
                 work, args.tweetynet_budget, rerun=args.rerun_tweetynet
             )

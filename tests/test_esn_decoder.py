@@ -176,3 +176,55 @@ def test_db_band_spectrogram_equals_librosa_path(trained, small_store):
     got = fast.bands(fast.power(np.pad(audio, params.n_fft // 2)))
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)  # dB, float32 rounding
+
+
+def test_engine_whole_runs_many_sequences_equal_reservoirpy(trained, small_store):
+    """states_many / scores_many (whole runs of many songs sharing the batch) = reservoirpy."""
+    from vocalpy_xai.models.reservoir_engine import pack_runs
+
+    ds = open_store(small_store)
+    xs = []
+    for clip in TEST:
+        n = int(ds["n_frames"].values[clip])
+        spect = ds["spectrogram"].isel(clip=clip, time=slice(0, n)).values
+        xs.append(trained.features.transform(spect, ds["freq"].values))
+    engine = trained.engine_
+    many = engine.states_many(xs)
+    for x, states in zip(xs, many, strict=True):
+        ref = trained._states_reservoirpy(x)[:, : 2 * engine.units]
+        np.testing.assert_allclose(states, ref, rtol=0, atol=1e-12)
+    w = trained.readout_.Wout[: 2 * engine.units]
+    for scores, states in zip(engine.scores_many(xs, w), many, strict=True):
+        np.testing.assert_allclose(scores, states @ w, rtol=0, atol=1e-10)
+    # the packing steps every frame of every run once, each run from a reset
+    runs = [(np.arange(len(x)), np.arange(len(x)), 0) for x in xs]
+    idx, out_idx, out_col, start = pack_runs(runs, 4)
+    assert idx.shape[0] == 4 and start.sum() == len(xs)
+    assert (idx >= 0).sum() == sum(len(x) for x in xs)
+    assert idx.shape[1] <= sum(len(x) for x in xs) // 4 + max(len(x) for x in xs)
+
+
+def test_annotate_many_equals_annotate_and_reference(trained, small_store, tmp_path, monkeypatch):
+    """annotate_many: files in order, batched in groups, = reservoirpy's whole-file path;
+    a file at another rate goes through annotate() (resampled); a bad file is named."""
+    import librosa
+
+    import vocalpy_xai.models.esn_decoder as esn_decoder
+
+    monkeypatch.setattr(esn_decoder, "GROUP_FRAMES", 3000)  # several groups of songs
+    ds = open_store(small_store)
+    paths = [str(ds["source_path"].values[c]) for c in TEST]
+    data, sr = soundfile.read(paths[1])
+    other = tmp_path / "song-44k.wav"
+    soundfile.write(other, librosa.resample(data, orig_sr=sr, target_sr=44100), 44100)
+    files = [*paths[:3], other, *paths[3:]]
+    got = trained.annotate_many(files)
+    assert len(got) == len(files)
+    for path, seg in zip(paths, got[:3] + got[4:], strict=True):
+        audio, _ = soundfile.read(path, dtype="float32")
+        _assert_same_segments(seg, _reference_segments(trained, audio))
+    _assert_same_segments(got[3], trained.annotate(other))
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not a wav")
+    with pytest.raises(AudioError, match=r"bad\.wav"):
+        trained.annotate_many([paths[0], bad])

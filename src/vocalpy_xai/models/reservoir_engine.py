@@ -6,31 +6,41 @@ A :class:`reservoirpy.nodes.Reservoir` steps one time frame at a time in Python 
     x[t] = (1 - lr) * x[t-1] + lr * tanh(W @ x[t-1] + Win @ u[t] + bias),   x[-1] = 0,
 
 with the same weights (``W``, ``Win``, ``bias`` of the trained reservoir), for a batch of
-sequences at once: the input part ``Win @ u[t] + bias`` of every frame is one matrix
-product; each step then does the sparse recurrent product for the whole batch in a
+sequences at once: the input part ``Win @ u[t] + bias`` is a matrix product per block
+of :data:`DRIVE_BLOCK` steps of a thread's slots (BLAS on one thread: the engine's
+threads are the parallelism); each step then does the sparse recurrent product for the whole batch in a
 compiled loop (numba, the batch contiguous in memory so that it vectorises), ``tanh``
-with numpy's vectorised ufunc, and the leak. The batch is made of *chunks* of one
-recording, forwards and backwards in time; the chunks are split into two groups that
-two threads step at the same time (the compiled loops and numpy release the GIL).
+with numpy's vectorised ufunc, and the leak. Runs (a sequence forwards or backwards in
+time, or a chunk of one) are laid end to end in :data:`BATCH_PER_THREAD` *slots* a
+thread (:func:`pack_runs`; a slot is reset to rest where a run starts), and two threads
+step their slots at the same time (the compiled loops and numpy release the GIL).
 
-Chunks and warm-up. A recording of ``T`` frames is cut into chunks of ``chunk`` frames;
-a chunk's forward run starts ``warmup`` frames before the chunk from rest (or at the
-first frame of the recording, from rest, exactly as reservoirpy), and its backward run
-starts ``warmup`` frames after it. The states differ from one uninterrupted run only
-by the memory of what came before the warm-up, which the reservoir forgets
-geometrically (echo state property): with the default 400-unit model the difference
-after 256 frames is below 1e-9 (measured in ``docs/annotation.md``), far under any
-decision the readout makes. ``warmup=None`` runs each direction in one piece (exact,
-no batching).
+Two ways to fill the slots:
+
+* :meth:`ReservoirEngine.states_many` / :meth:`~ReservoirEngine.scores_many`: many
+  recordings, each run whole from rest forwards and backwards -- exactly reservoirpy's
+  arithmetic, no warm-up; the recordings fill the batch together (annotating a folder,
+  training).
+* :meth:`ReservoirEngine.states`: one recording cut into chunks of ``chunk`` frames; a
+  chunk's forward run starts ``warmup`` frames before the chunk from rest (or at the
+  first frame of the recording, from rest, exactly as reservoirpy), and its backward run
+  starts ``warmup`` frames after it. The states differ from one uninterrupted run only
+  by the memory of what came before the warm-up, which the reservoir forgets
+  geometrically (echo state property): with the default 400-unit model the difference
+  after 256 frames is below 1e-9 (measured in ``docs/annotation.md``), far under any
+  decision the readout makes. ``warmup=None`` runs each direction in one piece (exact).
+  Used for a single recording and for long recordings read span by span.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import numba
 import numpy as np
 import scipy.sparse
+import threadpoolctl
 
 #: warm-up of every chunk, in model frames (8 ms each by default)
 WARMUP_FRAMES = 200
@@ -38,19 +48,29 @@ WARMUP_FRAMES = 200
 #: for 1 to ~16 of them (index loads dominate), so short recordings are cut into more,
 #: shorter chunks rather than stepped one long chunk at a time
 BATCH_PER_THREAD = 16
+#: steps whose input part is computed together (per thread: slots x steps x units doubles)
+DRIVE_BLOCK = 64
 #: chunk length bounds, in model frames
 MIN_CHUNK, MAX_CHUNK = 64, 1024
 
 
 @numba.njit(nogil=True, cache=True)
-def _pre_activation(k, idx, drive, w_data, w_indices, w_indptr, state, pre):  # pragma: no cover
-    """``pre[:, b] = drive[idx[b, k]] + W @ state[:, b]`` (0 where ``idx`` is -1: padding)."""
+def _pre_activation(
+    k, kd, idx, start, drive, w_data, w_indices, w_indptr, state, pre
+):  # pragma: no cover
+    """``pre[:, b] = drive[b, kd] + W @ state[:, b]`` (0 where ``idx[b, k]`` is -1: padding).
+
+    ``drive`` holds the input part of a block of steps of every slot (``kd``: the step in
+    the block). A slot whose run starts at step ``k`` (``start[b, k]``) is reset to rest.
+    """
     n, batch = state.shape
     for b in range(batch):
-        j = idx[b, k]
-        if j >= 0:
+        if start[b, k]:
             for i in range(n):
-                pre[i, b] = drive[j, i]
+                state[i, b] = 0.0
+        if idx[b, k] >= 0:
+            for i in range(n):
+                pre[i, b] = drive[b, kd, i]
         else:
             for i in range(n):
                 pre[i, b] = 0.0
@@ -62,20 +82,85 @@ def _pre_activation(k, idx, drive, w_data, w_indices, w_indptr, state, pre):  # 
                 pre[i, b] += w * state[j, b]
 
 
-@numba.njit(nogil=True, cache=True)
-def _leak_and_store(k, lr, act, state, out_idx, out_col, states):  # pragma: no cover
-    """``state = (1 - lr) * state + lr * act``; copy each sequence's state to its output row."""
+@numba.njit(nogil=True, cache=True, inline="always")
+def _leak(lr, act, state):  # pragma: no cover
+    """``state = (1 - lr) * state + lr * act`` (the leaky integration of one step)."""
     n, batch = state.shape
     keep = 1.0 - lr
     for i in range(n):
         for b in range(batch):
             state[i, b] = keep * state[i, b] + lr * act[i, b]
+
+
+@numba.njit(nogil=True, cache=True)
+def _leak_and_store(k, lr, act, state, out_idx, out_col, states):  # pragma: no cover
+    """``state = (1 - lr) * state + lr * act``; copy each slot's state to its output row."""
+    n, batch = state.shape
+    _leak(lr, act, state)
     for b in range(batch):
         r = out_idx[b, k]
         if r >= 0:
-            c = out_col[b]
+            c = out_col[b, k] * n
             for i in range(n):
                 states[r, c + i] = state[i, b]
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _leak_and_read(k, lr, act, state, out_idx, out_col, w_t, scores, v):  # pragma: no cover
+    """``state = (1 - lr) * state + lr * act``; each slot's read-out to its output row.
+
+    ``scores[d, r] = state @ w_t[d].T`` for the slot's direction ``d`` (``out_col``) and
+    output row ``r``: the states themselves are never stored. ``w_t`` is (directions,
+    outputs, units); ``v`` a buffer of ``units``. The dot products may be reassociated
+    (vectorised): equal to the stored states times the read-out to ~1e-15.
+    """
+    n, batch = state.shape
+    m = w_t.shape[1]
+    _leak(lr, act, state)
+    for b in range(batch):
+        r = out_idx[b, k]
+        if r >= 0:
+            d = out_col[b, k]
+            for i in range(n):
+                v[i] = state[i, b]
+            for c in range(m):
+                acc = 0.0
+                for i in range(n):
+                    acc += v[i] * w_t[d, c, i]
+                scores[d, r, c] = acc
+
+
+def pack_runs(runs: list[tuple[np.ndarray, np.ndarray, int]], slots: int):
+    """Lay runs end to end in ``slots`` batch slots of similar length (longest first).
+
+    ``runs``: (input frame of each step, output row it fills or -1, direction: 0 forwards,
+    1 backwards). Returns ``idx``, ``out_idx``, ``out_col`` and ``start`` (slots, steps): the
+    input row, output row and direction of every step of every slot (-1: padding after the slot's last
+    run) and whether a run starts there (the slot is reset to rest).
+    """
+    order = sorted(range(len(runs)), key=lambda r: -len(runs[r][0]))
+    slots = max(1, min(slots, len(runs)))
+    loads = [0] * slots
+    members: list[list[int]] = [[] for _ in range(slots)]
+    for r in order:  # each run to the least loaded slot
+        b = loads.index(min(loads))
+        members[b].append(r)
+        loads[b] += len(runs[r][0])
+    steps = max(loads)
+    idx = np.full((slots, steps), -1, dtype=np.int64)
+    out_idx = np.full((slots, steps), -1, dtype=np.int64)
+    out_col = np.zeros((slots, steps), dtype=np.int64)
+    start = np.zeros((slots, steps), dtype=np.bool_)
+    for b, rs in enumerate(members):
+        t = 0
+        for r in rs:
+            frames, outs, col = runs[r]
+            idx[b, t : t + len(frames)] = frames
+            out_idx[b, t : t + len(frames)] = outs
+            out_col[b, t : t + len(frames)] = col
+            start[b, t] = True
+            t += len(frames)
+    return idx, out_idx, out_col, start
 
 
 def chunk_plan(
@@ -169,49 +254,163 @@ class ReservoirEngine:
         if chunk is None:
             per_thread = BATCH_PER_THREAD * self.threads // (2 if bidirectional else 1)
             chunk = int(np.clip(-(-n_out // per_thread), MIN_CHUNK, MAX_CHUNK))
-        drive = x @ self.Win_T + self.bias  # the input part of every step
-        runs = [(f, o, 0) for f, o in chunk_plan(n, lo, hi, chunk, warmup, False)]
+        runs = [
+            (f, np.where(o >= 0, o - lo, -1), 0)
+            for f, o in chunk_plan(n, lo, hi, chunk, warmup, False)
+        ]
         if bidirectional:
-            runs += [(f, o, self.units) for f, o in chunk_plan(n, lo, hi, chunk, warmup, True)]
-        # longest runs first, shared out in turn: the groups get similar work
-        runs.sort(key=lambda r: -len(r[0]))
-        groups = [runs[g :: self.threads] for g in range(self.threads)]
-        groups = [g for g in groups if g]
+            runs += [
+                (f, np.where(o >= 0, o - lo, -1), 1)
+                for f, o in chunk_plan(n, lo, hi, chunk, warmup, True)
+            ]
+        # chunks overlap by their warm-up: the input part of every frame once, then gathered
+        drive = np.matmul(x, self.Win_T)
+        drive += self.bias
+        self._run(x, runs, out, drive=drive)
+        return out
 
-        def work(group):
-            steps = len(group[0][0])
-            idx = np.full((len(group), steps), -1, dtype=np.int64)
-            out_idx = np.full((len(group), steps), -1, dtype=np.int64)
-            for b, (frames, outs, _) in enumerate(group):
-                pad = steps - len(frames)  # shorter runs start later, from rest
-                idx[b, pad:] = frames
-                out_idx[b, pad:] = np.where(outs >= 0, outs - lo, -1)
-            out_col = np.array([c for _, _, c in group], dtype=np.int64)
-            state = np.zeros((self.units, len(group)))
+    def states_many(self, xs: Sequence[np.ndarray], bidirectional: bool = True) -> list[np.ndarray]:
+        """Reservoir states of several sequences, each run whole from rest (no warm-up).
+
+        Each item as :meth:`states` with ``warmup=None`` (the same arithmetic, so equal to
+        reservoirpy's ``Reservoir.run`` up to floating-point noise), but the runs of all
+        sequences (forwards and, ``bidirectional``, backwards) share the batch: they are
+        laid end to end in the slots (:func:`pack_runs`), so short recordings cost no
+        warm-up and fill the batch together. Memory: 8 bytes x units x 3 per frame of all
+        sequences (bidirectional): give it minutes of audio at a time, not hours.
+        """
+        x_all, offsets, runs = self._whole_runs(xs, bidirectional)
+        out = np.zeros((int(offsets[-1]), self.units * (2 if bidirectional else 1)))
+        self._run(x_all, runs, out)
+        return [out[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+    def scores_many(
+        self, xs: Sequence[np.ndarray], w_states: np.ndarray, bidirectional: bool = True
+    ) -> list[np.ndarray]:
+        """The read-out of the states of :meth:`states_many`, without keeping the states.
+
+        Parameters
+        ----------
+        xs : sequence of (time, inputs) arrays
+        w_states : (units or 2 * units, outputs) array
+            The rows of a linear read-out that multiply the states (forward, then backward).
+        bidirectional : bool
+
+        Returns
+        -------
+        list of (time, outputs) arrays
+            ``states_many(xs)[i] @ w_states``, up to floating-point noise: each step adds
+            its slot's state times the read-out to the output row (compiled), so memory is
+            the inputs and the outputs only.
+        """
+        dirs = 2 if bidirectional else 1
+        w = np.ascontiguousarray(np.asarray(w_states, dtype=np.float64))
+        if w.shape[0] != dirs * self.units:
+            raise ValueError(f"w_states has {w.shape[0]} rows, expected {dirs * self.units}")
+        w = np.ascontiguousarray(w.reshape(dirs, self.units, w.shape[1]).transpose(0, 2, 1))
+        x_all, offsets, runs = self._whole_runs(xs, bidirectional)
+        parts = np.zeros((dirs, int(offsets[-1]), w.shape[1]))
+        self._run(x_all, runs, parts, w)
+        total = parts.sum(0)
+        return [total[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+    def _whole_runs(self, xs, bidirectional: bool):
+        """Inputs in one array, their offsets, and one whole run a direction each."""
+        xs = [np.asarray(x, dtype=np.float64) for x in xs]
+        offsets = np.concatenate([[0], np.cumsum([len(x) for x in xs])]).astype(np.int64)
+        n_in = self.Win_T.shape[0]
+        x_all = np.concatenate(xs) if xs else np.empty((0, n_in))
+        runs = []
+        for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+            if b > a:
+                frames = np.arange(a, b)
+                runs.append((frames, frames, 0))
+                if bidirectional:
+                    runs.append((frames[::-1], frames[::-1], 1))
+        return x_all, offsets, runs
+
+    def _run(
+        self,
+        x: np.ndarray,
+        runs: list,
+        out: np.ndarray,
+        w_out: np.ndarray | None = None,
+        drive: np.ndarray | None = None,
+    ) -> None:
+        """Step ``runs`` (input rows of ``x``, output rows, direction) on threads.
+
+        The runs are packed into ``BATCH_PER_THREAD`` slots a thread (:func:`pack_runs`,
+        lengths balanced); each thread steps its slots together. The input part
+        ``Win u + b`` is computed :data:`DRIVE_BLOCK` steps at a time for the thread's slots
+        (one small matrix product that stays in cache, instead of a whole-input array of 8
+        bytes x units a frame), with BLAS limited to one thread meanwhile (threadpoolctl):
+        BLAS threads inside the two engine threads made it 12-14x slower. ``w_out`` None:
+        states are stored in ``out`` (rows, directions x units); else ``out`` (directions,
+        rows, outputs) receives ``state @ w_out[direction].T`` (``w_out``: directions,
+        outputs, units). ``drive``: the input part of every row of ``x``, if computed
+        already (rows are then gathered, not multiplied).
+        """
+        if not runs:
+            return
+        slots = BATCH_PER_THREAD * self.threads
+        idx, out_idx, out_col, start = pack_runs(runs, slots)
+        used = len(idx)
+        groups = [np.arange(g, used, self.threads) for g in range(min(self.threads, used))]
+
+        def work(rows):
+            g_idx, g_out = idx[rows], out_idx[rows]
+            g_col, g_start = out_col[rows], start[rows]
+            state = np.zeros((self.units, len(rows)))
             pre = np.empty_like(state)
-            for k in range(steps):
+            v = np.empty(self.units)
+            for k in range(g_idx.shape[1]):
+                kd = k % DRIVE_BLOCK
+                if kd == 0:  # the input part of the next block of steps
+                    frames = np.maximum(g_idx[:, k : k + DRIVE_BLOCK], 0)
+                    if drive is not None:
+                        block = drive[frames]
+                    else:
+                        block = np.matmul(x[frames], self.Win_T)
+                        block += self.bias
                 _pre_activation(
-                    k, idx, drive, self.w_data, self.w_indices, self.w_indptr, state, pre
+                    k,
+                    kd,
+                    g_idx,
+                    g_start,
+                    block,
+                    self.w_data,
+                    self.w_indices,
+                    self.w_indptr,
+                    state,
+                    pre,
                 )
                 np.tanh(pre, out=pre)
-                _leak_and_store(k, self.leak_rate, pre, state, out_idx, out_col, out)
+                if w_out is None:
+                    _leak_and_store(k, self.leak_rate, pre, state, g_out, g_col, out)
+                else:
+                    _leak_and_read(k, self.leak_rate, pre, state, g_out, g_col, w_out, out, v)
 
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            self._on_threads(work, groups)
+
+    @staticmethod
+    def _on_threads(work, groups) -> None:
+        """``work(group)`` for every group, each on its own thread (the first error re-raised)."""
         if len(groups) == 1:
             work(groups[0])
-        else:
-            errors: list[BaseException] = []
+            return
+        errors: list[BaseException] = []
 
-            def guarded(group):
-                try:
-                    work(group)
-                except BaseException as err:  # re-raised in the caller's thread
-                    errors.append(err)
+        def guarded(rows):
+            try:
+                work(rows)
+            except BaseException as err:  # re-raised in the caller's thread
+                errors.append(err)
 
-            workers = [threading.Thread(target=guarded, args=(g,)) for g in groups]
-            for t in workers:
-                t.start()
-            for t in workers:
-                t.join()
-            if errors:
-                raise errors[0]
-        return out
+        workers = [threading.Thread(target=guarded, args=(g,)) for g in groups]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        if errors:
+            raise errors[0]
