@@ -202,12 +202,12 @@ def run_esn(work: pathlib.Path) -> dict:
     reference_s, reference_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     # frame accuracy on the model's 8-ms frames, from the store's spectrograms
-    from vocalpy_xai.models.esn_decoder import _ClipReader
+    from vocalpy_xai.store import ClipReader
 
-    reader = _ClipReader(ds)
+    reader = ClipReader(ds)
     yt, yp = [], []
     for c in test:
-        labels, _ = model.predict_frames(reader.spectrogram(c), ds["freq"].values)
+        labels = model.predict(reader.spectrogram(c), ds["freq"].values).frame_labels
         y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
         yt.append(y)
         yp.append(labels[: len(y)])

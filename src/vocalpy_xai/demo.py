@@ -172,7 +172,7 @@ def stage_esn(ctx: DemoContext) -> None:
     """Train an ESNDecoder on 14 bundled Bird0 songs, annotate the other 6 from their audio."""
     from .io import write_annotations
     from .metrics import evaluate
-    from .models import ESNDecoder, to_annotation
+    from .models import ESNDecoder
 
     ds = open_store(ctx.stores["bird0"])
     train, held_out = list(range(14)), list(range(14, ds.sizes["clip"]))
@@ -182,11 +182,11 @@ def stage_esn(ctx: DemoContext) -> None:
     annot_dir = ctx.out / "annotations"
     for clip in held_out:
         audio = str(ds["source_path"].values[clip])
-        seg = model.annotate(audio)
+        seg = model.predict(audio).segments
         preds.append(seg)
         truth.append(clip_segments(ds, clip))
         out = annot_dir / (pathlib.Path(audio).name + ".esn.csv")
-        write_annotations(to_annotation(seg, audio), out, "simple-seq", overwrite=True)
+        write_annotations(seg.to_annotation(audio), out, "simple-seq", overwrite=True)
     metrics = evaluate(truth, preds)
     if not model_dir.exists():
         model.save(model_dir, metrics=metrics)

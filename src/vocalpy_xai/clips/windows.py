@@ -20,6 +20,8 @@ import attrs
 import numpy as np
 import xarray as xr
 
+from ..store.dataset import ClipReader
+
 #: percentile (per frequency row, over a clip's frames) used to pad windows past a clip's ends
 FLOOR_PERCENTILE: float = 5.0
 
@@ -111,39 +113,9 @@ def _check_clips(ds: xr.Dataset, clip_indices) -> np.ndarray:
     return clips
 
 
-class _ClipReader:
-    """Reads whole clips (without padding) straight from the store's zarr arrays when the
-    dataset was opened from disk (much faster than dask per clip), else through xarray."""
-
-    def __init__(self, ds: xr.Dataset):
-        self.ds = ds
-        self.n_frames = ds["n_frames"].values
-        # position in ``ds`` -> clip of the store on disk (``ds`` may be a selection of it)
-        self.store_clip = np.asarray(ds["clip"].values, dtype=int)
-        self.group = None
-        path = ds.encoding.get("store_path")
-        if path is not None:
-            import zarr
-
-            self.group = zarr.open_group(path, mode="r")
-
-    def _read(self, name: str, clip: int) -> np.ndarray:
-        n = int(self.n_frames[clip])
-        if self.group is not None:
-            arr = self.group[name]
-            return np.asarray(arr[int(self.store_clip[clip]), ..., :n])
-        return np.asarray(self.ds[name].isel(clip=int(clip), time=slice(0, n)).values)
-
-    def spectrogram(self, clip: int) -> np.ndarray:
-        return self._read("spectrogram", clip).astype(np.float32, copy=False)
-
-    def frame_labels(self, clip: int) -> np.ndarray:
-        return self._read("frame_labels", clip)
-
-
 def clip_spectrogram(ds: xr.Dataset, clip: int) -> np.ndarray:
     """The spectrogram of one clip without its padding: float32 ``(F, n_frames)``."""
-    return _ClipReader(ds).spectrogram(clip)
+    return ClipReader(ds).spectrogram(clip)
 
 
 def _floor(spect: np.ndarray) -> np.ndarray:
@@ -235,7 +207,7 @@ def species_windows(
     class_of = store_ds["clip_class"].values
     paths = store_ds["source_path"].values
     n_frames = store_ds["n_frames"].values
-    reader = _ClipReader(store_ds)
+    reader = ClipReader(store_ds)
     xs, ys, sources = [], [], []
     for c in clips:
         if class_of[c] < 0:
@@ -328,7 +300,7 @@ def syllable_windows(
         raise ValueError(f"segment label(s) {unknown} not in the classes {class_names}")
     paths = store_ds["source_path"].values
     has_frame_labels = "frame_labels" in store_ds
-    reader = _ClipReader(store_ds)
+    reader = ClipReader(store_ds)
     xs, ys, masks, sources = [], [], [], []
     meta: dict[str, list] = {"onset_s": [], "offset_s": [], "label": [], "centre_frame_label": []}
     for c in clips:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 import scipy.sparse
+import vocalpy
 import xarray as xr
 
 from ..errors import ModelFolderError, NotFittedError
@@ -29,6 +30,7 @@ from ..store.params import SpectrogramParams
 from .features import BandFeatures, DbBandSpectrogram
 from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
+from .prediction import AnnotationPrediction, scores_to_probabilities
 from .reservoir_engine import WARMUP_FRAMES, ReservoirEngine
 from .sources import open_source, spectrogram_of_audio
 
@@ -176,9 +178,17 @@ class ESNDecoder:
         return np.hstack([*parts, x])
 
     @property
-    def frame_dur_(self) -> float:
-        """Seconds per model frame."""
+    def frame_s_(self) -> float:
+        """Seconds from one model frame to the next (``stride`` spectrogram frames)."""
         return self.frame_step_ * self.features.stride
+
+    @property
+    def frame_dur_(self) -> float:
+        """Deprecated name of :attr:`frame_s_`."""
+        import warnings
+
+        warnings.warn("ESNDecoder.frame_dur_ is now frame_s_", DeprecationWarning, stacklevel=2)
+        return self.frame_s_
 
     @property
     def spect_params_(self) -> SpectrogramParams:
@@ -191,7 +201,7 @@ class ESNDecoder:
         k = len(self.class_names_)
         y = np.zeros((n, k + 1))
         y[np.arange(n), labels[:n]] = 1.0
-        idx = np.round((onsets_s - self.time_offset_) / self.frame_dur_).astype(int)
+        idx = np.round((onsets_s - self.time_offset_) / self.frame_s_).astype(int)
         for d in (-1, 0, 1):
             ok = (idx + d >= 0) & (idx + d < n)
             y[idx[ok] + d, k] = self.params.onset_weight
@@ -275,21 +285,17 @@ class ESNDecoder:
     def predict_frames(
         self, spectrogram: np.ndarray, freqs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Class index and onset score of every model frame."""
-        scores = self.predict_scores(spectrogram, freqs)
-        k = len(self.class_names_)
-        return scores[:, :k].argmax(1), scores[:, k]
+        """Class index and onset score of every model frame (of :meth:`predict`)."""
+        result = self.predict(spectrogram, freqs)
+        return result.frame_labels, result.onset_scores
 
     def segments_from_spectrogram(self, spectrogram: np.ndarray, freqs: np.ndarray) -> SegmentTable:
-        """Annotated segments of one (freq, time) spectrogram with the store's parameters."""
-        labels, onsets = self.predict_frames(spectrogram, freqs)
-        return self._segments(labels, onsets)
+        """Annotated segments of one (freq, time) spectrogram (of :meth:`predict`)."""
+        return self.predict(spectrogram, freqs).segments
 
     def _segments(self, labels: np.ndarray, onsets: np.ndarray) -> SegmentTable:
         """Segments of frame predictions, in seconds of the input (frame 0 at ``time_offset_``)."""
-        seg = frames_to_segments(
-            labels, onsets, self.frame_dur_, self.class_names_, self.postprocess
-        )
+        seg = frames_to_segments(labels, onsets, self.frame_s_, self.class_names_, self.postprocess)
         if self.time_offset_:
             seg = attrs.evolve(
                 seg,
@@ -297,6 +303,68 @@ class ESNDecoder:
                 offsets_s=seg.offsets_s + self.time_offset_,
             )
         return seg
+
+    def predict(
+        self,
+        data: str | os.PathLike | vocalpy.Sound | np.ndarray,
+        freqs: np.ndarray | None = None,
+        resample: bool | str = "down",
+        block_s: float | None = None,
+    ) -> AnnotationPrediction:
+        """Annotate a recording: segments and frame probabilities. The one inference path.
+
+        Parameters
+        ----------
+        data : path, vocalpy.Sound or numpy.ndarray
+            An audio file (how it is read: :meth:`annotate`; long files block by block), a
+            :class:`vocalpy.Sound` (channels averaged; resampled to the model's rate by
+            ``resample``), or a (freq, time) dB spectrogram made with the model's
+            spectrogram parameters (e.g. a store clip, :class:`~vocalpy_xai.store.ClipReader`).
+        freqs : numpy.ndarray, optional
+            Frequencies (Hz) of the spectrogram's rows; needed for a spectrogram only.
+        resample : bool or "down"
+            Sample-rate policy for audio (:func:`~vocalpy_xai.io.audio.check_samplerate`).
+        block_s : float, optional
+            Seconds read at a time from an audio file (default: see :meth:`annotate`).
+
+        Returns
+        -------
+        AnnotationPrediction
+            Segments, frame labels, probabilities (:func:`scores_to_probabilities` of the
+            readout) and onset scores; model frame ``i`` at ``time_offset_ + i * frame_s_``
+            (:func:`vocalpy_xai.store.frame_times`).
+        """
+        from ..io.audio import check_samplerate
+
+        self._check_fitted()
+        if isinstance(data, str | os.PathLike):
+            scores = self._audio_scores(data, resample, block_s)
+        elif isinstance(data, vocalpy.Sound):
+            sound = np.asarray(data.data, dtype=np.float32).mean(axis=0)
+            where = getattr(data, "path", None) or "<vocalpy.Sound>"
+            if check_samplerate(where, data.samplerate, self.samplerate_, resample, warn=True):
+                import librosa
+
+                sound = librosa.resample(
+                    sound, orig_sr=data.samplerate, target_sr=self.samplerate_, res_type="soxr_hq"
+                )
+            spect, f = spectrogram_of_audio(self.pipeline_, sound, self.samplerate_)
+            scores = self.predict_scores(spect, f)
+        else:
+            if freqs is None:
+                raise ValueError("predict() on a spectrogram needs freqs, its frequencies (Hz)")
+            scores = self.predict_scores(np.asarray(data), freqs)
+        k = len(self.class_names_)
+        labels = scores[:, :k].argmax(1)
+        return AnnotationPrediction(
+            segments=self._segments(labels, scores[:, k]),
+            frame_labels=labels,
+            probabilities=scores_to_probabilities(scores[:, :k]),
+            class_names=list(self.class_names_),
+            frame_s=self.frame_s_,
+            time_offset=self.time_offset_,
+            onset_scores=scores[:, k],
+        )
 
     def annotate(
         self,
@@ -321,7 +389,18 @@ class ESNDecoder:
         is missing); True: resampled either way; False: refused. Resampling warns
         (:class:`~vocalpy_xai.errors.AudioResampledWarning`). Audio shorter than one model
         frame is refused. Refusals are :class:`~vocalpy_xai.errors.AudioError` naming the file.
+
+        The segments of :meth:`predict`, which also gives frame probabilities.
         """
+        return self.predict(audio_path, resample=resample, block_s=block_s).segments
+
+    def _audio_scores(
+        self,
+        audio_path: str | os.PathLike,
+        resample: bool | str = "down",
+        block_s: float | None = None,
+    ) -> np.ndarray:
+        """Readout scores of an audio file (:meth:`annotate`)."""
         import soundfile
 
         from ..io.audio import load_audio
@@ -340,7 +419,7 @@ class ESNDecoder:
                 if block_s is None:
                     whole = info.frames <= STREAM_ABOVE_S * info.samplerate
                     block_s = info.frames / info.samplerate + 1.0 if whole else BLOCK_S
-                return self._annotate_blocks(audio_path, block_s)
+                return self._block_scores(audio_path, block_s)
         record = load_audio(
             audio_path,
             samplerate=self.samplerate_,
@@ -350,7 +429,7 @@ class ESNDecoder:
             warn_resample=True,
         )
         spect, freqs = spectrogram_of_audio(self.pipeline_, record.sound.data[0], self.samplerate_)
-        return self.segments_from_spectrogram(spect, freqs)
+        return self.predict_scores(spect, freqs)
 
     @property
     def min_samples_(self) -> int | None:
@@ -384,7 +463,7 @@ class ESNDecoder:
                 "(streaming needs the model's rate; annotate() resamples)",
             )
         check_length(path, info.frames, info.samplerate, self.min_samples_ or 1)
-        return self._annotate_blocks(path, chunk_s)
+        return self.predict(path, block_s=chunk_s).segments
 
     def _recording_bands(self, path: pathlib.Path, block_s: float) -> np.ndarray:
         """Band energies (time, band), float32, of a recording read ``block_s`` s at a time.
@@ -458,17 +537,15 @@ class ESNDecoder:
         out += self.readout_.bias
         return out
 
-    def _annotate_blocks(self, audio_path: str | os.PathLike, block_s: float) -> SegmentTable:
-        """Annotate a recording streamed in blocks: bands, scores span by span, segments."""
+    def _block_scores(self, audio_path: str | os.PathLike, block_s: float) -> np.ndarray:
+        """Readout scores of a recording streamed in blocks: bands, then span by span."""
         from ..errors import AudioError
 
         path = pathlib.Path(audio_path)
         bands = self._recording_bands(path, block_s)
         if len(bands) == 0:
             raise AudioError(path, "too short to annotate")
-        scores = self._scores_of_bands(bands)
-        k = len(self.class_names_)
-        return self._segments(scores[:, :k].argmax(1), scores[:, k])
+        return self._scores_of_bands(bands)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
@@ -602,24 +679,3 @@ _CONFIG_KEYS = (
     "time_offset",
     "training",
 )
-
-
-class _ClipReader:
-    """Reads one clip's spectrogram and labels straight from the store's zarr arrays."""
-
-    def __init__(self, ds: xr.Dataset):
-        import zarr
-
-        group = zarr.open_group(ds.encoding["store_path"], mode="r")
-        self._spect = group["spectrogram"]
-        self._labels = group["frame_labels"] if "frame_labels" in group else None
-        self._n = ds["n_frames"].values
-
-    def n_frames(self, clip: int) -> int:
-        return int(self._n[clip])
-
-    def spectrogram(self, clip: int) -> np.ndarray:
-        return self._spect[int(clip), :, : self.n_frames(clip)]
-
-    def frame_labels(self, clip: int) -> np.ndarray:
-        return self._labels[int(clip), : self.n_frames(clip)].astype(np.int64)

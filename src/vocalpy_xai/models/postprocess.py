@@ -116,13 +116,8 @@ def frames_to_segments(
 def to_annotation(
     segments: SegmentTable, audio_path: str | pathlib.Path | None, annot_path=None
 ) -> crowsetta.Annotation:
-    """A crowsetta sequence annotation of the segments (writable in any seq format)."""
-    seq = crowsetta.Sequence.from_keyword(
-        onsets_s=segments.onsets_s, offsets_s=segments.offsets_s, labels=segments.labels
-    )
-    return crowsetta.Annotation(
-        annot_path=annot_path or "predicted", notated_path=audio_path, seq=seq
-    )
+    """A crowsetta sequence annotation of the segments: :meth:`SegmentTable.to_annotation`."""
+    return segments.to_annotation(audio_path, annot_path or "predicted")
 
 
 def to_vocalpy_segments(segments: SegmentTable, sound: vocalpy.Sound) -> vocalpy.Segments:

@@ -23,12 +23,14 @@ from ..io.manifest import natural_key
 
 def save(fig: plt.Figure, path: str | pathlib.Path, dpi: int = 110) -> pathlib.Path:
     """Save a figure as PNG (atomically) and close it."""
+    from ..io.atomic import atomic_file
+
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
