@@ -35,7 +35,8 @@ def _relabel(table, seed=0):
     return out, set(out.loc[rows, "segment"])
 
 
-def _found(review, relabelled):
+def _found(review, relabelled) -> int:
+    """How many relabelled segments a reviewer reading the top TOP_SHARE of the list sees."""
     top = review.head(int(np.ceil(TOP_SHARE * len(review))))
     return len(relabelled & set(top["segment"]))
 
@@ -57,13 +58,19 @@ def test_finder_ranks_a_prototype_classifier_s_doubts(syllable_protonet, small_s
         assert row.human_prob == pytest.approx(
             p[syllable_protonet.class_names_.index(row.human_label)]
         )
-    # it is the classifier the model is: the same labels as predict() on the same windows
+    # a (tiny) model that learnt something: it agrees with the annotation more often than
+    # the most frequent label would
     agree = 1.0 - review["disagreement"].mean()
-    assert agree >= 0.5
-    # relabelled syllables rise to the top of the list
+    assert agree > segments["label"].value_counts(normalize=True).max()
+    # relabelled syllables rise in the list; those the model labels with their original
+    # label are all flagged (canapy's rule on its one vote)
     noisy, relabelled = _relabel(segments)
-    ranked = score_segments(noisy, pred)
-    assert _found(ranked, relabelled) >= N_RELABELLED // 2
+    ranked = score_segments(noisy, pred).set_index("segment")
+    original = segments.set_index("segment")["label"]
+    known = [s for s in relabelled if ranked.at[s, "model_label"] == original[s]]
+    assert known and ranked.loc[known, "flag"].all()
+    others = ranked.drop(index=list(relabelled))
+    assert ranked.loc[list(relabelled), "rank"].mean() < 0.75 * others["rank"].mean()
 
 
 def test_finder_takes_an_annotation_model_the_same_way(trained_esn, small_store):

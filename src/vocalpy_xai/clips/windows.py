@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..store.dataset import ClipReader
+from ..store.labels import frame_times
 
 #: percentile (per frequency row, over a clip's frames) used to pad windows past a clip's ends
 FLOOR_PERCENTILE: float = 5.0
@@ -310,7 +311,7 @@ def syllable_windows(
         spect = reader.spectrogram(c)
         floor = _floor(spect)
         n = spect.shape[1]
-        times = np.arange(n) * frame_s
+        times = frame_times(n, frame_s)
         frame_lab = reader.frame_labels(c) if has_frame_labels else None
         for k in sel:
             on, off = float(seg_on[k]), float(seg_off[k])
