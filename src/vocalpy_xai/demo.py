@@ -24,6 +24,7 @@ from .errors import StoreError
 from .io.manifest import Manifest
 from .report import Report, plot_clip_grid, plot_durations, plot_label_counts, plot_spectrogram
 from .store import SpectrogramParams, build_store, clip_segments, open_store
+from .store.dataset import store_frame_s
 
 #: the repository's bundled example data (examples/data), when running from a checkout
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data"
@@ -95,7 +96,7 @@ def _store_table(ds: xr.Dataset) -> pd.DataFrame:
         "total duration (s)": float(ds["duration_s"].sum()),
         "sample rate (Hz)": ds.attrs["samplerate"],
         "frequency bins": ds.sizes["freq"],
-        "frame step (ms)": 1e3 * ds.attrs["frame_duration_s"],
+        "frame step (ms)": 1e3 * store_frame_s(ds),
         "resampled clips": int(ds["resampled"].sum()),
         "downmixed clips": int(ds["downmixed"].sum()),
         "spectrogram parameters": params,

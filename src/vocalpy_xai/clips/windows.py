@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 import xarray as xr
 
-from ..store.dataset import ClipReader
+from ..store.dataset import ClipReader, store_frame_s
 from ..store.labels import frame_times
 
 #: percentile (per frequency row, over a clip's frames) used to pad windows past a clip's ends
@@ -101,10 +101,6 @@ class Windows:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _frame_s(ds: xr.Dataset) -> float:
-    return float(ds.attrs["frame_duration_s"])
-
-
 def _check_clips(ds: xr.Dataset, clip_indices) -> np.ndarray:
     clips = np.asarray(list(clip_indices), dtype=int)
     n = ds.sizes["clip"]
@@ -198,7 +194,7 @@ def species_windows(
             "(Manifest.from_label_table / build_species_store)"
         )
     clips = _check_clips(store_ds, clip_indices)
-    frame_s = _frame_s(store_ds)
+    frame_s = store_frame_s(store_ds)
     width = round(window_s / frame_s)
     hop = max(1, round(hop_s / frame_s))
     if width < 1:
@@ -282,7 +278,7 @@ def syllable_windows(
     if "segment_clip" not in store_ds or "class" not in store_ds.coords:
         raise ValueError("this store has no annotations (segment tables); build it from one")
     clips = _check_clips(store_ds, clip_indices)
-    frame_s = _frame_s(store_ds)
+    frame_s = store_frame_s(store_ds)
     width = round(width_s / frame_s)
     width += 1 - width % 2  # odd: a centre frame
     half = width // 2

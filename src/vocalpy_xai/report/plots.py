@@ -42,9 +42,11 @@ def label_colors(names) -> dict[str, tuple]:
 
 
 def _clip_image(ds: xr.Dataset, clip: int, t_max: float | None = None):
+    from ..store.dataset import store_frame_s
+
     n = int(ds["n_frames"].values[clip])
     if t_max is not None:
-        n = min(n, int(t_max / ds.attrs["frame_duration_s"]) + 1)
+        n = min(n, int(t_max / store_frame_s(ds)) + 1)
     spect = ds["spectrogram"].isel(clip=clip, time=slice(0, n)).values
     times = ds["time"].values[:n]
     freqs = ds["freq"].values

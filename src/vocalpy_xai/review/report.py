@@ -32,6 +32,7 @@ from ..io.annotations import SegmentTable
 from ..models.esn_decoder import ESNDecoder
 from ..models.features import BandFeatures
 from ..report import Report, Section, label_colors
+from ..store.dataset import store_frame_s
 from .finder import score_segments, store_segments
 from .predictions import FramePredictions
 
@@ -379,7 +380,7 @@ def plot_error_crop(
     from matplotlib.patches import Rectangle
 
     clip = int(row.clip)
-    dt = float(ds.attrs["frame_duration_s"])
+    dt = store_frame_s(ds)
     n = int(ds["n_frames"].values[clip])
     t0 = max(0.0, float(row.onset_s) - pad_s)
     t1 = min(n * dt, float(row.offset_s) + pad_s)

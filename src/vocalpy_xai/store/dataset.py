@@ -147,6 +147,15 @@ class ClipReader:
         return self._read("frame_labels", clip).astype(np.int64)
 
 
+def store_frame_s(ds: xr.Dataset) -> float:
+    """Seconds from one frame of a store to the next (``hop_length / samplerate``).
+
+    Stored in the attribute ``frame_duration_s`` (the on-disk name, kept so that existing
+    stores open); frame ``i`` is at ``i * store_frame_s(ds)`` (:func:`frame_times`).
+    """
+    return float(ds.attrs["frame_duration_s"])
+
+
 def store_params(ds: xr.Dataset) -> SpectrogramParams:
     """The :class:`SpectrogramParams` a store was built with."""
     return SpectrogramParams.from_dict(json.loads(ds.attrs["spectrogram_params"]))
