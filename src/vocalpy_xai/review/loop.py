@@ -142,7 +142,7 @@ def loop_conclusion(stats: dict, m_before: dict, m_after: dict) -> str:
     if abs(delta) <= noise:
         return (
             f"The two models differ by {errs} on TEST, within noise (at most {noise}): "
-            f"retraining did not change the model measurably; the loop's gain is the "
+            f"retraining did not change the model measurably; the gain is in the "
             f"annotation itself: {labels}."
         )
     if delta < 0:
