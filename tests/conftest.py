@@ -79,18 +79,18 @@ def trained_esn(small_store):
 @pytest.fixture(scope="session")
 def syllable_protonet(small_store):
     """A tiny prototype syllable classifier (SpectrogramProtoNet, 0-8 kHz, 0.2-s windows)
-    trained on the syllables of bundled songs 0-13 (about 20 s on one core)."""
+    trained on the syllables of bundled songs 0-13: 4 epochs, about 20 s on one idle core."""
     from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams, frequency_band, syllable_windows
     from vocalpy_xai.store import open_store
 
     params = ProtoNetParams(
         arch="audio",
-        prototypes_per_class=2,
+        prototypes_per_class=3,
         channels=(8, 16, 32, 32),
         prototype_dim=32,
         epochs=4,
         warmup_epochs=1,
-        last_layer_epochs=2,
+        last_layer_epochs=3,
         seed=0,
         num_threads=1,
     )

@@ -56,9 +56,10 @@ def windows(small_store):
 
 
 @pytest.fixture(scope="module")
-def model(windows):
-    train, _ = windows
-    return AudioProtoNet(PARAMS).fit(**train.fit_kwargs(), progress=False)
+def model(syllable_protonet):
+    """The shared prototype model of conftest.py: PARAMS on the windows of TRAIN."""
+    assert syllable_protonet.params == PARAMS
+    return syllable_protonet
 
 
 def test_learns_held_out_syllables(model, windows):
