@@ -354,6 +354,10 @@ class ESNDecoder:
             if freqs is None:
                 raise ValueError("predict() on a spectrogram needs freqs, its frequencies (Hz)")
             scores = self.predict_scores(np.asarray(data), freqs)
+        return self._prediction(scores)
+
+    def _prediction(self, scores: np.ndarray) -> AnnotationPrediction:
+        """The :class:`AnnotationPrediction` of readout scores (frames, classes + onset)."""
         k = len(self.class_names_)
         labels = scores[:, :k].argmax(1)
         return AnnotationPrediction(
