@@ -87,3 +87,20 @@ def test_finder_takes_an_annotation_model_the_same_way(trained_esn, small_store)
 def test_an_ensemble_of_two_kinds_is_refused(trained_esn, syllable_protonet, small_store):
     with pytest.raises(ValueError, match="share their classes|mixes"):
         predictions_of([trained_esn, syllable_protonet], small_store, TEST)
+
+
+def test_review_find_takes_a_registered_prototype_model(syllable_protonet, small_store, tmp_path):
+    """register -> `vocalpy-xai review find --model NAME` -> the same list as the finder."""
+    from vocalpy_xai import cli
+    from vocalpy_xai.registry import Registry
+    from vocalpy_xai.review import read_review_list
+
+    Registry(tmp_path / "reg").register(syllable_protonet, "syllables", note="test")
+    out = tmp_path / "review.csv"
+    argv = ["review", "find", str(small_store), "-o", str(out), "--clips", "14-19",
+            "--model", "syllables", "--registry", str(tmp_path / "reg")]  # fmt: skip
+    assert cli.main(argv) == 0
+    listed = read_review_list(out)
+    direct = find_disagreements(small_store, predictions_of([syllable_protonet], small_store, TEST))
+    assert list(listed["segment"]) == list(direct["segment"])
+    assert list(listed["model_label"].astype(str)) == list(direct["model_label"])
