@@ -242,6 +242,13 @@ def test_one_clip_reader_reads_the_clip_of_a_selection(small_store):
         np.testing.assert_array_equal(
             src.onsets_s(pos), ds["segment_onset_s"].values[ds["segment_clip"].values == clip]
         )
+    # syllable windows of a selection are those of the clips selected
+    from vocalpy_xai.clips import syllable_windows
+
+    labels = [str(c) for c in ds["class"].values[1:]]
+    a, b = syllable_windows(sub, [0], labels=labels), syllable_windows(ds, [5], labels=labels)
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.meta["label"], b.meta["label"])
     # what the old readers did (zarr by position) reads another song
     raw = zarr.open_group(small_store, mode="r")["spectrogram"]
     n = part.n_frames(0)

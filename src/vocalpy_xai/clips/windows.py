@@ -288,11 +288,13 @@ def syllable_windows(
         list(labels) if labels is not None else [c for c in store_classes if c != background]
     )
     index = {name: i for i, name in enumerate(class_names)}
+    # segment tables keep the store's clip numbers; ``clips`` are positions in store_ds
+    store_clip = np.asarray(store_ds["clip"].values, dtype=int)
     seg_clip = store_ds["segment_clip"].values
     seg_on = store_ds["segment_onset_s"].values
     seg_off = store_ds["segment_offset_s"].values
     seg_lab = store_ds["segment_label"].values.astype(str)
-    unknown = sorted(set(seg_lab[np.isin(seg_clip, clips)]) - set(index))
+    unknown = sorted(set(seg_lab[np.isin(seg_clip, store_clip[clips])]) - set(index))
     if unknown:
         raise ValueError(f"segment label(s) {unknown} not in the classes {class_names}")
     paths = store_ds["source_path"].values
@@ -301,7 +303,7 @@ def syllable_windows(
     xs, ys, masks, sources = [], [], [], []
     meta: dict[str, list] = {"onset_s": [], "offset_s": [], "label": [], "centre_frame_label": []}
     for c in clips:
-        sel = np.flatnonzero(seg_clip == c)
+        sel = np.flatnonzero(seg_clip == store_clip[c])
         if sel.size == 0:
             continue
         spect = reader.spectrogram(c)

@@ -143,7 +143,7 @@ def segment_probabilities(
     windows = syllable_windows(ds, clips, width_s=width_s, labels=list(model.class_names_))
     freq = np.asarray(model.freq_hz_, dtype=float)
     windows = frequency_band(windows, fmin=freq[0], fmax=freq[-1])
-    proba = model.predict_proba(windows.X) if len(windows) else np.empty((0, len(freq)))
+    proba = model.predict_proba(windows.X) if len(windows) else np.empty((0, 0))
     # syllable_windows cuts the segments of each clip in store order, clip by clip
     seg_clip = ds["segment_clip"].values
     store_clip = np.asarray(ds["clip"].values, dtype=int)
