@@ -197,7 +197,6 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
     ``annotate_many`` (scored by the caller).
     """
     from vocalpy_xai.io import write_annotations
-    from vocalpy_xai.models import to_annotation
 
     model.annotate_many(paths[:2])  # loads numba's compiled cache
     model.annotate(paths[0])
@@ -211,7 +210,7 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
         folder.mkdir()
         for p, seg in zip(paths, segs, strict=True):
             write_annotations(
-                to_annotation(seg, p), folder / f"{pathlib.Path(p).stem}.csv", "simple-seq"
+                seg.to_annotation(p), folder / f"{pathlib.Path(p).stem}.csv", "simple-seq"
             )
         return segs
 
@@ -299,7 +298,7 @@ def measure_one_hour(model_dir: pathlib.Path, paths: list[str], work: pathlib.Pa
 
 def run_esn(work: pathlib.Path) -> dict:
     from vocalpy_xai.metrics import evaluate
-    from vocalpy_xai.models.esn_decoder import _ClipReader
+    from vocalpy_xai.store import ClipReader
 
     ds, train, test, model = train_default(work)
     paths = [str(p) for p in ds["source_path"].values[test]]
@@ -307,10 +306,10 @@ def run_esn(work: pathlib.Path) -> dict:
     preds, speed = measure_speed(model, paths, float(durations.sum()), work)
 
     # frame accuracy on the model's 8-ms frames, from the store's spectrograms
-    reader = _ClipReader(ds)
+    reader = ClipReader(ds)
     yt, yp = [], []
     for c in test:
-        labels, _ = model.predict_frames(reader.spectrogram(c), ds["freq"].values)
+        labels = model.predict(reader.spectrogram(c), ds["freq"].values).frame_labels
         y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
         yt.append(y)
         yp.append(labels[: len(y)])

@@ -62,6 +62,43 @@ def small_store(tmp_path_factory, example_bird0):
     return path
 
 
+#: the 20 bundled Bird0 songs: train on the first 14, hold out the last 6
+BUNDLED_TRAIN, BUNDLED_TEST = range(0, 14), range(14, 20)
+
+
+@pytest.fixture(scope="session")
+def trained_esn(small_store):
+    """A small ESNDecoder (300 units) trained on bundled songs 0-13 (a few seconds)."""
+    from vocalpy_xai.models import ESNDecoder, ESNParams
+
+    return ESNDecoder(ESNParams(units=300, seed=1)).fit(
+        small_store, list(BUNDLED_TRAIN), progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def syllable_protonet(small_store):
+    """A tiny prototype syllable classifier (SpectrogramProtoNet, 0-8 kHz, 0.2-s windows)
+    trained on the syllables of bundled songs 0-13: 4 epochs, about 20 s on one idle core."""
+    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams, frequency_band, syllable_windows
+    from vocalpy_xai.store import open_store
+
+    params = ProtoNetParams(
+        arch="audio",
+        prototypes_per_class=3,
+        channels=(8, 16, 32, 32),
+        prototype_dim=32,
+        epochs=4,
+        warmup_epochs=1,
+        last_layer_epochs=3,
+        seed=0,
+        num_threads=1,
+    )
+    ds = open_store(small_store)
+    train = frequency_band(syllable_windows(ds, BUNDLED_TRAIN, width_s=0.2), fmax=8000.0)
+    return AudioProtoNet(params).fit(**train.fit_kwargs(), progress=False)
+
+
 @pytest.fixture
 def song0(tmp_path, example_bird0) -> pathlib.Path:
     """A private copy of bundled Bird0 song 0 with its annotation as a simple-seq csv beside

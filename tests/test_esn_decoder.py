@@ -24,8 +24,11 @@ def _levenshtein(a, b) -> int:
 
 
 @pytest.fixture(scope="module")
-def trained(small_store):
-    return ESNDecoder(ESNParams(units=300, seed=1)).fit(small_store, list(TRAIN), progress=False)
+def trained(trained_esn):
+    """The shared ESN of conftest.py: 300 units, seed 1, trained on TRAIN."""
+    assert trained_esn.params == ESNParams(units=300, seed=1)
+    assert trained_esn.training_["clips"] == list(TRAIN)
+    return trained_esn
 
 
 def test_trained_model_labels_held_out_songs(trained, small_store):

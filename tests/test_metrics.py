@@ -48,7 +48,7 @@ def _relabel(seg: SegmentTable) -> tuple[SegmentTable, np.ndarray]:
 
 
 def _times(seg: SegmentTable) -> np.ndarray:
-    return frame_times(int(np.ceil((seg.offsets_s.max() + 0.05) / FRAME_S)), HOP, SAMPLERATE)
+    return frame_times(int(np.ceil((seg.offsets_s.max() + 0.05) / FRAME_S)), HOP / SAMPLERATE)
 
 
 def _frames(segments, names, times_of=None) -> list[np.ndarray]:
@@ -61,9 +61,7 @@ def _frames(segments, names, times_of=None) -> list[np.ndarray]:
 
 def test_perfect_prediction(true_segments, names):
     frames = _frames(true_segments, names)
-    result = metrics.evaluate(
-        true_segments, true_segments, frames, frames, names, frame_duration_s=FRAME_S
-    )
+    result = metrics.evaluate(true_segments, true_segments, frames, frames, names, frame_s=FRAME_S)
     assert result["syllable_error_rate"] == 0.0 and result["levenshtein_distance"] == 0
     assert result["boundaries"]["f1"] == 1.0
     assert result["boundaries"]["n_hits"] == 2 * sum(len(s) for s in true_segments)
@@ -176,7 +174,7 @@ def test_relabelled_confusion_matrix(true_segments, names, tmp_path):
         y_true,
         y_pred,
         names,
-        frame_duration_s=FRAME_S,
+        frame_s=FRAME_S,
         figure_dir=tmp_path,
     )
     for level, counts in (("segments", expected), ("frames", expected_frames)):

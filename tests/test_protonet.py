@@ -15,7 +15,6 @@ from vocalpy_xai.errors import VocalpyXaiError
 from vocalpy_xai.protonet import (
     ActivationsFormatError,
     AudioProtoNet,
-    ProtoNetParams,
     SpectrogramInputError,
     activation_in_mask,
     frequency_band,
@@ -28,19 +27,8 @@ from vocalpy_xai.store import open_store
 
 TRAIN, TEST = range(0, 14), range(14, 20)  # the 20 bundled Bird0 songs
 WINDOW_S, FMAX = 0.2, 8000.0  # 101 frames x 129 bins (0-8 kHz) per syllable window
-#: tiny budget: 4 epochs of a small backbone, about 20 s on one core
-PARAMS = ProtoNetParams(
-    arch="audio",
-    prototypes_per_class=3,
-    channels=(8, 16, 32, 32),
-    prototype_dim=32,
-    epochs=4,
-    warmup_epochs=1,
-    last_layer_epochs=3,
-    seed=0,
-    num_threads=1,
-)
-#: held-out syllable accuracy floor of that budget (9 classes; the most frequent class is
+#: held-out syllable accuracy floor of the shared model's tiny budget (conftest.py,
+#: ``syllable_protonet``: 4 epochs of a small backbone; 9 classes; the most frequent class is
 #: about 30 % of the syllables); the full-size figures come from the benchmark
 ACCURACY_FLOOR = 0.50
 
@@ -56,9 +44,9 @@ def windows(small_store):
 
 
 @pytest.fixture(scope="module")
-def model(windows):
-    train, _ = windows
-    return AudioProtoNet(PARAMS).fit(**train.fit_kwargs(), progress=False)
+def model(syllable_protonet):
+    """The shared prototype model of conftest.py, trained on the windows of TRAIN."""
+    return syllable_protonet
 
 
 def test_learns_held_out_syllables(model, windows):
@@ -70,8 +58,9 @@ def test_learns_held_out_syllables(model, windows):
     majority = np.bincount(test.y).max() / len(test.y)
     assert accuracy >= ACCURACY_FLOOR > majority
     t = model.training_
-    assert t["epochs"] == PARAMS.epochs and t["seconds"] > 0 and t["cpu_seconds"] > 0
-    assert [h["phase"] for h in t["history"]].count("last_layer") == PARAMS.last_layer_epochs
+    p = model.params
+    assert t["epochs"] == p.epochs and t["seconds"] > 0 and t["cpu_seconds"] > 0
+    assert [h["phase"] for h in t["history"]].count("last_layer") == p.last_layer_epochs
 
 
 def test_prototype_similarity_peaks_on_its_projected_patch(model, windows):

@@ -190,3 +190,22 @@ def test_loop_files_written(loop):
     # the run is not silently overwritten; overwrite=True replaces it
     with pytest.raises(FileExistsError):
         run_loop_once(loop["stores"]["noisy"], TRAIN, TEST, out, progress=False)
+
+
+def test_loop_conclusion_is_computed_from_its_figures(loop):
+    import html
+
+    from vocalpy_xai.review.loop import loop_conclusion
+
+    s, before, after = loop["noise"], loop["metrics"]["before"], loop["metrics"]["after"]
+    text = loop_conclusion(s, before, after)
+    delta = after["levenshtein_distance"] - before["levenshtein_distance"]
+    assert f"{abs(delta)} syllable error" in text
+    assert f"corrected {s['wrong_labels_before'] - s['wrong_labels_after']} of" in text
+    assert html.escape(text) in loop["report"].read_text()
+    # the same figures with a large change read as one
+    worse = {**after, "levenshtein_distance": before["levenshtein_distance"] + 50}
+    assert "more on TEST" in loop_conclusion(s, before, worse)
+    better = {**after, "levenshtein_distance": max(0, before["levenshtein_distance"] - 50)}
+    if before["levenshtein_distance"] >= 50:
+        assert "removed" in loop_conclusion(s, before, better)

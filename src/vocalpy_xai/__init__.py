@@ -70,13 +70,14 @@ from .io import (  # noqa: E402
     read_annotations,
     write_annotations,
 )
-from .models import ESNDecoder, ESNParams  # noqa: E402
+from .models import AnnotationPrediction, ESNDecoder, ESNParams  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .report import Report  # noqa: E402
 from .review import AnnotationVersions, find_disagreements  # noqa: E402
 from .segment import AdaptiveEnergyParams, adaptive_energy  # noqa: E402
 from .store import (  # noqa: E402
     BuildReport,
+    ClipReader,
     SpectrogramParams,
     WindowSampler,
     build_store,
@@ -90,6 +91,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnnotationError",
+    "AnnotationPrediction",
+    "ClipReader",
     "AnnotationVersions",
     "Registry",
     "analyse_store",

@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Sequence
 
 import attrs
-import crowsetta
 import numpy as np
 import pandas as pd
 
 from .errors import DataError, VocalpyXaiError
 from .io.annotations import WRITABLE_SEQ_FORMATS, format_class, write_annotations
+from .io.atomic import atomic_file, write_text
 from .io.audio import AUDIO_EXTENSIONS, sha256_file
 from .io.manifest import Manifest, natural_key
 
@@ -227,14 +227,8 @@ def _annotate_one(
             # same model, audio changed since: annotate again
         model = _loaded(model_dir, digest)
         duration = _audio_duration(audio_p)
-        seg = model.annotate(audio_p)  # streams long files by itself
-        annot = crowsetta.Annotation(
-            annot_path=output_p,
-            notated_path=audio_p,
-            seq=crowsetta.Sequence.from_keyword(
-                onsets_s=seg.onsets_s, offsets_s=seg.offsets_s, labels=seg.labels
-            ),
-        )
+        seg = model.predict(audio_p).segments  # streams long files by itself
+        annot = seg.to_annotation(audio_p, output_p)
         write_annotations(
             annot, output_p, annot_format, samplerate=model.samplerate_, overwrite=True
         )
@@ -248,10 +242,7 @@ def _annotate_one(
             "segments": len(seg),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        record_p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record_p.with_name(f".{record_p.name}.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        tmp.replace(record_p)
+        write_text(record_p, json.dumps(record, indent=1))
         return {"status": "written", "audio_s": duration}
     except Exception as err:  # a bad file is listed at the end, never stops the batch
         text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
@@ -482,9 +473,8 @@ def classify_files(
         report.written.append(files[i])
     out.mkdir(parents=True, exist_ok=True)
     for path, rows in zip(targets, (chunk_rows, rec_rows), strict=True):
-        tmp = path.with_name(f".{path.name}.tmp")
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            pd.DataFrame(rows).to_csv(tmp, index=False)
     report.outputs = {"chunks": targets[0], "recordings": targets[1]}
     report.seconds = time.perf_counter() - t0
     report.failures.sort(key=natural_key)

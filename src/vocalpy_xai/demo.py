@@ -24,6 +24,7 @@ from .errors import StoreError
 from .io.manifest import Manifest
 from .report import Report, plot_clip_grid, plot_durations, plot_label_counts, plot_spectrogram
 from .store import SpectrogramParams, build_store, clip_segments, open_store
+from .store.dataset import store_frame_s
 
 #: the repository's bundled example data (examples/data), when running from a checkout
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data"
@@ -95,7 +96,7 @@ def _store_table(ds: xr.Dataset) -> pd.DataFrame:
         "total duration (s)": float(ds["duration_s"].sum()),
         "sample rate (Hz)": ds.attrs["samplerate"],
         "frequency bins": ds.sizes["freq"],
-        "frame step (ms)": 1e3 * ds.attrs["frame_duration_s"],
+        "frame step (ms)": 1e3 * store_frame_s(ds),
         "resampled clips": int(ds["resampled"].sum()),
         "downmixed clips": int(ds["downmixed"].sum()),
         "spectrogram parameters": params,
@@ -172,7 +173,7 @@ def stage_esn(ctx: DemoContext) -> None:
     """Train an ESNDecoder on 14 bundled Bird0 songs, annotate the other 6 from their audio."""
     from .io import write_annotations
     from .metrics import evaluate
-    from .models import ESNDecoder, to_annotation
+    from .models import ESNDecoder
 
     ds = open_store(ctx.stores["bird0"])
     train, held_out = list(range(14)), list(range(14, ds.sizes["clip"]))
@@ -182,11 +183,11 @@ def stage_esn(ctx: DemoContext) -> None:
     annot_dir = ctx.out / "annotations"
     for clip in held_out:
         audio = str(ds["source_path"].values[clip])
-        seg = model.annotate(audio)
+        seg = model.predict(audio).segments
         preds.append(seg)
         truth.append(clip_segments(ds, clip))
         out = annot_dir / (pathlib.Path(audio).name + ".esn.csv")
-        write_annotations(to_annotation(seg, audio), out, "simple-seq", overwrite=True)
+        write_annotations(seg.to_annotation(audio), out, "simple-seq", overwrite=True)
     metrics = evaluate(truth, preds)
     if not model_dir.exists():
         model.save(model_dir, metrics=metrics)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ import pandas as pd
 
 from .io.annotations import SegmentTable
 from .report.plots import save  # also selects the headless Agg backend
-from .store.labels import PAD_LABEL
+from .store.labels import PAD_LABEL, frame_times
 from .store.labels import class_names as _default_class_names
 
 #: default boundary tolerance (s)
@@ -843,8 +844,9 @@ def evaluate(
     y_pred_frames: np.ndarray | Sequence[np.ndarray] | None = None,
     class_names: Sequence[str] | None = None,
     tolerance: float = DEFAULT_TOLERANCE_S,
-    frame_duration_s: float | None = None,
+    frame_s: float | None = None,
     figure_dir: str | pathlib.Path | None = None,
+    frame_duration_s: float | None = None,
 ) -> dict[str, Any]:
     """Every metric of a model's annotation of many files, as one JSON-serialisable dict.
 
@@ -860,13 +862,15 @@ def evaluate(
         true labels (background first), the label map of a spectrogram store.
     tolerance : float
         Boundary tolerance in seconds (default 0.010).
-    frame_duration_s : float, optional
-        Hop between frames (s); frame ``i`` of a file is centred on ``i * frame_duration_s``
+    frame_s : float, optional
+        Seconds from one frame to the next; frame ``i`` of a file is at ``i * frame_s``
         (:func:`vocalpy_xai.store.frame_times`). With per-file frame arrays it adds the
         segment-level per-class scores (majority vote, :func:`segment_level_labels`).
     figure_dir : str or pathlib.Path, optional
         Where to write the confusion matrices as PNG (``confusion_frames.png``,
         ``confusion_segments.png``); their paths are listed under ``"figures"``.
+    frame_duration_s : float, optional
+        Deprecated name of ``frame_s``.
 
     Returns
     -------
@@ -879,7 +883,7 @@ def evaluate(
         ``n_pred``, ``levenshtein_distance``, ``syllable_error_rate``, ``boundary_f1``);
         with frames, ``class_names`` and ``frames`` (``accuracy``,
         ``per_class`` records, ``confusion_matrix`` counts), and with
-        ``frame_duration_s`` also ``segments`` (the same, per true segment). Only Python
+        ``frame_s`` also ``segments`` (the same, per true segment). Only Python
         builtins; NaN (e.g. no matched segment) is written as None.
 
     Examples
@@ -889,6 +893,13 @@ def evaluate(
     >>> json.dumps(evaluate([seg], [seg]))[:24]
     '{"n_files": 1, "n_true_s'
     """
+    if frame_duration_s is not None:
+        warnings.warn(
+            "evaluate(frame_duration_s=...) is now evaluate(frame_s=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        frame_s = frame_s if frame_s is not None else frame_duration_s
     true_segments, pred_segments = list(true_segments), list(pred_segments)
     if len(true_segments) != len(pred_segments):
         raise ValueError(
@@ -952,10 +963,10 @@ def evaluate(
             "confusion_matrix": cm,
         }
         figures["frames"] = cm
-        if frame_duration_s is not None and len(preds) == len(true_segments):
+        if frame_s is not None and len(preds) == len(true_segments):
             seg_true, seg_pred = [], []
             for segs, p in zip(true_segments, preds, strict=True):
-                times = np.arange(p.size) * frame_duration_s
+                times = frame_times(p.size, frame_s)
                 a, b = segment_level_labels(segs, p, times, class_names)
                 seg_true.append(a)
                 seg_pred.append(b)

@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 from scipy.ndimage import zoom
 
-from ..store.dataset import open_store
+from ..store.dataset import open_store, store_frame_s
 
 
 @attrs.define(frozen=True)
@@ -91,7 +91,7 @@ def syllable_patches(
     table["duration_s"] = table["offset_s"] - table["onset_s"]
     freqs = ds["freq"].values
     band = np.flatnonzero((freqs >= params.fmin) & (freqs <= params.fmax))
-    dt = float(ds.attrs["frame_duration_s"])
+    dt = store_frame_s(ds)
     spect = zarr.open_group(ds.encoding["store_path"], mode="r")["spectrogram"]
     out = np.empty((len(table), params.n_freq, params.n_time), dtype=np.float32)
     for clip, rows in table.groupby("clip").groups.items():

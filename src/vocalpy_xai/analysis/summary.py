@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import xarray as xr
 
+from ..io.atomic import write_text
 from ..report.plots import save
 from ..store.dataset import open_store
 from .embeddings import cluster, embed, plot_embedding
@@ -51,7 +52,5 @@ def analyse_store(
         "transition_entropy_bits": transition_entropy(seqs).round(4).to_dict(),
         "top_ngrams": {n: g.head(5).to_dict("records") for n, g in grams.items()},
     }
-    tmp = out / ".analysis.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(out / "analysis.json")
+    write_text(out / "analysis.json", json.dumps(result, indent=2, default=str))
     return result

@@ -20,6 +20,9 @@ import attrs
 import numpy as np
 import xarray as xr
 
+from ..store.dataset import ClipReader, store_frame_s
+from ..store.labels import frame_times
+
 #: percentile (per frequency row, over a clip's frames) used to pad windows past a clip's ends
 FLOOR_PERCENTILE: float = 5.0
 
@@ -98,10 +101,6 @@ class Windows:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _frame_s(ds: xr.Dataset) -> float:
-    return float(ds.attrs["frame_duration_s"])
-
-
 def _check_clips(ds: xr.Dataset, clip_indices) -> np.ndarray:
     clips = np.asarray(list(clip_indices), dtype=int)
     n = ds.sizes["clip"]
@@ -111,39 +110,9 @@ def _check_clips(ds: xr.Dataset, clip_indices) -> np.ndarray:
     return clips
 
 
-class _ClipReader:
-    """Reads whole clips (without padding) straight from the store's zarr arrays when the
-    dataset was opened from disk (much faster than dask per clip), else through xarray."""
-
-    def __init__(self, ds: xr.Dataset):
-        self.ds = ds
-        self.n_frames = ds["n_frames"].values
-        # position in ``ds`` -> clip of the store on disk (``ds`` may be a selection of it)
-        self.store_clip = np.asarray(ds["clip"].values, dtype=int)
-        self.group = None
-        path = ds.encoding.get("store_path")
-        if path is not None:
-            import zarr
-
-            self.group = zarr.open_group(path, mode="r")
-
-    def _read(self, name: str, clip: int) -> np.ndarray:
-        n = int(self.n_frames[clip])
-        if self.group is not None:
-            arr = self.group[name]
-            return np.asarray(arr[int(self.store_clip[clip]), ..., :n])
-        return np.asarray(self.ds[name].isel(clip=int(clip), time=slice(0, n)).values)
-
-    def spectrogram(self, clip: int) -> np.ndarray:
-        return self._read("spectrogram", clip).astype(np.float32, copy=False)
-
-    def frame_labels(self, clip: int) -> np.ndarray:
-        return self._read("frame_labels", clip)
-
-
 def clip_spectrogram(ds: xr.Dataset, clip: int) -> np.ndarray:
     """The spectrogram of one clip without its padding: float32 ``(F, n_frames)``."""
-    return _ClipReader(ds).spectrogram(clip)
+    return ClipReader(ds).spectrogram(clip)
 
 
 def _floor(spect: np.ndarray) -> np.ndarray:
@@ -225,7 +194,7 @@ def species_windows(
             "(Manifest.from_label_table / build_species_store)"
         )
     clips = _check_clips(store_ds, clip_indices)
-    frame_s = _frame_s(store_ds)
+    frame_s = store_frame_s(store_ds)
     width = round(window_s / frame_s)
     hop = max(1, round(hop_s / frame_s))
     if width < 1:
@@ -235,7 +204,7 @@ def species_windows(
     class_of = store_ds["clip_class"].values
     paths = store_ds["source_path"].values
     n_frames = store_ds["n_frames"].values
-    reader = _ClipReader(store_ds)
+    reader = ClipReader(store_ds)
     xs, ys, sources = [], [], []
     for c in clips:
         if class_of[c] < 0:
@@ -309,7 +278,7 @@ def syllable_windows(
     if "segment_clip" not in store_ds or "class" not in store_ds.coords:
         raise ValueError("this store has no annotations (segment tables); build it from one")
     clips = _check_clips(store_ds, clip_indices)
-    frame_s = _frame_s(store_ds)
+    frame_s = store_frame_s(store_ds)
     width = round(width_s / frame_s)
     width += 1 - width % 2  # odd: a centre frame
     half = width // 2
@@ -319,26 +288,28 @@ def syllable_windows(
         list(labels) if labels is not None else [c for c in store_classes if c != background]
     )
     index = {name: i for i, name in enumerate(class_names)}
+    # segment tables keep the store's clip numbers; ``clips`` are positions in store_ds
+    store_clip = np.asarray(store_ds["clip"].values, dtype=int)
     seg_clip = store_ds["segment_clip"].values
     seg_on = store_ds["segment_onset_s"].values
     seg_off = store_ds["segment_offset_s"].values
     seg_lab = store_ds["segment_label"].values.astype(str)
-    unknown = sorted(set(seg_lab[np.isin(seg_clip, clips)]) - set(index))
+    unknown = sorted(set(seg_lab[np.isin(seg_clip, store_clip[clips])]) - set(index))
     if unknown:
         raise ValueError(f"segment label(s) {unknown} not in the classes {class_names}")
     paths = store_ds["source_path"].values
     has_frame_labels = "frame_labels" in store_ds
-    reader = _ClipReader(store_ds)
+    reader = ClipReader(store_ds)
     xs, ys, masks, sources = [], [], [], []
     meta: dict[str, list] = {"onset_s": [], "offset_s": [], "label": [], "centre_frame_label": []}
     for c in clips:
-        sel = np.flatnonzero(seg_clip == c)
+        sel = np.flatnonzero(seg_clip == store_clip[c])
         if sel.size == 0:
             continue
         spect = reader.spectrogram(c)
         floor = _floor(spect)
         n = spect.shape[1]
-        times = np.arange(n) * frame_s
+        times = frame_times(n, frame_s)
         frame_lab = reader.frame_labels(c) if has_frame_labels else None
         for k in sel:
             on, off = float(seg_on[k]), float(seg_off[k])

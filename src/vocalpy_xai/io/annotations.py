@@ -10,8 +10,6 @@ from __future__ import annotations
 import inspect
 import os
 import pathlib
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -111,6 +109,34 @@ class SegmentTable:
         order = np.argsort(on, kind="stable")
         source = pathlib.Path(annot.annot_path) if annot.annot_path is not None else None
         return cls(on[order], off[order], labels[order], source)
+
+    def to_annotation(
+        self,
+        notated_path: str | os.PathLike | None = None,
+        annot_path: str | os.PathLike | None = None,
+    ) -> crowsetta.Annotation:
+        """A crowsetta sequence annotation of the segments, writable in any seq format.
+
+        Parameters
+        ----------
+        notated_path : path-like, optional
+            The audio file annotated.
+        annot_path : path-like, optional
+            The annotation file it belongs to (default: :attr:`annot_path`, else
+            ``"predicted"``).
+
+        Examples
+        --------
+        >>> seg.to_annotation("song.wav")  # then write_annotations(..., "simple-seq")
+        """
+        seq = crowsetta.Sequence.from_keyword(
+            onsets_s=self.onsets_s, offsets_s=self.offsets_s, labels=self.labels
+        )
+        return crowsetta.Annotation(
+            annot_path=annot_path or self.annot_path or "predicted",
+            notated_path=notated_path,
+            seq=seq,
+        )
 
     def validate(
         self,
@@ -236,16 +262,12 @@ def _atomic_target(path: pathlib.Path, overwrite: bool) -> None:
 
 
 def _write_atomically(path: pathlib.Path, overwrite: bool, write) -> pathlib.Path:
-    """Run ``write(tmp_path)`` in a private folder beside ``path``, then rename into place."""
+    """Run ``write(tmp_path)`` (:func:`~vocalpy_xai.io.atomic.atomic_file`), then rename."""
+    from .atomic import atomic_file
+
     _atomic_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        tmp = tmpdir / path.name
+    with atomic_file(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
     return path
 
 

@@ -1,4 +1,9 @@
-"""Atomic folder writes: build a folder beside its destination, then publish it by rename."""
+"""Atomic writes: build a file or folder beside its destination, then publish it by rename.
+
+Every file or folder the package writes goes through :func:`atomic_file` or
+:func:`atomic_dir`: a reader never sees a half-written one, and an interrupted write leaves
+the old one in place.
+"""
 
 from __future__ import annotations
 
@@ -62,6 +67,49 @@ def atomic_dir(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, overwrite: bool = True) -> Iterator[pathlib.Path]:
+    """Yield a temporary path that replaces ``path`` when the block ends without error.
+
+    The temporary file has ``path``'s name (writers that go by the extension work) inside
+    a private folder beside it (``.NAME.<id>.tmp/``, same file system, so publishing is one
+    ``os.replace``); on an error it is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write. Its folder is created if missing.
+    overwrite : bool
+        Replace an existing ``path`` (default); False: raise :class:`FileExistsError`.
+
+    Examples
+    --------
+    >>> with atomic_file("out/metrics.json") as tmp:
+    ...     tmp.write_text("{}")
+    """
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; not overwriting it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    folder.mkdir()
+    try:
+        tmp = folder / path.name
+        yield tmp
+        if not overwrite and path.exists():
+            raise FileExistsError(f"{path} appeared while it was being written; not overwriting it")
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> pathlib.Path:
+    """Write a UTF-8 text file atomically (:func:`atomic_file`); returns ``path``."""
+    with atomic_file(path, overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return pathlib.Path(path)
+
+
 def leftovers(path: str | os.PathLike) -> list[pathlib.Path]:
     """Temporary folders of :func:`atomic_dir` for ``path`` left by a killed process.
 
@@ -87,4 +135,4 @@ def remove_leftovers(path: str | os.PathLike) -> list[pathlib.Path]:
     return removed
 
 
-__all__ = ["atomic_dir", "leftovers", "remove_leftovers"]
+__all__ = ["atomic_dir", "atomic_file", "leftovers", "remove_leftovers", "write_text"]

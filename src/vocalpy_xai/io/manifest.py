@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import AnnotationError, ManifestError
 from .annotations import SegmentTable, format_class, read_annotations
+from .atomic import atomic_file
 from .audio import AUDIO_EXTENSIONS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio_path",)
@@ -148,10 +149,8 @@ class Manifest:
         for col in ("audio_path", "annot_path"):
             if col in table.columns:
                 table[col] = [_relative(p, path.parent) for p in table[col]]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        table.to_csv(tmp, index=False)
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            table.to_csv(tmp, index=False)
         return path
 
     @classmethod

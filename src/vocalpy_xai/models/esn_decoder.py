@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 import scipy.sparse
 import threadpoolctl
+import vocalpy
 import xarray as xr
 
 from ..errors import ModelFolderError, NotFittedError
@@ -32,6 +33,7 @@ from ..store.params import SpectrogramParams
 from .features import BandFeatures, DbBandSpectrogram
 from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
+from .prediction import AnnotationPrediction, scores_to_probabilities
 from .reservoir_engine import WARMUP_FRAMES, ReservoirEngine
 from .sources import open_source, spectrogram_of_audio
 
@@ -190,9 +192,17 @@ class ESNDecoder:
         return np.hstack([*parts, x])
 
     @property
-    def frame_dur_(self) -> float:
-        """Seconds per model frame."""
+    def frame_s_(self) -> float:
+        """Seconds from one model frame to the next (``stride`` spectrogram frames)."""
         return self.frame_step_ * self.features.stride
+
+    @property
+    def frame_dur_(self) -> float:
+        """Deprecated name of :attr:`frame_s_`."""
+        import warnings
+
+        warnings.warn("ESNDecoder.frame_dur_ is now frame_s_", DeprecationWarning, stacklevel=2)
+        return self.frame_s_
 
     @property
     def spect_params_(self) -> SpectrogramParams:
@@ -205,7 +215,7 @@ class ESNDecoder:
         k = len(self.class_names_)
         y = np.zeros((n, k + 1))
         y[np.arange(n), labels[:n]] = 1.0
-        idx = np.round((onsets_s - self.time_offset_) / self.frame_dur_).astype(int)
+        idx = np.round((onsets_s - self.time_offset_) / self.frame_s_).astype(int)
         for d in (-1, 0, 1):
             ok = (idx + d >= 0) & (idx + d < n)
             y[idx[ok] + d, k] = self.params.onset_weight
@@ -304,21 +314,17 @@ class ESNDecoder:
     def predict_frames(
         self, spectrogram: np.ndarray, freqs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Class index and onset score of every model frame."""
-        scores = self.predict_scores(spectrogram, freqs)
-        k = len(self.class_names_)
-        return scores[:, :k].argmax(1), scores[:, k]
+        """Class index and onset score of every model frame (of :meth:`predict`)."""
+        result = self.predict(spectrogram, freqs)
+        return result.frame_labels, result.onset_scores
 
     def segments_from_spectrogram(self, spectrogram: np.ndarray, freqs: np.ndarray) -> SegmentTable:
-        """Annotated segments of one (freq, time) spectrogram with the store's parameters."""
-        labels, onsets = self.predict_frames(spectrogram, freqs)
-        return self._segments(labels, onsets)
+        """Annotated segments of one (freq, time) spectrogram (of :meth:`predict`)."""
+        return self.predict(spectrogram, freqs).segments
 
     def _segments(self, labels: np.ndarray, onsets: np.ndarray) -> SegmentTable:
         """Segments of frame predictions, in seconds of the input (frame 0 at ``time_offset_``)."""
-        seg = frames_to_segments(
-            labels, onsets, self.frame_dur_, self.class_names_, self.postprocess
-        )
+        seg = frames_to_segments(labels, onsets, self.frame_s_, self.class_names_, self.postprocess)
         if self.time_offset_:
             seg = attrs.evolve(
                 seg,
@@ -326,6 +332,72 @@ class ESNDecoder:
                 offsets_s=seg.offsets_s + self.time_offset_,
             )
         return seg
+
+    def predict(
+        self,
+        data: str | os.PathLike | vocalpy.Sound | np.ndarray,
+        freqs: np.ndarray | None = None,
+        resample: bool | str = "down",
+        block_s: float | None = None,
+    ) -> AnnotationPrediction:
+        """Annotate a recording: segments and frame probabilities. The one inference path.
+
+        Parameters
+        ----------
+        data : path, vocalpy.Sound or numpy.ndarray
+            An audio file (how it is read: :meth:`annotate`; long files block by block), a
+            :class:`vocalpy.Sound` (channels averaged; resampled to the model's rate by
+            ``resample``), or a (freq, time) dB spectrogram made with the model's
+            spectrogram parameters (e.g. a store clip, :class:`~vocalpy_xai.store.ClipReader`).
+        freqs : numpy.ndarray, optional
+            Frequencies (Hz) of the spectrogram's rows; needed for a spectrogram only.
+        resample : bool or "down"
+            Sample-rate policy for audio (:func:`~vocalpy_xai.io.audio.check_samplerate`).
+        block_s : float, optional
+            Seconds read at a time from an audio file (default: see :meth:`annotate`).
+
+        Returns
+        -------
+        AnnotationPrediction
+            Segments, frame labels, probabilities (:func:`scores_to_probabilities` of the
+            readout) and onset scores; model frame ``i`` at ``time_offset_ + i * frame_s_``
+            (:func:`vocalpy_xai.store.frame_times`).
+        """
+        from ..io.audio import check_samplerate
+
+        self._check_fitted()
+        if isinstance(data, str | os.PathLike):
+            scores = self._audio_scores(data, resample, block_s)
+        elif isinstance(data, vocalpy.Sound):
+            sound = np.asarray(data.data, dtype=np.float32).mean(axis=0)
+            where = getattr(data, "path", None) or "<vocalpy.Sound>"
+            if check_samplerate(where, data.samplerate, self.samplerate_, resample, warn=True):
+                import librosa
+
+                sound = librosa.resample(
+                    sound, orig_sr=data.samplerate, target_sr=self.samplerate_, res_type="soxr_hq"
+                )
+            spect, f = spectrogram_of_audio(self.pipeline_, sound, self.samplerate_)
+            scores = self.predict_scores(spect, f)
+        else:
+            if freqs is None:
+                raise ValueError("predict() on a spectrogram needs freqs, its frequencies (Hz)")
+            scores = self.predict_scores(np.asarray(data), freqs)
+        return self._prediction(scores)
+
+    def _prediction(self, scores: np.ndarray) -> AnnotationPrediction:
+        """The :class:`AnnotationPrediction` of readout scores (frames, classes + onset)."""
+        k = len(self.class_names_)
+        labels = scores[:, :k].argmax(1)
+        return AnnotationPrediction(
+            segments=self._segments(labels, scores[:, k]),
+            frame_labels=labels,
+            probabilities=scores_to_probabilities(scores[:, :k]),
+            class_names=list(self.class_names_),
+            frame_s=self.frame_s_,
+            time_offset=self.time_offset_,
+            onset_scores=scores[:, k],
+        )
 
     def annotate(
         self,
@@ -350,13 +422,24 @@ class ESNDecoder:
         is missing); True: resampled either way; False: refused. Resampling warns
         (:class:`~vocalpy_xai.errors.AudioResampledWarning`). Audio shorter than one model
         frame is refused. Refusals are :class:`~vocalpy_xai.errors.AudioError` naming the file.
+
+        The segments of :meth:`predict`, which also gives frame probabilities.
         """
+        return self.predict(audio_path, resample=resample, block_s=block_s).segments
+
+    def _audio_scores(
+        self,
+        audio_path: str | os.PathLike,
+        resample: bool | str = "down",
+        block_s: float | None = None,
+    ) -> np.ndarray:
+        """Readout scores of an audio file (:meth:`annotate`)."""
         from ..io.audio import load_audio
 
         self._check_fitted()
         plan = self._read_plan(audio_path, block_s)
         if plan is not None:
-            return self._annotate_blocks(audio_path, plan[0])
+            return self._block_scores(audio_path, plan[0])
         record = load_audio(
             audio_path,
             samplerate=self.samplerate_,
@@ -366,7 +449,7 @@ class ESNDecoder:
             warn_resample=True,
         )
         spect, freqs = spectrogram_of_audio(self.pipeline_, record.sound.data[0], self.samplerate_)
-        return self.segments_from_spectrogram(spect, freqs)
+        return self.predict_scores(spect, freqs)
 
     def _read_plan(
         self, audio_path: str | os.PathLike, block_s: float | None = None
@@ -394,7 +477,13 @@ class ESNDecoder:
     def annotate_many(
         self, audio_paths: Sequence[str | os.PathLike], resample: bool | str = "down"
     ) -> list[SegmentTable]:
-        """Annotate many audio files, short ones batched together: the fast way for a folder.
+        """The segments of :meth:`predict_many`: annotate a folder's files the fast way."""
+        return [p.segments for p in self.predict_many(audio_paths, resample=resample)]
+
+    def predict_many(
+        self, audio_paths: Sequence[str | os.PathLike], resample: bool | str = "down"
+    ) -> list[AnnotationPrediction]:
+        """:meth:`predict` of many audio files, short ones batched together.
 
         Files that :meth:`annotate` reads whole (at the model's rate, up to
         :data:`STREAM_ABOVE_S`) are read one by one into band energies, then
@@ -414,7 +503,7 @@ class ESNDecoder:
 
         Returns
         -------
-        list of SegmentTable
+        list of AnnotationPrediction
             One per file, in order. A file that cannot be annotated raises
             :class:`~vocalpy_xai.errors.AudioError` naming it (as :meth:`annotate`).
         """
@@ -422,13 +511,13 @@ class ESNDecoder:
 
         self._check_fitted()
         paths = [pathlib.Path(p) for p in audio_paths]
-        out: list[SegmentTable | None] = [None] * len(paths)
+        out: list[AnnotationPrediction | None] = [None] * len(paths)
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush():
             scores = self._scores_many([bands for _, bands in pending])
             for (i, _), s in zip(pending, scores, strict=True):
-                out[i] = self._segments_of_scores(s)
+                out[i] = self._prediction(s)
             pending.clear()
 
         def read(i: int) -> np.ndarray | None:
@@ -453,7 +542,7 @@ class ESNDecoder:
                     ahead.append(pool.submit(read, i + len(ahead)))
                 bands = ahead.popleft().result()
                 if bands is None:
-                    out[i] = self.annotate(paths[i], resample=resample)
+                    out[i] = self.predict(paths[i], resample=resample)
                     continue
                 pending.append((i, bands))
                 if sum(len(b) for _, b in pending) >= GROUP_FRAMES:
@@ -470,10 +559,6 @@ class ESNDecoder:
         return [
             p + x @ w_out[n_states:] + self.readout_.bias for p, x in zip(parts, xs, strict=True)
         ]
-
-    def _segments_of_scores(self, scores: np.ndarray) -> SegmentTable:
-        k = len(self.class_names_)
-        return self._segments(scores[:, :k].argmax(1), scores[:, k])
 
     @property
     def min_samples_(self) -> int | None:
@@ -507,7 +592,7 @@ class ESNDecoder:
                 "(streaming needs the model's rate; annotate() resamples)",
             )
         check_length(path, info.frames, info.samplerate, self.min_samples_ or 1)
-        return self._annotate_blocks(path, chunk_s)
+        return self.predict(path, block_s=chunk_s).segments
 
     def _recording_bands(self, path: pathlib.Path, block_s: float) -> np.ndarray:
         """Band energies (time, band), float32, of a recording read ``block_s`` s at a time.
@@ -581,8 +666,8 @@ class ESNDecoder:
         out += self.readout_.bias
         return out
 
-    def _annotate_blocks(self, audio_path: str | os.PathLike, block_s: float) -> SegmentTable:
-        """Annotate a recording streamed in blocks: bands, scores span by span, segments."""
+    def _block_scores(self, audio_path: str | os.PathLike, block_s: float) -> np.ndarray:
+        """Readout scores of a recording streamed in blocks: bands, then span by span."""
         from ..errors import AudioError
 
         path = pathlib.Path(audio_path)
@@ -590,7 +675,7 @@ class ESNDecoder:
             bands = self._recording_bands(path, block_s)
             if len(bands) == 0:
                 raise AudioError(path, "too short to annotate")
-            return self._segments_of_scores(self._scores_of_bands(bands))
+            return self._scores_of_bands(bands)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
@@ -724,24 +809,3 @@ _CONFIG_KEYS = (
     "time_offset",
     "training",
 )
-
-
-class _ClipReader:
-    """Reads one clip's spectrogram and labels straight from the store's zarr arrays."""
-
-    def __init__(self, ds: xr.Dataset):
-        import zarr
-
-        group = zarr.open_group(ds.encoding["store_path"], mode="r")
-        self._spect = group["spectrogram"]
-        self._labels = group["frame_labels"] if "frame_labels" in group else None
-        self._n = ds["n_frames"].values
-
-    def n_frames(self, clip: int) -> int:
-        return int(self._n[clip])
-
-    def spectrogram(self, clip: int) -> np.ndarray:
-        return self._spect[int(clip), :, : self.n_frames(clip)]
-
-    def frame_labels(self, clip: int) -> np.ndarray:
-        return self._labels[int(clip), : self.n_frames(clip)].astype(np.int64)

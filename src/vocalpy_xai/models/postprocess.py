@@ -52,7 +52,7 @@ class PostprocessParams:
 def frames_to_segments(
     labels: np.ndarray,
     onset_scores: np.ndarray | None,
-    frame_dur: float,
+    frame_s: float,
     class_names,
     params: PostprocessParams | None = None,
     background: int = 0,
@@ -65,8 +65,10 @@ def frames_to_segments(
         Predicted class per frame.
     onset_scores : numpy.ndarray or None
         Predicted onset score per frame; None: runs are not split.
-    frame_dur : float
-        Seconds per frame; frame ``i`` spans ``[i * frame_dur, (i + 1) * frame_dur)``.
+    frame_s : float
+        Seconds from one frame to the next: frame ``i`` is at ``i * frame_s``
+        (:func:`vocalpy_xai.store.frame_times`), and a run of frames ``s .. e - 1`` becomes
+        the segment ``[s * frame_s, e * frame_s)`` before the shifts of ``params``.
     class_names : sequence of str
         Name of each class index.
     params : PostprocessParams, optional
@@ -80,8 +82,8 @@ def frames_to_segments(
     params = params or PostprocessParams()
     labels = np.asarray(labels)
     n = len(labels)
-    min_len = max(1, int(round(params.min_segment_s / frame_dur)))
-    half = max(1, int(round(params.min_split_s / frame_dur)))
+    min_len = max(1, int(round(params.min_segment_s / frame_s)))
+    half = max(1, int(round(params.min_split_s / frame_s)))
     is_syl = labels != background
     # run starts and stops of syllable frames
     edges = np.diff(np.concatenate([[0], is_syl.astype(np.int8), [0]]))
@@ -103,8 +105,8 @@ def frames_to_segments(
                 continue
             votes = np.bincount(labels[s:e], minlength=n_classes)
             votes[background] = 0
-            on.append(s * frame_dur)
-            off.append(min(e, n) * frame_dur)
+            on.append(s * frame_s)
+            off.append(min(e, n) * frame_s)
             names.append(str(class_names[int(votes.argmax())]))
     on = np.array(on, float) + params.onset_shift_s
     off = np.array(off, float) + params.offset_shift_s
@@ -116,13 +118,8 @@ def frames_to_segments(
 def to_annotation(
     segments: SegmentTable, audio_path: str | pathlib.Path | None, annot_path=None
 ) -> crowsetta.Annotation:
-    """A crowsetta sequence annotation of the segments (writable in any seq format)."""
-    seq = crowsetta.Sequence.from_keyword(
-        onsets_s=segments.onsets_s, offsets_s=segments.offsets_s, labels=segments.labels
-    )
-    return crowsetta.Annotation(
-        annot_path=annot_path or "predicted", notated_path=audio_path, seq=seq
-    )
+    """A crowsetta sequence annotation of the segments: :meth:`SegmentTable.to_annotation`."""
+    return segments.to_annotation(audio_path, annot_path or "predicted")
 
 
 def to_vocalpy_segments(segments: SegmentTable, sound: vocalpy.Sound) -> vocalpy.Segments:

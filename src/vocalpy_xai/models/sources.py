@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import StoreError
-from ..store.dataset import open_store, store_params
+from ..store.dataset import ClipReader, open_store, store_params
 from ..store.params import SpectrogramParams
 
 #: dB floor for vak's linear power spectrograms
@@ -37,15 +37,10 @@ class StoreSource:
     kind = "store"
 
     def __init__(self, ds: xr.Dataset):
-        import zarr
-
         if "frame_labels" not in ds:
             raise StoreError("training needs a store with frame labels (an annotated data set)")
         self.ds = ds
-        group = zarr.open_group(ds.encoding["store_path"], mode="r")
-        self._spect = group["spectrogram"]
-        self._labels = group["frame_labels"]
-        self._n = ds["n_frames"].values
+        self._reader = ClipReader(ds)
         self.class_names = [str(c) for c in ds["class"].values]
         self.freqs = ds["freq"].values
         params = store_params(ds)
@@ -60,23 +55,24 @@ class StoreSource:
         self.description = str(ds.encoding.get("store_path", ""))
 
     def spectrogram(self, clip: int) -> np.ndarray:
-        return self._spect[int(clip), :, : int(self._n[clip])]
+        return self._reader.spectrogram(clip)
 
     def frame_labels(self, clip: int) -> np.ndarray:
-        return self._labels[int(clip), : int(self._n[clip])].astype(np.int64)
+        return self._reader.frame_labels(clip)
 
     def onsets_s(self, clip: int) -> np.ndarray:
-        return self.ds["segment_onset_s"].values[self.ds["segment_clip"].values == clip]
+        store_clip = int(self.ds["clip"].values[clip])
+        return self.ds["segment_onset_s"].values[self.ds["segment_clip"].values == store_clip]
 
     def n_frames(self, clip: int) -> int:
-        return int(self._n[clip])
+        return self._reader.n_frames(clip)
 
     def data_hash(self, clips) -> str:
         ds = self.ds
         h = hashlib.sha256(ds.attrs["spectrogram_params"].encode())
         for c in clips:
             h.update(str(ds["audio_sha256"].values[c]).encode())
-            sel = ds["segment_clip"].values == c
+            sel = ds["segment_clip"].values == int(ds["clip"].values[c])
             for name in ("segment_onset_s", "segment_offset_s"):
                 h.update(np.ascontiguousarray(ds[name].values[sel]).tobytes())
             h.update("|".join(ds["segment_label"].values[sel].astype(str)).encode())

@@ -171,10 +171,6 @@ def find_annotation(
 
 def to_annotation(segments: SegmentTable, audio_path: str | pathlib.Path) -> crowsetta.Annotation:
     """A crowsetta seq annotation of ``segments`` for ``audio_path``."""
-    return crowsetta.Annotation(
-        annot_path=segments.annot_path or pathlib.Path(str(audio_path) + ".csv"),
-        notated_path=pathlib.Path(audio_path),
-        seq=crowsetta.Sequence.from_keyword(
-            onsets_s=segments.onsets_s, offsets_s=segments.offsets_s, labels=segments.labels
-        ),
+    return segments.to_annotation(
+        pathlib.Path(audio_path), segments.annot_path or pathlib.Path(str(audio_path) + ".csv")
     )

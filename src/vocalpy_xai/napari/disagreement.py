@@ -18,9 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.annotations import SegmentTable
-
-#: share of a segment's frames the model must label otherwise for the segment to be flagged
-CANAPY_THRESHOLD: float = 2.0 / 3.0
+from ..review.finder import CANAPY_THRESHOLD
 
 
 def rank_disagreements(
@@ -40,7 +38,7 @@ def rank_disagreements(
     frame_labels : numpy.ndarray
         The model's class index of each frame.
     frame_times : numpy.ndarray
-        Centre (s) of each frame.
+        Time (s) of each frame (:func:`vocalpy_xai.store.frame_times`).
     class_names : sequence of str
         Name of each class index.
     threshold : float

@@ -22,7 +22,7 @@ class Prediction:
     frame_labels : numpy.ndarray
         Class index of every model frame.
     frame_times : numpy.ndarray
-        Centre (s) of every model frame.
+        Time (s) of every model frame (:func:`vocalpy_xai.store.frame_times`).
     class_names : list of str
         Name of each class index (background first).
     model_dir : str
@@ -42,14 +42,12 @@ class Prediction:
 def predict_recording(model, audio_path: str | os.PathLike) -> Prediction:
     """Annotate ``audio_path`` with an ESNDecoder: a saved model folder or a loaded model.
 
-    The audio goes through the model's own spectrogram pipeline (resampled to its rate);
-    frame ``i`` is centred on ``time_offset + (i + 0.5) * frame_dur``. A model loaded from
-    the registry (:func:`~vocalpy_xai.napari.registry.load_model`) is named
-    ``name@version``.
+    :meth:`ESNDecoder.predict <vocalpy_xai.models.ESNDecoder.predict>` (audio at another rate
+    resampled to the model's); frame ``i`` at ``time_offset + i * frame_s``
+    (:func:`vocalpy_xai.store.frame_times`). A model loaded from the registry
+    (:func:`~vocalpy_xai.napari.registry.load_model`) is named ``name@version``.
     """
-    from ..io.audio import load_audio
-    from ..models import ESNDecoder, frames_to_segments
-    from ..models.sources import spectrogram_of_audio
+    from ..models import ESNDecoder
 
     if isinstance(model, (str, os.PathLike)):
         model_dir = pathlib.Path(model)
@@ -59,13 +57,12 @@ def predict_recording(model, audio_path: str | os.PathLike) -> Prediction:
         rec = getattr(model, "registry_version_", None)
         model_dir = pathlib.Path(rec.path) if rec is not None else pathlib.Path()
         model_name = f"{rec.name}@{rec.version}" if rec is not None else type(model).__name__
-    record = load_audio(audio_path, samplerate=model.samplerate_, mono=True)
-    spect, freqs = spectrogram_of_audio(model.pipeline_, record.sound.data[0], model.samplerate_)
-    labels, onsets = model.predict_frames(spect, freqs)
-    seg = frames_to_segments(
-        labels, onsets, model.frame_dur_, model.class_names_, model.postprocess
+    result = model.predict(audio_path, resample=True)
+    return Prediction(
+        result.segments,
+        result.frame_labels,
+        result.frame_times,
+        list(result.class_names),
+        str(model_dir),
+        model_name,
     )
-    offset = float(model.time_offset_)
-    seg = attrs.evolve(seg, onsets_s=seg.onsets_s + offset, offsets_s=seg.offsets_s + offset)
-    times = offset + (np.arange(len(labels)) + 0.5) * model.frame_dur_
-    return Prediction(seg, labels, times, list(model.class_names_), str(model_dir), model_name)

@@ -121,8 +121,8 @@ def train_esn(
         Progress; fraction is -1 while a step of unknown length runs.
     """
     from ..metrics import evaluate
-    from ..models import ESNDecoder, ESNParams, frames_to_segments
-    from ..store.dataset import clip_segments, open_store
+    from ..models import ESNDecoder, ESNParams
+    from ..store.dataset import ClipReader, clip_segments, open_store
     from .registry import check_model_name, default_model_name, register_model
 
     if not register and not out_dir:
@@ -139,17 +139,13 @@ def train_esn(
     truth, preds, y_true, y_pred = [], [], [], []
     stride = model.features.stride
     freqs = ds["freq"].values
+    reader = ClipReader(ds)
     for k, clip in enumerate(valid):
-        n = int(ds["n_frames"].values[clip])
-        spect = ds["spectrogram"].isel(clip=clip, time=slice(0, n)).values
-        labels, onsets = model.predict_frames(spect, freqs)
-        preds.append(
-            frames_to_segments(
-                labels, onsets, model.frame_dur_, model.class_names_, model.postprocess
-            )
-        )
+        result = model.predict(reader.spectrogram(clip), freqs)
+        labels = result.frame_labels
+        preds.append(result.segments)
         truth.append(clip_segments(ds, clip))
-        frames = ds["frame_labels"].isel(clip=clip, time=slice(0, n)).values[::stride]
+        frames = reader.frame_labels(clip)[::stride]
         m = min(len(frames), len(labels))
         y_true.append(frames[:m].astype(np.int64))
         y_pred.append(labels[:m].astype(np.int64))

@@ -40,6 +40,7 @@ import xarray as xr
 from matplotlib.patches import Rectangle
 
 from ..birdnet.model import CHUNK_SAMPLES
+from ..io.atomic import atomic_file
 from ..report import Report
 from .activations import write_activations
 
@@ -96,10 +97,8 @@ class _AudioCutter:
         if b <= a:
             return None
         path = self.out_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        soundfile.write(tmp, data[a:b], sr, subtype="PCM_16", format="WAV")
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            soundfile.write(tmp, data[a:b], sr, subtype="PCM_16", format="WAV")
         self.written.append(path)
         return path
 

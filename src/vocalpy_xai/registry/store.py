@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from ..io.atomic import write_text
 from .errors import IntegrityError, RegistryError
 from .families import family_of, load_model_dir, read_config
 from .hashing import compare_tree, hash_tree
@@ -179,9 +180,7 @@ class Registry:
         return sorted(out)
 
     def _write_json(self, path: pathlib.Path, obj: Any) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(obj, indent=2, default=str))
 
     def _read_json(self, path: pathlib.Path, default: Any = None) -> Any:
         """A registry JSON file; missing: ``default`` (None: an error), corrupt: an error."""

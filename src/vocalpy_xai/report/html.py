@@ -169,8 +169,6 @@ class Report:
             version=__version__,
             created=datetime.datetime.now().isoformat(timespec="seconds"),
         )
-        path = self.out_dir / "index.html"
-        tmp = path.with_name(".index.html.tmp")
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(path)
-        return path
+        from ..io.atomic import write_text
+
+        return write_text(self.out_dir / "index.html", page)

@@ -23,12 +23,14 @@ from ..io.manifest import natural_key
 
 def save(fig: plt.Figure, path: str | pathlib.Path, dpi: int = 110) -> pathlib.Path:
     """Save a figure as PNG (atomically) and close it."""
+    from ..io.atomic import atomic_file
+
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -40,9 +42,11 @@ def label_colors(names) -> dict[str, tuple]:
 
 
 def _clip_image(ds: xr.Dataset, clip: int, t_max: float | None = None):
+    from ..store.dataset import store_frame_s
+
     n = int(ds["n_frames"].values[clip])
     if t_max is not None:
-        n = min(n, int(t_max / ds.attrs["frame_duration_s"]) + 1)
+        n = min(n, int(t_max / store_frame_s(ds)) + 1)
     spect = ds["spectrogram"].isel(clip=clip, time=slice(0, n)).values
     times = ds["time"].values[:n]
     freqs = ds["freq"].values

@@ -11,6 +11,7 @@
   matrices, learning curve, worst errors with spectrogram crops).
 """
 
+from ..models.prediction import scores_to_probabilities
 from .finder import (
     CANAPY_THRESHOLD,
     REVIEW_COLUMNS,
@@ -33,11 +34,12 @@ from .loop import (
 )
 from .predictions import (
     FramePredictions,
+    SegmentPredictions,
     cross_val_predictions,
     file_folds,
     model_probabilities,
     predictions_of,
-    scores_to_probabilities,
+    segment_probabilities,
 )
 from .report import (
     RunReport,
@@ -58,6 +60,7 @@ __all__ = [
     "AnnotationVersions",
     "FinderParams",
     "FramePredictions",
+    "SegmentPredictions",
     "RunReport",
     "build_version_store",
     "compute_learning_curve",
@@ -69,6 +72,7 @@ __all__ = [
     "noise_corrections",
     "predict_clips",
     "predictions_of",
+    "segment_probabilities",
     "read_review_list",
     "retrain",
     "run_loop_once",

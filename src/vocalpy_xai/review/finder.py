@@ -1,7 +1,9 @@
 """Rank annotated segments by how much the model(s) disagree with their human labels.
 
 For each segment (from a store's annotation) and each model, over the model frames inside
-the segment:
+the segment (frame times: :func:`vocalpy_xai.store.frame_times`) — or, for a syllable
+classifier (:class:`~vocalpy_xai.review.SegmentPredictions`), over the segment's one
+probability vector:
 
 - ``disagreement``: share of frames whose arg-max class differs from the human label.
   Canapy's rule flags a segment when it reaches 2/3 (``flag``);
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .predictions import FramePredictions
+from .predictions import FramePredictions, SegmentPredictions
 
 #: Canapy's threshold: a segment whose frames disagree with its label this often is flagged
 CANAPY_THRESHOLD = 2 / 3
@@ -125,17 +127,35 @@ def store_segments(ds: xr.Dataset, clips: Sequence[int] | None = None) -> pd.Dat
 
 def _frame_slice(onset: float, offset: float, pred: FramePredictions, n: int) -> slice:
     """Model frames whose time lies in [onset, offset) (at least the nearest one)."""
-    lo = int(np.ceil((onset - pred.time_offset) / pred.frame_dur - 1e-9))
-    hi = int(np.ceil((offset - pred.time_offset) / pred.frame_dur - 1e-9))
+    lo = int(np.ceil((onset - pred.time_offset) / pred.frame_s - 1e-9))
+    hi = int(np.ceil((offset - pred.time_offset) / pred.frame_s - 1e-9))
     if hi <= lo:
-        mid = int(round(((onset + offset) / 2 - pred.time_offset) / pred.frame_dur))
+        mid = int(round(((onset + offset) / 2 - pred.time_offset) / pred.frame_s))
         lo, hi = mid, mid + 1
     lo = min(max(lo, 0), n - 1)
     return slice(lo, min(max(hi, lo + 1), n))
 
 
+def _segment_probabilities(row, pred: FramePredictions | SegmentPredictions) -> list[np.ndarray]:
+    """Per model, the (frames, classes) probabilities of one segment (one row for a classifier)."""
+    if isinstance(pred, SegmentPredictions):
+        arrays = pred.probs.get(int(getattr(row, "segment", -1)))
+        if not arrays:
+            raise KeyError(
+                f"no predictions for segment {getattr(row, 'segment', '?')} of clip {row.clip} "
+                f"({row.audio_path})"
+            )
+        return [np.asarray(p, dtype=float)[None, :] for p in arrays]
+    arrays = pred.probs.get(int(row.clip))
+    if not arrays:
+        raise KeyError(f"no predictions for clip {row.clip} ({row.audio_path})")
+    return [p[_frame_slice(row.onset_s, row.offset_s, pred, len(p))] for p in arrays]
+
+
 def score_segments(
-    segments: pd.DataFrame, pred: FramePredictions, params: FinderParams | None = None
+    segments: pd.DataFrame,
+    pred: FramePredictions | SegmentPredictions,
+    params: FinderParams | None = None,
 ) -> pd.DataFrame:
     """Scores of every segment (columns as in :data:`REVIEW_COLUMNS`), ranked.
 
@@ -143,8 +163,9 @@ def score_segments(
     ----------
     segments : pandas.DataFrame
         Columns ``clip``, ``audio_path``, ``onset_s``, ``offset_s``, ``label`` (e.g.
-        :func:`store_segments`); every clip must be in ``pred.probs``.
-    pred : FramePredictions
+        :func:`store_segments`, which adds ``segment``); every clip (frame predictions) or
+        segment (segment predictions) must be in ``pred.probs``.
+    pred : FramePredictions or SegmentPredictions
         Probabilities of one or more models.
     params : FinderParams, optional
 
@@ -158,15 +179,11 @@ def score_segments(
     names = np.asarray(pred.class_names)
     rows = []
     for row in segments.itertuples(index=False):
-        arrays = pred.probs.get(int(row.clip))
-        if not arrays:
-            raise KeyError(f"no predictions for clip {row.clip} ({row.audio_path})")
+        arrays = _segment_probabilities(row, pred)
         h = index.get(str(row.label), -1)  # a label unknown to the model: always disagrees
         dis, hp, conf, votes = [], [], [], []
         mean = None
-        for p in arrays:
-            sl = _frame_slice(row.onset_s, row.offset_s, pred, len(p))
-            seg = p[sl]
+        for seg in arrays:
             arg = seg.argmax(1)
             dis.append(float(np.mean(arg != h)))
             hp.append(float(seg[:, h].mean()) if h >= 0 else 0.0)
@@ -219,7 +236,7 @@ def score_segments(
 
 def find_disagreements(
     store: str | os.PathLike | xr.Dataset,
-    pred: FramePredictions,
+    pred: FramePredictions | SegmentPredictions,
     clips: Sequence[int] | None = None,
     params: FinderParams | None = None,
 ) -> pd.DataFrame:
@@ -227,7 +244,7 @@ def find_disagreements(
     from ..store.dataset import open_store
 
     ds = store if isinstance(store, xr.Dataset) else open_store(store)
-    clips = sorted(pred.probs) if clips is None else clips
+    clips = pred.clips if clips is None else clips
     return score_segments(store_segments(ds, clips), pred, params)
 
 

@@ -1,9 +1,16 @@
-"""Frame-level class probabilities of models on store clips, plain or cross-validated by file.
+"""Class probabilities of models on store clips, plain or cross-validated by file.
 
-An ESNDecoder's readout gives one ridge-regression score per class (targets are one-hot, so
-scores lie near 0 or 1). Probabilities here are the scores clipped at 0 and normalised to
-sum to 1 per frame (uniform where every score is <= 0): a monotone, calibration-free
-reading that keeps the arg-max.
+Two kinds of model feed the disagreement finder, each through its one inference path:
+
+- annotation models give frame probabilities (:class:`FramePredictions`):
+  :meth:`ESNDecoder.predict <vocalpy_xai.models.ESNDecoder.predict>` on each clip
+  (:class:`~vocalpy_xai.models.AnnotationPrediction`);
+- syllable classifiers give one probability vector per annotated segment
+  (:class:`SegmentPredictions`): an AudioProtoNet on a spectrogram backbone
+  (``SpectrogramProtoNet``), ``predict_proba`` on a window centred on each syllable, the
+  windows it was trained on (:func:`vocalpy_xai.clips.syllable_windows`).
+
+:func:`predictions_of` picks the kind from the model.
 
 To score the *training* segments of a data set without a model that has memorised their
 (possibly wrong) labels, :func:`cross_val_predictions` trains ``k`` models, each on all
@@ -21,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from ..models.esn_decoder import ESNDecoder, ESNParams
-from ..store.dataset import open_store
+from ..store.dataset import ClipReader, open_store
 
 
 @attrs.define
@@ -32,16 +39,17 @@ class FramePredictions:
     ----------
     class_names : list of str
         Classes (columns of every probability array), background first.
-    frame_dur : float
-        Seconds per model frame.
+    frame_s : float
+        Seconds from one model frame to the next.
     time_offset : float
-        Time (s) of model frame 0.
+        Time (s) of model frame 0 (frame ``i`` at ``time_offset + i * frame_s``,
+        :func:`vocalpy_xai.store.frame_times`).
     probs : dict
         Clip index to a list (one per model) of arrays (model frames, classes).
     """
 
     class_names: list[str]
-    frame_dur: float
+    frame_s: float
     time_offset: float
     probs: dict[int, list[np.ndarray]]
 
@@ -49,13 +57,35 @@ class FramePredictions:
     def n_models(self) -> int:
         return max((len(v) for v in self.probs.values()), default=0)
 
+    @property
+    def clips(self) -> list[int]:
+        """The clips predicted."""
+        return sorted(self.probs)
 
-def scores_to_probabilities(scores: np.ndarray) -> np.ndarray:
-    """Readout scores (frames, classes) to probabilities: clip at 0, normalise each frame."""
-    p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
-    total = p.sum(axis=1, keepdims=True)
-    uniform = np.full_like(p, 1.0 / p.shape[1])
-    return np.where(total > 0, p / np.where(total > 0, total, 1.0), uniform)
+
+@attrs.define
+class SegmentPredictions:
+    """Per-segment class probabilities from one or more syllable classifiers.
+
+    Attributes
+    ----------
+    class_names : list of str
+        Classes (entries of every probability vector).
+    clips : list of int
+        The clips whose segments were predicted.
+    probs : dict
+        Segment index in the store (``segment`` of
+        :func:`~vocalpy_xai.review.store_segments`) to a list (one per model) of
+        probability vectors (classes,).
+    """
+
+    class_names: list[str]
+    clips: list[int]
+    probs: dict[int, list[np.ndarray]]
+
+    @property
+    def n_models(self) -> int:
+        return max((len(v) for v in self.probs.values()), default=0)
 
 
 def _open(store: str | os.PathLike | xr.Dataset) -> xr.Dataset:
@@ -66,32 +96,92 @@ def model_probabilities(
     model: ESNDecoder, store: str | os.PathLike | xr.Dataset, clips: Sequence[int]
 ) -> dict[int, np.ndarray]:
     """Frame probabilities of a trained model on clips of a store (same spectrogram params)."""
-    from ..models.esn_decoder import _ClipReader
-
     ds = _open(store)
-    reader = _ClipReader(ds)
+    reader = ClipReader(ds)
     freqs = ds["freq"].values
-    k = len(model.class_names_)
-    return {
-        int(c): scores_to_probabilities(model.predict_scores(reader.spectrogram(c), freqs)[:, :k])
-        for c in clips
-    }
+    return {int(c): model.predict(reader.spectrogram(c), freqs).probabilities for c in clips}
+
+
+def is_syllable_classifier(model) -> bool:
+    """Whether ``model`` classifies windows (``predict_proba``) rather than annotating frames."""
+    return callable(getattr(model, "predict_proba", None))
+
+
+def segment_probabilities(
+    model, store: str | os.PathLike | xr.Dataset, clips: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """Class probabilities of every annotated segment of ``clips`` from a syllable classifier.
+
+    Each segment is cut as the model was trained: a window of the model's width centred on
+    the syllable (:func:`vocalpy_xai.clips.syllable_windows`), restricted to the model's
+    frequency band; then one ``model.predict_proba`` over all windows.
+
+    Returns
+    -------
+    dict
+        Segment index in the store to its probability vector (classes,).
+
+    Raises
+    ------
+    ValueError
+        A model that does not classify syllable windows (a BirdNET-backbone model classifies
+        3-s chunks), or a store segment label the model does not know.
+    """
+    from ..clips import syllable_windows
+    from ..protonet.data import frequency_band
+
+    params = getattr(model, "params", None)
+    if getattr(params, "uses_birdnet", False):
+        raise ValueError(
+            "a BirdNET-backbone AudioProtoNet classifies 3-s chunks, not syllables: the "
+            "disagreement finder needs a syllable classifier (spectrogram backbone) or an "
+            "annotation model"
+        )
+    ds = _open(store)
+    clips = [int(c) for c in clips]
+    width_s = model.window_frames_ * model.frame_s_
+    windows = syllable_windows(ds, clips, width_s=width_s, labels=list(model.class_names_))
+    freq = np.asarray(model.freq_hz_, dtype=float)
+    windows = frequency_band(windows, fmin=freq[0], fmax=freq[-1])
+    proba = model.predict_proba(windows.X) if len(windows) else np.empty((0, 0))
+    # syllable_windows cuts the segments of each clip in store order, clip by clip
+    seg_clip = ds["segment_clip"].values
+    store_clip = np.asarray(ds["clip"].values, dtype=int)
+    order = np.concatenate(
+        [np.flatnonzero(seg_clip == store_clip[c]) for c in clips] or [np.array([], int)]
+    )
+    return {int(s): p for s, p in zip(order, proba, strict=True)}
 
 
 def predictions_of(
-    models: Sequence[ESNDecoder], store: str | os.PathLike | xr.Dataset, clips: Sequence[int]
-) -> FramePredictions:
-    """:class:`FramePredictions` of already-trained models (e.g. an ensemble) on ``clips``."""
+    models: Sequence, store: str | os.PathLike | xr.Dataset, clips: Sequence[int]
+) -> FramePredictions | SegmentPredictions:
+    """Probabilities of already-trained models (e.g. an ensemble) on ``clips``.
+
+    Annotation models (:class:`~vocalpy_xai.models.ESNDecoder`) give
+    :class:`FramePredictions`; syllable classifiers (an AudioProtoNet on a spectrogram
+    backbone) give :class:`SegmentPredictions`. The models of an ensemble share their
+    classes and their kind.
+    """
     ds = _open(store)
     first = models[0]
     for m in models[1:]:
         if m.class_names_ != first.class_names_:
             raise ValueError("the models of an ensemble must share their classes")
+    kinds = {is_syllable_classifier(m) for m in models}
+    if len(kinds) > 1:
+        raise ValueError("an ensemble mixes annotation models and syllable classifiers")
+    if kinds == {True}:
+        seg_probs: dict[int, list[np.ndarray]] = {}
+        for m in models:
+            for s, p in segment_probabilities(m, ds, clips).items():
+                seg_probs.setdefault(s, []).append(p)
+        return SegmentPredictions(list(first.class_names_), [int(c) for c in clips], seg_probs)
     probs: dict[int, list[np.ndarray]] = {int(c): [] for c in clips}
     for m in models:
         for c, p in model_probabilities(m, ds, clips).items():
             probs[c].append(p)
-    return FramePredictions(first.class_names_, first.frame_dur_, first.time_offset_, probs)
+    return FramePredictions(first.class_names_, first.frame_s_, first.time_offset_, probs)
 
 
 def file_folds(clips: Sequence[int], k: int, seed: int = 0) -> list[np.ndarray]:
@@ -148,7 +238,7 @@ def cross_val_predictions(
             model = ESNDecoder(attrs.evolve(params, seed=params.seed + s)).fit(
                 ds, train, progress=False
             )
-            meta = (model.class_names_, model.frame_dur_, model.time_offset_)
+            meta = (model.class_names_, model.frame_s_, model.time_offset_)
             for c, p in model_probabilities(model, ds, held).items():
                 probs[c].append(p)
             bar.update()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import uuid
 from collections.abc import Sequence
 
 import attrs
@@ -33,8 +32,9 @@ from ..io.annotations import SegmentTable
 from ..models.esn_decoder import ESNDecoder
 from ..models.features import BandFeatures
 from ..report import Report, Section, label_colors
+from ..store.dataset import store_frame_s
 from .finder import score_segments, store_segments
-from .predictions import FramePredictions, scores_to_probabilities
+from .predictions import FramePredictions
 
 #: default learning-curve points: shares of the TRAIN files
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
@@ -125,12 +125,10 @@ def _clip_list(clips: Sequence[int], ds: xr.Dataset, what: str) -> list[int]:
 
 
 def _write_text(path: pathlib.Path, text: str) -> pathlib.Path:
-    """Write a text file atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write a text file atomically (:func:`vocalpy_xai.io.atomic.write_text`)."""
+    from ..io.atomic import write_text
+
+    return write_text(path, text)
 
 
 def _write_csv(df: pd.DataFrame, path: pathlib.Path) -> pathlib.Path:
@@ -148,25 +146,28 @@ def same_architecture(model: ESNDecoder) -> ESNDecoder:
 def predict_clips(
     model: ESNDecoder, store: str | os.PathLike | xr.Dataset, clips
 ) -> ClipPredictions:
-    """Annotate store clips with a model (one reservoir pass per clip)."""
-    from ..models.esn_decoder import _ClipReader
+    """Annotate store clips with a model (:meth:`ESNDecoder.predict` on each clip's spectrogram).
+
+    The reference frame labels are the store's at the model frames' times (every
+    ``stride``-th spectrogram frame, :func:`vocalpy_xai.store.frame_times`).
+    """
+    from ..store.dataset import ClipReader
     from .loop import truth_tables
 
     ds = _open(store)
     clips = _clip_list(clips, ds, "prediction")
-    reader = _ClipReader(ds)
+    reader = ClipReader(ds)
     freqs = ds["freq"].values
-    k = len(model.class_names_)
     stride = model.features.stride
     preds, yt, yp, probs = [], [], [], {}
     for c in clips:
-        scores = model.predict_scores(reader.spectrogram(c), freqs)
-        labels = scores[:, :k].argmax(1)
-        preds.append(model._segments(labels, scores[:, k]))
+        result = model.predict(reader.spectrogram(c), freqs)
+        labels = result.frame_labels
+        preds.append(result.segments)
         y = reader.frame_labels(c)[::stride][: len(labels)]
         yt.append(y)
         yp.append(labels[: len(y)])
-        probs[c] = scores_to_probabilities(scores[:, :k])
+        probs[c] = result.probabilities
     return ClipPredictions(clips, truth_tables(ds, clips), preds, yt, yp, probs)
 
 
@@ -176,16 +177,14 @@ def score_predictions(model: ESNDecoder, cp: ClipPredictions) -> dict:
 
     truth, pred = cp.truth, cp.pred
     if model.time_offset_:
-        # evaluate() puts frame i at i * frame_duration_s: move both annotations to that
+        # evaluate() puts frame i at i * frame_s (no offset): move both annotations to that
         # clock (every other metric depends on differences of times only)
         def shift(t: SegmentTable) -> SegmentTable:
             dt = model.time_offset_
             return attrs.evolve(t, onsets_s=t.onsets_s - dt, offsets_s=t.offsets_s - dt)
 
         truth, pred = [shift(t) for t in truth], [shift(p) for p in pred]
-    return evaluate(
-        truth, pred, cp.y_true, cp.y_pred, model.class_names_, frame_duration_s=model.frame_dur_
-    )
+    return evaluate(truth, pred, cp.y_true, cp.y_pred, model.class_names_, frame_s=model.frame_s_)
 
 
 def headline(metrics: dict) -> dict[str, float]:
@@ -354,7 +353,7 @@ def worst_errors(
     ds = _open(store)
     pred = FramePredictions(
         list(model.class_names_),
-        model.frame_dur_,
+        model.frame_s_,
         model.time_offset_,
         {c: [p] for c, p in cp.probs.items()},
     )
@@ -381,7 +380,7 @@ def plot_error_crop(
     from matplotlib.patches import Rectangle
 
     clip = int(row.clip)
-    dt = float(ds.attrs["frame_duration_s"])
+    dt = store_frame_s(ds)
     n = int(ds["n_frames"].values[clip])
     t0 = max(0.0, float(row.onset_s) - pad_s)
     t1 = min(n * dt, float(row.offset_s) + pad_s)

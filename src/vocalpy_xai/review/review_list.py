@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-import uuid
 
 import pandas as pd
 
 from ..errors import ManifestError
+from ..io.atomic import atomic_file
 from .finder import REVIEW_COLUMNS
 
 
@@ -45,9 +45,8 @@ def write_review_list(
         table = table.head(int(top))
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.assign(audio_relpath=[relative_to(p, path.parent) for p in table["audio_path"]])
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6f")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
     return path
 
 

@@ -13,10 +13,7 @@ import functools
 import pathlib
 from dataclasses import dataclass
 
-import numpy as np
 import vocalpy
-
-from ..errors import AudioError
 
 
 @dataclass
@@ -62,22 +59,9 @@ def esn_segment(
         Onsets and lengths in samples of ``sound``, with the model's labels.
     """
     from ..models.postprocess import to_vocalpy_segments
-    from ..models.sources import spectrogram_of_audio
 
     if not model_dir:
         raise ValueError("esn_segment needs model_dir, the directory of a trained ESNDecoder")
     model = _load(str(pathlib.Path(model_dir).resolve()))
-    data = np.asarray(sound.data, dtype=np.float32).mean(axis=0, keepdims=True)
-    rate = sound.samplerate
-    if rate != model.samplerate_:
-        if not resample:
-            raise AudioError(
-                getattr(sound, "path", None) or "<sound>",
-                f"sample rate is {rate} Hz, the model expects {model.samplerate_} Hz",
-            )
-        import librosa
-
-        data = librosa.resample(data, orig_sr=rate, target_sr=model.samplerate_, res_type="soxr_hq")
-    spect, freqs = spectrogram_of_audio(model.pipeline_, data[0], model.samplerate_)
-    segments = model.segments_from_spectrogram(spect, freqs)
+    segments = model.predict(sound, resample=bool(resample)).segments
     return to_vocalpy_segments(segments, sound)

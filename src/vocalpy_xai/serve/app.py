@@ -164,7 +164,7 @@ def create_app(
         rec = model.registry_version_
         try:
             with lock:
-                segments = model.annotate(audio_path)
+                segments = model.predict(audio_path).segments
         except DataError as err:
             raise HTTPException(422, f"{shown}: {hide(err.problem, audio_path, shown)}") from err
         except VocalpyXaiError as err:

@@ -1,7 +1,15 @@
 """Spectrogram stores: zarr through xarray, built in parallel with dask, opened lazily."""
 
 from .build import BuildReport, build_store
-from .dataset import WindowSampler, clip_segments, open_store, store_params, valid_mask
+from .dataset import (
+    ClipReader,
+    WindowSampler,
+    clip_segments,
+    open_store,
+    store_frame_s,
+    store_params,
+    valid_mask,
+)
 from .labels import BACKGROUND, PAD_LABEL, class_names, frame_labels, frame_times
 from .params import SpectrogramParams
 from .splits import prefix_split, split_by_duration, split_by_file
@@ -11,6 +19,7 @@ __all__ = [
     "BACKGROUND",
     "PAD_LABEL",
     "BuildReport",
+    "ClipReader",
     "SpectrogramParams",
     "WindowSampler",
     "build_store",
@@ -21,6 +30,7 @@ __all__ = [
     "prefix_split",
     "split_by_duration",
     "split_by_file",
+    "store_frame_s",
     "store_params",
     "valid_mask",
 ]

@@ -24,7 +24,6 @@ import os
 import pathlib
 import shutil
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Literal
 
@@ -37,7 +36,7 @@ import zarr
 
 from ..errors import AnnotationError, AudioError, BuildError, DataError, StoreError
 from ..io.annotations import SegmentTable
-from ..io.atomic import atomic_dir, remove_leftovers
+from ..io.atomic import atomic_dir, atomic_file, remove_leftovers
 from ..io.audio import load_audio
 from ..io.manifest import Manifest
 from .labels import BACKGROUND, PAD_LABEL, class_names, frame_labels, frame_times
@@ -106,9 +105,8 @@ def _read_piece_meta(piece: pathlib.Path) -> dict | None:
 
 
 def _write_piece(piece: pathlib.Path, spectrogram: np.ndarray, meta: dict) -> None:
-    tmp = piece.with_name(f".{piece.stem}.{uuid.uuid4().hex}.tmp.npz")
-    np.savez(tmp, spectrogram=spectrogram, meta=np.array(json.dumps(meta)))
-    os.replace(tmp, piece)
+    with atomic_file(piece) as tmp:
+        np.savez(tmp, spectrogram=spectrogram, meta=np.array(json.dumps(meta)))
 
 
 def process_file(
@@ -252,7 +250,7 @@ def _assemble(
         padded.append(arr.rechunk((n_freq, max_frames)))
     spect = da.stack(padded)
 
-    times = frame_times(max_frames, params.hop_length, samplerate)
+    times = frame_times(max_frames, params.hop_length / samplerate)
     data_vars: dict = {
         "spectrogram": (("clip", "freq", "time"), spect),
         "n_frames": (("clip",), n_frames.astype(np.int64)),

@@ -90,13 +90,70 @@ def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
 
 
 def clip_segments(ds: xr.Dataset, clip: int) -> SegmentTable:
-    """The annotated segments (onsets, offsets in s, labels) of one clip of a store."""
-    sel = ds["segment_clip"].values == clip
+    """The annotated segments (onsets, offsets in s, labels) of one clip of a store.
+
+    ``clip`` is a position in ``ds``, as for :class:`ClipReader` (``ds`` may be a selection
+    of a store's clips; its segment tables keep the store's clip numbers).
+    """
+    sel = ds["segment_clip"].values == int(ds["clip"].values[clip])
     return SegmentTable(
         ds["segment_onset_s"].values[sel],
         ds["segment_offset_s"].values[sel],
         ds["segment_label"].values[sel].astype(str),
     )
+
+
+class ClipReader:
+    """Whole clips (without padding) of a store: spectrograms and frame labels.
+
+    The one clip reader of the package. ``clip`` is a position in ``ds`` (as in
+    ``ds.isel(clip=clip)``), also when ``ds`` is a selection of a store
+    (``ds.isel(clip=[5, 2])``): the position is mapped to the store's clip through the
+    ``clip`` coordinate. A dataset opened from disk (:func:`open_store`) is read straight
+    from its zarr arrays (much faster than dask clip by clip), any other through xarray.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A store (:func:`open_store`) or a selection of one.
+    """
+
+    def __init__(self, ds: xr.Dataset):
+        self.ds = ds
+        self._n = ds["n_frames"].values
+        # position in ``ds`` -> clip of the store on disk (``ds`` may be a selection of it)
+        self._store_clip = np.asarray(ds["clip"].values, dtype=int)
+        path = ds.encoding.get("store_path")
+        self._group = zarr.open_group(path, mode="r") if path is not None else None
+
+    def n_frames(self, clip: int) -> int:
+        """Frames of clip ``clip`` (without padding)."""
+        return int(self._n[clip])
+
+    def _read(self, name: str, clip: int) -> np.ndarray:
+        n = self.n_frames(clip)
+        if self._group is not None:
+            return np.asarray(self._group[name][int(self._store_clip[clip]), ..., :n])
+        return np.asarray(self.ds[name].isel(clip=int(clip), time=slice(0, n)).values)
+
+    def spectrogram(self, clip: int) -> np.ndarray:
+        """The (freq, time) dB spectrogram of clip ``clip``, float32."""
+        return self._read("spectrogram", clip).astype(np.float32, copy=False)
+
+    def frame_labels(self, clip: int) -> np.ndarray:
+        """The class index of every frame of clip ``clip``, int64."""
+        if "frame_labels" not in self.ds:
+            raise StoreError("this store has no frame labels (it was built without annotations)")
+        return self._read("frame_labels", clip).astype(np.int64)
+
+
+def store_frame_s(ds: xr.Dataset) -> float:
+    """Seconds from one frame of a store to the next (``hop_length / samplerate``).
+
+    Stored in the attribute ``frame_duration_s`` (the on-disk name, kept so that existing
+    stores open); frame ``i`` is at ``i * store_frame_s(ds)`` (:func:`frame_times`).
+    """
+    return float(ds.attrs["frame_duration_s"])
 
 
 def store_params(ds: xr.Dataset) -> SpectrogramParams:

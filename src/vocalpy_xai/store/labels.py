@@ -15,9 +15,33 @@ BACKGROUND: str = "background"
 PAD_LABEL: int = -1
 
 
-def frame_times(n_frames: int, hop_length: int, samplerate: int) -> np.ndarray:
-    """Centre time (s) of each frame: frame ``i`` is centred on ``i * hop / samplerate``."""
-    return np.arange(n_frames) * (hop_length / samplerate)
+def frame_times(n_frames: int, frame_s: float, time_offset: float = 0.0) -> np.ndarray:
+    """Time (s) of each frame: frame ``i`` is at ``time_offset + i * frame_s``.
+
+    The one frame-time convention of the package. A store's spectrogram frame ``i`` is
+    centred on ``i * hop_length / samplerate`` (librosa's centred STFT, frame 0 at 0 s; its
+    ``time`` coordinate and :func:`frame_labels` use these times), vak's frame ``i`` on
+    ``t[0] + i * frame_dur`` (``time_offset = t[0]``). A model frame that pools ``stride``
+    spectrogram frames (:class:`~vocalpy_xai.models.BandFeatures`) takes the time of its
+    first one, ``frame_s = stride * hop_length / samplerate``: the frame whose label it was
+    trained on. Every consumer (annotation models' predictions, the disagreement finder,
+    frame-level metrics, napari's layers) reads frame times from here; a segment
+    ``[onset, offset)`` holds the frames whose time ``t`` has ``onset <= t < offset``.
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames.
+    frame_s : float
+        Seconds from one frame to the next (the hop, times the pooling stride of a model).
+    time_offset : float
+        Time (s) of frame 0.
+
+    Returns
+    -------
+    times : numpy.ndarray of float64
+    """
+    return time_offset + np.arange(n_frames) * float(frame_s)
 
 
 def class_names(labels: Iterable[str], background: str | None = BACKGROUND) -> list[str]:

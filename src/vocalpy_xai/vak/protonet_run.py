@@ -46,6 +46,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..io.atomic import atomic_file, write_text
+
 #: ProtoNetParams fields of each ``[vak.<verb>.model.AudioProtoNet.*]`` sub-table (every field
 #: in exactly one): the architecture, the learning rates and budget, the loss coefficients
 TABLE_KEYS: dict[str, list[str]] = {
@@ -217,10 +219,7 @@ def evaluate(toml_path, raw: dict, resolve, read_splits, config_error) -> dict:
     out = resolve(toml_path, raw["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%y%m%d_%H%M%S")
-    path = out / f"eval_AudioProtoNet_{stamp}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    tmp.replace(path)
+    write_text(out / f"eval_AudioProtoNet_{stamp}.json", json.dumps(metrics, indent=2))
     fig = plot_confusion_matrix(
         np.asarray(metrics["confusion_matrix"]),
         model.class_names_,
@@ -267,8 +266,7 @@ def predict(toml_path, raw: dict, resolve, config_error) -> pathlib.Path:
         "annot_csv_filename", f"predict_AudioProtoNet_{time.strftime('%y%m%d_%H%M%S')}.csv"
     )
     path = out / name
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
     print(f"syllable labels: {path}")
     return path

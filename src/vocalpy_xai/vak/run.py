@@ -131,7 +131,7 @@ def train(toml_path: str | pathlib.Path, progress: bool = True) -> pathlib.Path 
         from . import protonet_run
 
         return protonet_run.train(toml_path, raw, _resolve, read_splits, ConfigError, progress)
-    from ..metrics import evaluate
+    from ..review.report import predict_clips, score_predictions
     from ..store import open_store
 
     dataset = raw["dataset"]
@@ -150,7 +150,7 @@ def train(toml_path: str | pathlib.Path, progress: bool = True) -> pathlib.Path 
         metrics = {"train": _train_figures(model)}
         val = np.flatnonzero(split == "val")
         if val.size:
-            metrics["val"] = evaluate_on_store(model, ds, val, evaluate)
+            metrics["val"] = score_predictions(model, predict_clips(model, ds, val))
     root = _resolve(toml_path, raw["root_results_dir"])
     out = root / f"results_{time.strftime('%y%m%d_%H%M%S')}" / "ESNDecoder"
     path = model.save(out, metrics=metrics)
@@ -171,31 +171,6 @@ def _train_figures(model: ESNDecoder) -> dict:
     return {"seconds": model.training_["seconds"], "cpu_seconds": model.training_["cpu_seconds"]}
 
 
-def evaluate_on_store(model: ESNDecoder, ds, clips, evaluate) -> dict:
-    """Metrics of ``model`` on clips of a store against their annotations."""
-    from ..store.dataset import clip_segments
-
-    reader = _store_reader(ds)
-    freqs = ds["freq"].values
-    truth, preds, yt, yp = [], [], [], []
-    for c in clips:
-        spect = reader.spectrogram(c)
-        labels, onsets = model.predict_frames(spect, freqs)
-        seg = model.segments_from_spectrogram(spect, freqs)
-        truth.append(clip_segments(ds, c))
-        preds.append(seg)
-        y = reader.frame_labels(c)[:: model.features.stride][: len(labels)]
-        yt.append(y)
-        yp.append(labels[: len(y)])
-    return evaluate(truth, preds, np.concatenate(yt), np.concatenate(yp), model.class_names_)
-
-
-def _store_reader(ds):
-    from ..models.esn_decoder import _ClipReader
-
-    return _ClipReader(ds)
-
-
 def eval(toml_path: str | pathlib.Path) -> dict | None:
     """Evaluate a trained model on the ``test`` split; writes metrics JSON and a confusion PNG."""
     raw = check_config(toml_path, "eval")
@@ -208,8 +183,9 @@ def eval(toml_path: str | pathlib.Path) -> dict | None:
         from . import protonet_run
 
         return protonet_run.evaluate(toml_path, raw, _resolve, read_splits, ConfigError)
-    from ..metrics import evaluate, plot_confusion_matrix
+    from ..metrics import plot_confusion_matrix
     from ..report.plots import save
+    from ..review.report import predict_clips, score_predictions
     from ..store import open_store
 
     model = ESNDecoder.load(_resolve(toml_path, raw["checkpoint_path"]))
@@ -219,7 +195,7 @@ def eval(toml_path: str | pathlib.Path) -> dict | None:
     test = np.flatnonzero(split == "test")
     if test.size == 0:
         raise ConfigError(f"{toml_path}: the splits give no 'test' clip")
-    metrics = evaluate_on_store(model, ds, test, evaluate)
+    metrics = score_predictions(model, predict_clips(model, ds, test))
     out = _resolve(toml_path, raw["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%y%m%d_%H%M%S")
@@ -245,16 +221,15 @@ def predict(toml_path: str | pathlib.Path) -> pathlib.Path | None:
 
         return protonet_run.predict(toml_path, raw, _resolve, ConfigError)
     from ..io.annotations import write_annotations
-    from ..models.postprocess import to_annotation
-    from ..store import open_store
+    from ..store import ClipReader, open_store
 
     model = ESNDecoder.load(_resolve(toml_path, raw["checkpoint_path"]))
     ds = open_store(_resolve(toml_path, raw["dataset"]["path"]))
-    reader = _store_reader(ds)
+    reader = ClipReader(ds)
     annots = []
     for c in range(ds.sizes["clip"]):
-        seg = model.segments_from_spectrogram(reader.spectrogram(c), ds["freq"].values)
-        annots.append(to_annotation(seg, str(ds["source_path"].values[c])))
+        seg = model.predict(reader.spectrogram(c), ds["freq"].values).segments
+        annots.append(seg.to_annotation(str(ds["source_path"].values[c])))
     out = _resolve(toml_path, raw.get("output_dir", "."))
     name = raw.get("annot_csv_filename", f"predict_ESNDecoder_{time.strftime('%y%m%d_%H%M%S')}.csv")
     path = write_annotations(annots, out / name, "generic-seq")
