@@ -399,7 +399,10 @@ def finetune_last_layer(clf, params, features: np.ndarray, y: np.ndarray) -> lis
     rng = np.random.default_rng(params.seed + 1)
     with torch.no_grad():  # the pooled scores do not change: compute them once
         scores = torch.cat(
-            [clf.pooled(torch.from_numpy(features[lo : lo + 256]))[0] for lo in range(0, len(features), 256)]
+            [
+                clf.pooled(torch.from_numpy(features[lo : lo + 256]))[0]
+                for lo in range(0, len(features), 256)
+            ]
         )
     Y = torch.as_tensor(y, dtype=torch.long)
     batch = min(params.batch_size, len(scores))
@@ -481,7 +484,9 @@ def add_class(
         with torch.no_grad():
             for r in records:
                 cell = features[r["img_idx"], :, r["h"], r["w"]]
-                clf.prototypes[r["proto_idx"], :, 0, 0] = torch.from_numpy(np.ascontiguousarray(cell))
+                clf.prototypes[r["proto_idx"], :, 0, 0] = torch.from_numpy(
+                    np.ascontiguousarray(cell)
+                )
                 r["score"] = 1.0
     if reference is not None:
         _fit_new_class(clf, model.params, features, reference, ref_target, n_old, False)

@@ -172,7 +172,9 @@ class ProtoNetParams:
     def __attrs_post_init__(self) -> None:
         # defaults that depend on the backbone: the head the benchmarks measure on each
         if self.arch is None:
-            arch = "banded" if self.backbone == "birdnet" and not self.finetune_backbone else "audio"
+            arch = (
+                "banded" if self.backbone == "birdnet" and not self.finetune_backbone else "audio"
+            )
             object.__setattr__(self, "arch", arch)
         if self.batch_size is None:
             object.__setattr__(self, "batch_size", 64 if self.arch == "banded" else 32)
