@@ -383,6 +383,10 @@ def test_explanation_report_of_a_birdnet_model(model, data, tmp_path):
     out = explanation_report(model, X, act, tmp_path / "explain", progress=False)
     page = out.index.read_text()
     assert re.findall(r'<img src="([^"]+)"', page) == ["explain-000.png", "explain-001.png"]
+    # the chosen method's maps, and each prototype's training clip, time and band
+    assert f"Maps drawn by '{act.attrs['attribution']}'" in page
+    p = model.prototypes_[int(act["top_prototypes"].values[0, 0])]
+    assert f"looks like that part of {p['source_clip']} at {p['t0_s']:.2f} s" in page
     sounds = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
     assert len(sounds) == 2 * (1 + 2 * 2)
     for href in sounds:
@@ -473,6 +477,7 @@ def test_cabrnet_projection_and_no_push(banded):
             / np.linalg.norm(cells, axis=1)
         )
         assert np.all(cos > 0.9999) == pushed
+        assert all((p["similarity"] == 1.0) == pushed for p in model.prototypes_)
         rows = model.freq_weights().argmax(1)
         assert all(p["row"] == r for p, r in zip(model.prototypes_, rows, strict=True))
     # the pure push picks cells whose nearest training chunks are more often of their class

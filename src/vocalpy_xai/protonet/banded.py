@@ -384,6 +384,8 @@ def project(net, features: np.ndarray, y: np.ndarray, pure: bool = True) -> list
                 cell = features[r["img_idx"], :, r["h"], r["w"]]
                 clf.prototypes[p, :, 0, 0] = torch.from_numpy(np.ascontiguousarray(cell))
                 records[p] = r
+    for r in records:  # cabrnet's score is the similarity before the push
+        r["similarity_before"], r["score"] = r["score"], 1.0
     net.eval()
     return records
 

@@ -22,17 +22,25 @@ def _num(x) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _sentence(match: dict, source: dict) -> str:
+def looks_like(match: dict | None, source: dict) -> str:
+    """ "this part (t0-t1 s, f0-f1 Hz) looks like that part of <clip> at <t> s, <f0-f1> Hz".
+
+    ``match``: ``t0_s``, ``t1_s``, ``f0_hz``, ``f1_hz`` of the explained part (None: the
+    short form "like that part of <clip> ..."); ``source``: ``clip``, ``t0_s``, ``f0_hz``,
+    ``f1_hz`` of the prototype's training cell (``t0_s`` None or NaN when it has no
+    recorded source).
+    """
     here = (
-        f"this part ({match['t0_s']:.2f}-{match['t1_s']:.2f} s, "
-        f"{match['f0_hz']:.0f}-{match['f1_hz']:.0f} Hz)"
+        "like"
+        if match is None
+        else f"this part ({match['t0_s']:.2f}-{match['t1_s']:.2f} s, "
+        f"{match['f0_hz']:.0f}-{match['f1_hz']:.0f} Hz) looks like"
     )
-    if not source["clip"] or source["t0_s"] is None:
-        return f"{here} looks like a prototype with no recorded source"
-    return (
-        f"{here} looks like that part of {source['clip']} at {source['t0_s']:.2f} s, "
-        f"{source['f0_hz']:.0f}-{source['f1_hz']:.0f} Hz"
-    )
+    t0 = source.get("t0_s")
+    if not source.get("clip") or t0 is None or not math.isfinite(t0):
+        return f"{here} a prototype with no recorded source"
+    f0, f1 = sorted((source["f0_hz"], source["f1_hz"]))
+    return f"{here} that part of {source['clip']} at {t0:.2f} s, {f0:.0f}-{f1:.0f} Hz"
 
 
 def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None) -> list[dict]:
@@ -114,7 +122,7 @@ def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None)
                     "contribution": _num(score * weight),
                     "match": {key: float(v) for key, v in match.items()},
                     "source": source,
-                    "text": _sentence(match, source),
+                    "text": looks_like(match, source),
                 }
             )
         out.append(
