@@ -17,13 +17,17 @@ to keep what BirdNET knows:
   so that training starts from a class-mean-like model, and **a budget in optimiser steps**
   (``ProtoNetParams.steps``), not epochs, so that 60 and 6,000 chunks are trained alike.
 
-Prototypes are not projected onto training patches (on the 10-species benchmark projection
-cost accuracy, see docs/protonet.md); each prototype's provenance is its nearest training
-cell of its class in its band, with that cell's cosine similarity (``similarity``).
+After training, every prototype is **pushed onto a training cell** of its class in its band
+(:func:`project`; ``ProtoNetParams.projection``: ``"pure"``, the nearest cell whose 10 most
+similar training chunks are all of its class, by default; ``"nearest"``, cabrnet's own
+projection; ``"none"``), then the last layer alone is trained (:func:`finetune_last_layer`),
+as ProtoPNet does. A pushed prototype *is* that cell: its provenance (clip, time in s, band
+in Hz) is exact, with ``similarity`` 1. On the 10-species benchmark the push costs 1-2
+clips of 100 (docs/birdnet.md).
 
 A class is added (:func:`add_class`) the way the head was initialised: k-means of the new
 class's cells per band; the new prototypes get the mean own-class weight and the mean bias
-of the known classes, which are left untouched.
+of the known classes, which are left untouched; then pushed like the others.
 """
 
 from __future__ import annotations
@@ -224,10 +228,12 @@ def nearest_cells(clf: BandedCosineClassifier, features: np.ndarray, y: np.ndarr
 def train_banded(
     net, params, features: np.ndarray, y: np.ndarray, progress: bool = True
 ) -> tuple[list[dict], list[dict]]:
-    """k-means initialisation, then ``params.steps`` Adam steps; returns (history, provenance).
+    """k-means initialisation, ``params.steps`` Adam steps, the push, last-layer steps.
 
     Loss: cross-entropy + ``params.orthogonality`` x the orthogonality loss. Batches of
-    ``params.batch_size`` chunks drawn at random (seeded) at every step.
+    ``params.batch_size`` chunks drawn at random (seeded) at every step. Then
+    :func:`project` (``params.projection``) and :func:`finetune_last_layer`. Returns
+    (history, provenance records).
     """
     import time
 
@@ -441,8 +447,11 @@ def add_class(
     steps, each batch half new examples (target: the new class), half reference examples
     (target: the model's own prediction), so that the new class fires on its examples and
     not on the known ones: trained prototypes sit further from the data than fresh k-means
-    centres, which would otherwise win everywhere. Nothing known changes. Returns the new
-    prototypes' provenance records.
+    centres, which would otherwise win everywhere. Unless ``params.projection == "none"``,
+    the new prototypes are then pushed onto the examples' cells (``"pure"``: pure against
+    the reference chunks) and the new class's weights and bias refit for
+    ``params.last_layer_steps`` steps. Nothing known changes. Returns the new prototypes'
+    provenance records.
     """
     clf = model.network_.classifier
     n_old, n_cls = clf.proto_class_map.shape
