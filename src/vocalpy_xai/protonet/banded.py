@@ -53,6 +53,8 @@ LEARNING_RATE = 5e-3
 HISTORY_EVERY = 50
 #: nearest training chunks a pure cell's class must own (as the benchmark's purity)
 PURITY_K = 10
+#: similarities computed at once when scoring candidate cells (bounds memory on big sets)
+PURITY_BLOCK = 2**24
 
 
 class OwnClassLinear(nn.Module):
@@ -295,10 +297,16 @@ def cell_purity(
     """
     n, c, _, w = features.shape
     cells = _unit(features[:, :, row, :].transpose(0, 2, 1))  # (N, W, C)
+    flat = cells.reshape(-1, c)
     cand = cells[chunks].reshape(-1, c)
-    sims = (cand @ cells.reshape(-1, c).T).reshape(len(cand), n, w).max(axis=2)  # (M, N)
-    nearest = np.argsort(-sims, axis=1, kind="stable")[:, : min(k, n)]
-    return (y[nearest] == y[np.repeat(chunks, w)][:, None]).mean(axis=1)
+    own = y[np.repeat(chunks, w)]
+    out = np.empty(len(cand))
+    block = max(1, PURITY_BLOCK // max(1, n * w))  # candidates per block: bounded memory
+    for lo in range(0, len(cand), block):
+        sims = (cand[lo : lo + block] @ flat.T).reshape(-1, n, w).max(axis=2)  # (m, N)
+        nearest = np.argsort(-sims, axis=1, kind="stable")[:, : min(k, n)]
+        out[lo : lo + block] = (y[nearest] == own[lo : lo + block, None]).mean(axis=1)
+    return out
 
 
 @torch.no_grad()
