@@ -6,6 +6,9 @@ testing; a frozen backbone (features computed once) trains in a few seconds.
 
 from __future__ import annotations
 
+import html
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -381,6 +384,11 @@ def test_explanation_report_of_a_birdnet_model(model, data, tmp_path):
     out = explanation_report(model, X, act, tmp_path / "explain", progress=False)
     page = out.index.read_text()
     assert re.findall(r'<img src="([^"]+)"', page) == ["explain-000.png", "explain-001.png"]
+    # the chosen method's maps, and each prototype's training clip, time and band
+    assert f"Maps drawn by '{act.attrs['attribution']}'" in html.unescape(page)
+    p = model.prototypes_[int(act["top_prototypes"].values[0, 0])]
+    clip = p["source_clip"].rsplit("/", 1)[-1]
+    assert f"looks like that part of {clip} at {p['t0_s']:.2f} s" in html.unescape(page)
     sounds = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
     assert len(sounds) == 2 * (1 + 2 * 2)
     for href in sounds:
@@ -399,7 +407,8 @@ def test_explanation_report_of_a_birdnet_model(model, data, tmp_path):
 def banded(data):
     """A ``banded`` model on the 3 species, and the feature maps of every part of ``data``."""
     Xtr, ytr, sources = data["train"]
-    params = ProtoNetParams(arch="banded", backbone="birdnet", steps=100, num_threads=1)
+    params = ProtoNetParams(backbone="birdnet", steps=100, num_threads=1)  # banded by default
+    assert (params.arch, params.batch_size, params.projection) == ("banded", 64, "pure")
     model = AudioProtoNet(params).fit(Xtr, ytr, SPECIES, sources=sources, progress=False)
     feats = {key: (model.backbone_features(v[0]), *v[1:]) for key, v in data.items()}
     return model, feats
@@ -437,6 +446,71 @@ def test_banded_hard_bands_in_hz_and_accuracy(banded, data):
     )  # fmt: skip
 
 
+def test_banded_prototypes_are_training_cells(banded, data):
+    """After the push, each prototype is a cell of a named training chunk, in its band."""
+    model, feats = banded
+    Ftr, ytr, sources = feats["train"]
+    protos = model.network_.classifier.prototypes.detach().numpy()[:, :, 0, 0]
+    for k, p in enumerate(model.prototypes_):
+        cell = Ftr[p["window"], :, p["row"], p["col"]]
+        np.testing.assert_allclose(protos[k], cell, rtol=1e-6)  # the cell itself
+        assert p["similarity"] == 1.0 and p["source_clip"] == sources[p["window"]]["clip"]
+        assert SPECIES[ytr[p["window"]]] == p["class"]  # a cell of its own class
+        assert p["t0_s"] >= sources[p["window"]]["start_s"]  # in the source recording's time
+    phases = {h["phase"] for h in model.training_["history"]}
+    assert phases == {"train", "last_layer"}
+
+
+def test_cabrnet_projection_and_no_push(banded):
+    """``projection="nearest"`` is cabrnet's push; ``"none"`` leaves the trained vectors."""
+    _, feats = banded
+    Ftr, ytr, sources = feats["train"]
+    kw = dict(backbone="birdnet", steps=100, num_threads=1)  # as the fixture's
+    near = AudioProtoNet(ProtoNetParams(projection="nearest", **kw))
+    near.fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
+    none = AudioProtoNet(ProtoNetParams(projection="none", **kw))
+    none.fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
+    for model, pushed in ((near, True), (none, False)):
+        protos = model.network_.classifier.prototypes.detach().numpy()[:, :, 0, 0]
+        cells = np.stack([Ftr[p["window"], :, p["row"], p["col"]] for p in model.prototypes_])
+        cos = (
+            np.sum(protos * cells, 1)
+            / np.linalg.norm(protos, axis=1)
+            / np.linalg.norm(cells, axis=1)
+        )
+        assert np.all(cos > 0.9999) == pushed
+        assert all((p["similarity"] == 1.0) == pushed for p in model.prototypes_)
+        rows = model.freq_weights().argmax(1)
+        assert all(p["row"] == r for p, r in zip(model.prototypes_, rows, strict=True))
+    # the pure push picks cells whose nearest training chunks are more often of their class
+    # (8 chunks a class here, so purity over 10 neighbours is at most 0.8)
+    pure = prototype_purity(banded[0], Ftr, ytr, k=10).mean()
+    assert pure > prototype_purity(near, Ftr, ytr, k=10).mean()
+
+
+def test_evidence_names_the_training_clip(banded, data):
+    """top_prototypes: per chunk, its top prototypes as dicts naming clip, s and Hz."""
+    from vocalpy_xai.protonet import top_prototypes
+
+    model, feats = banded
+    Xt = feats["test"][0]
+    out = top_prototypes(model, Xt[:3], k=2, start_s=[0.0, 3.0, 6.0])
+    assert len(out) == 3 and all(len(o["prototypes"]) == 2 for o in out)
+    assert [o["predicted_class"] for o in out] == [SPECIES[c] for c in model.predict(Xt[:3])]
+    for o in out:
+        for e in o["prototypes"]:
+            p = model.prototypes_[e["prototype"]]
+            assert o["start_s"] <= e["match"]["t0_s"] < e["match"]["t1_s"] <= o["start_s"] + 3.0
+            # the match lies in the prototype's own band (hard band)
+            assert (e["match"]["f0_hz"], e["match"]["f1_hz"]) == (p["f0_hz"], p["f1_hz"])
+            assert e["class"] == o["predicted_class"] and e["contribution"] > 0
+            assert e["source"]["clip"].endswith(".mp3")
+            assert f"looks like that part of {p['source_clip']} at {p['t0_s']:.2f} s" in e["text"]
+    json.dumps(out)  # plain types only
+    with pytest.raises(ValueError, match="start_s"):
+        top_prototypes(model, Xt[:2], start_s=[0.0])
+
+
 def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
     model, feats = banded
     path = tmp_path / "banded"
@@ -465,6 +539,10 @@ def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
     added = [p for p in grown.prototypes_ if p.get("added")]
     assert len(added) == model.num_freq_rows_ * model.params.prototypes_per_band
     assert all(p["source_clip"] == sources[p["window"]]["clip"] for p in added)
+    # the new prototypes are pushed onto the examples' own cells
+    new_protos = grown.network_.classifier.prototypes.detach().numpy()[n_old:, :, 0, 0]
+    cells = np.stack([Xn[p["window"], :, p["row"], p["col"]] for p in added])
+    np.testing.assert_allclose(new_protos, cells, rtol=1e-6)
     grown.save(tmp_path / "grown")
     again = AudioProtoNet.load(tmp_path / "grown")
     np.testing.assert_allclose(again.predict_proba(Xk), after, atol=1e-6)

@@ -152,6 +152,14 @@ def top_prototypes(ds: xr.Dataset, clip: int | str | None, n: int | None = None)
     return out
 
 
+def like_text(proto: dict) -> str:
+    """ "like that part of <clip> at <t> s, <f0-f1> Hz": a prototype's (:func:`top_prototypes`) source."""
+    from ..protonet.evidence import looks_like
+
+    clip = pathlib.PurePath(proto.get("source_clip") or "").name
+    return looks_like(None, {**proto, "clip": clip})
+
+
 def prototype_colour(rank: int) -> str:
     """The colour (hex) of the prototype ranked ``rank`` (0: best) in a clip."""
     return PROTOTYPE_COLOURS[rank % len(PROTOTYPE_COLOURS)]
@@ -227,6 +235,7 @@ def activation_layers(
                             "score": float(scores[j]),
                             "rank": int(rank_of.get(j, -1)),
                             "colour": prototype_colour(rank_of.get(j, j)),
+                            "attribution": str(ds.attrs.get("attribution", "linear")),
                         }
                     },
                 },

@@ -10,6 +10,8 @@
 - :mod:`~vocalpy_xai.protonet.quality`: prototype purity, activation inside annotated masks,
   deletion test; :mod:`~vocalpy_xai.protonet.faithfulness`: attribution methods (cabrnet's),
   deletion / insertion curves against a random attribution, pointing game;
+  :func:`top_prototypes`: each chunk's top prototypes as plain dicts ("this part looks like
+  that part of <clip> at <t> s, <f0-f1> Hz");
 - windows: :class:`Windows` and :func:`syllable_windows` are :mod:`vocalpy_xai.clips`'
   (re-exported here); :func:`frequency_band` keeps a band of their rows,
   :func:`sliding_windows` cuts regular windows along one spectrogram array.
@@ -22,6 +24,7 @@ from .activations import open_activations, write_activations
 from .birdnet_model import BirdNETProtoNet
 from .data import frequency_band, sliding_windows
 from .errors import ActivationsFormatError, NotFittedError, SpectrogramInputError
+from .evidence import top_prototypes
 from .faithfulness import attribution_maps, perturbation_curves, pointing_game
 from .model import AudioProtoNet
 from .params import ARCHS, ProtoNetParams
@@ -48,5 +51,6 @@ __all__ = [
     "prototype_purity",
     "sliding_windows",
     "syllable_windows",
+    "top_prototypes",
     "write_activations",
 ]

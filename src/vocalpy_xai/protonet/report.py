@@ -43,6 +43,8 @@ from ..birdnet.model import CHUNK_SAMPLES
 from ..io.atomic import atomic_file
 from ..report import Report
 from .activations import write_activations
+from .evidence import looks_like
+from .faithfulness import DEFAULT_METHOD
 
 #: subfolders and files of a report folder
 AUDIO_DIR, GALLERY_DIR, ACTIVATIONS_NAME = "audio", "gallery", "activations.zarr"
@@ -506,10 +508,16 @@ def explanation_report(
 
     report = Report(out_dir, title)
     intro = report.section("About")
+    method = act.attrs.get("attribution", "linear")
     intro.text(
         f"Model: {act.attrs.get('model', '')} (arch={act.attrs.get('arch')}). For each window: "
         "its top prototypes (by contribution to the predicted class: score x last-layer "
-        "weight). Left: the prototype's similarity over the window (translucent overlay, "
+        f"weight). Maps drawn by '{method}' (vocalpy_xai.protonet.faithfulness; "
+        f"the default, '{DEFAULT_METHOD}', is the method that beat a random attribution on "
+        "deletion and insertion curves, benchmarks/results/explainable_species.md). "
+        "Evidence: 'this part looks like that part of <training clip> at <t> s, <f0-f1> Hz', "
+        "the prototype's training cell (a banded model's prototypes are those cells). "
+        "Left: the prototype's map over the window (translucent overlay, "
         "shown where above 50 % of its range, contours at 75 and 90 %); cyan box: the feature cell where it peaks; "
         "cyan bar: that cell's receptive field in time (the matched part, also as audio). "
         "Right: the training window the prototype was projected onto, its box in green "
@@ -616,9 +624,19 @@ def explanation_report(
             if cutter is not None:
                 path = cutter.cut(src_path, match_t0, match_t1, f"clip{i:03d}-p{k:03d}-match.wav")
                 match_href = None if path is None else f"{AUDIO_DIR}/{path.name}"
+            says = looks_like(
+                {"t0_s": match_t0, "t1_s": match_t1, "f0_hz": m0, "f1_hz": m1},
+                {
+                    "clip": pathlib.Path(str(p.get("source_clip") or "")).name,
+                    "t0_s": p["t0_s"],
+                    "f0_hz": p["f0_hz"],
+                    "f1_hz": p["f1_hz"],
+                },
+            )
             rows.append(
                 "<tr>"
                 f"<td>{r + 1}</td><td>{k}</td><td>{html.escape(str(p['class']))}</td>"
+                f"<td>{html.escape(says)}</td>"
                 f"<td>{score:.3f}</td><td>{weight:.3f}</td><td>{score * weight:.3f}</td>"
                 f"<td>{match_t0:.3f}-{match_t1:.3f} s</td>"
                 f"<td>{p['t0_s']:.3f}-{p['t1_s']:.3f} s, {p['f0_hz']:.0f}-{p['f1_hz']:.0f} Hz</td>"
@@ -640,7 +658,7 @@ def explanation_report(
             sec.figure(fig, name, caption=f"{clip_id}: top {k_show} prototypes and their sources")
         )
         head = (
-            "<tr><th>rank</th><th>prototype</th><th>class</th><th>score</th>"
+            "<tr><th>rank</th><th>prototype</th><th>class</th><th>evidence</th><th>score</th>"
             "<th>weight</th><th>contribution</th><th>matched part</th><th>prototype box</th>"
             "<th>bands</th><th>source</th>"
             + (

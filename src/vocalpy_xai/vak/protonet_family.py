@@ -43,7 +43,7 @@ class ProtoNetNetwork(torch.nn.Module):
         self,
         num_classes: int = 2,
         num_freq_rows: int = 1,
-        arch: str = "audio",
+        arch: str | None = None,
         backbone: str = "cnn",
         birdnet_layer: str = "post_bn",
         finetune_backbone: bool = False,
@@ -132,7 +132,8 @@ class AudioProtoNet:
     optimizer = torch.optim.Adam
     metrics = {"acc": vak.metrics.Accuracy}
     default_config = {
-        "network": {k: _DEFAULTS[k] for k in TABLE_KEYS["network"]},
+        # no "arch": its default depends on the backbone (ProtoNetParams)
+        "network": {k: _DEFAULTS[k] for k in TABLE_KEYS["network"] if k != "arch"},
         "optimizer": {"lr": _DEFAULTS["lr"]},
         "loss": {k: _DEFAULTS[k] for k in TABLE_KEYS["loss"]},
         "metrics": {},

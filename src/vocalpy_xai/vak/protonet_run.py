@@ -72,6 +72,8 @@ TABLE_KEYS: dict[str, list[str]] = {
         "warmup_epochs",
         "last_layer_epochs",
         "steps",
+        "projection",
+        "last_layer_steps",
         "max_seconds",
         "batch_size",
         "time_shift",

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from ..activations import (
     is_activation_store,
+    like_text,
     open_activations,
     prototype_colour,
     top_prototypes,
@@ -281,7 +282,7 @@ class PrototypeWidget(PluginDock):
                 colour = prototype_colour(rank)
                 item = QListWidgetItem(
                     f"■ prototype {proto['prototype']}\nclass {proto['class']}\n"
-                    f"score {proto['score']:.3f}"
+                    f"score {proto['score']:.3f}\n{like_text(proto)}"
                 )
                 item.setForeground(QColor(colour))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
