@@ -260,36 +260,11 @@ def classify_recording(
         parts = model._parts(chunks.audio)
         n_freq = n_time = 0
     else:
-        from ..store.params import SpectrogramParams
-        from .data import sliding_windows
-
-        params = getattr(model, "spect_params_", None)
-        if not params:
-            raise SpectrogramInputError(
-                f"{getattr(model, 'path_', 'this model')}: records no spectrogram parameters "
-                "(spect_params), so it cannot compute its input from audio; retrain it with "
-                "fit(..., spect_params=...) or classify spectrogram windows"
-            )
-        params = SpectrogramParams.from_dict(params)
-        data, rate = _load(audio, samplerate, params.samplerate)
-        if params.samplerate is not None and rate != params.samplerate:
-            import librosa  # as load_audio resamples files
-
-            data = librosa.resample(
-                data, orig_sr=rate, target_sr=params.samplerate, res_type="soxr_hq"
-            )
-            rate = params.samplerate
-        import vocalpy
-
-        spect = params.compute(vocalpy.Sound(data=data[None, :], samplerate=rate))
-        freqs = params.frequencies(rate)
-        width = model.window_frames_ * model.frame_s_
-        windows = sliding_windows(spect, freqs, model.frame_s_, width)
-        X = model._prepare(windows.X, freqs, model.frame_s_)
+        _, windows, duration = _windows_of_audio(model, audio, samplerate)
+        X = windows.X
         parts = model._parts(X)
-        duration = len(data) / float(rate)
         starts = np.asarray([s["start_s"] for s in windows.sources], dtype=float)
-        ends = np.minimum(starts + width, duration)
+        ends = np.minimum(starts + model.window_frames_ * model.frame_s_, duration)
         n_freq, n_time = X.shape[1:]
     return Classification(
         class_names=list(model.class_names_),
@@ -301,3 +276,79 @@ def classify_recording(
         evidence=_recording_evidence(model, parts, starts, n_freq, n_time, top_k),
         duration_s=duration,
     )
+
+
+def _windows_of_audio(model, audio, samplerate):
+    """CNN backbone: the recording's spectrogram (model's parameters), its consecutive
+    windows of the model's width, and the recording's length (s)."""
+    from ..store.params import SpectrogramParams
+    from .data import sliding_windows
+
+    params = getattr(model, "spect_params_", None)
+    if not params:
+        raise SpectrogramInputError(
+            f"{getattr(model, 'path_', 'this model')}: records no spectrogram parameters "
+            "(spect_params), so it cannot compute its input from audio; retrain it with "
+            "fit(..., spect_params=...) or classify spectrogram windows"
+        )
+    params = SpectrogramParams.from_dict(params)
+    data, rate = _load(audio, samplerate, params.samplerate)
+    if params.samplerate is not None and rate != params.samplerate:
+        import librosa  # as load_audio resamples files
+
+        data = librosa.resample(data, orig_sr=rate, target_sr=params.samplerate, res_type="soxr_hq")
+        rate = params.samplerate
+    import vocalpy
+
+    spect = params.compute(vocalpy.Sound(data=data[None, :], samplerate=rate))
+    freqs = params.frequencies(rate)
+    windows = sliding_windows(spect, freqs, model.frame_s_, model.window_frames_ * model.frame_s_)
+    windows = attrs.evolve(windows, X=model._prepare(windows.X, freqs, model.frame_s_))
+    return spect, windows, len(data) / float(rate)
+
+
+def recording_activations(
+    model, audio, samplerate: int | None = None, top_k: int = 3, attribution: str | None = None
+):
+    """The activation dataset of a whole recording: one clip, maps on its own time axis.
+
+    BirdNET backbone: :meth:`BirdNETProtoNet.explain_recording
+    <vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>` (the union of the chunks'
+    top prototypes). CNN backbone: every prototype's map of each consecutive window
+    (:meth:`AudioProtoNet.explain`) laid at the window's place; the recording's scores are
+    the means over its windows. The format is :mod:`vocalpy_xai.protonet.activations`'
+    (what napari draws with :func:`vocalpy_xai.napari.activation_layers`).
+    ``attribution``: how the maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`;
+    default the package's, ``"linear"`` upsampling of the cells is the cheapest).
+    """
+    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
+    clip_id = path.stem if path is not None else "recording"
+    source = str(path) if path is not None else ""
+    if model.params.uses_birdnet:
+        data, rate = _load(audio, samplerate, None)
+        return model.explain_recording(
+            data, rate, clip_id=clip_id, source_path=source, top_k=top_k, attribution=attribution
+        )
+    spect, windows, duration = _windows_of_audio(model, audio, samplerate)
+    ds = model.explain(windows.X, top_k=top_k, sources=windows.sources, attribution=attribution)
+    n_frames, width = spect.shape[1], windows.X.shape[2]
+    sim = np.zeros((ds.sizes["prototype"], spect.shape[0], n_frames), np.float32)
+    for k, src in enumerate(windows.sources):
+        lo = int(round(src["start_s"] / model.frame_s_))
+        n = min(width, n_frames - lo)
+        sim[:, :, lo : lo + n] = ds["similarity"].values[k, :, :, :n]
+    mean = {"scores": ds["score"].values.mean(0, keepdims=True)}
+    mean["proba"] = ds["class_scores"].values.mean(0, keepdims=True)
+    names = np.asarray(model.class_names_, dtype=str)
+    out = ds.drop_dims("time").isel(clip=[0]).assign_coords(clip=[clip_id])
+    out["similarity"] = (("clip", "prototype", "freq", "time"), sim[None])
+    out["spectrogram"] = (("clip", "freq", "time"), spect[None].astype(np.float32))
+    out = out.assign_coords(time=("time", np.arange(n_frames) * model.frame_s_, {"units": "s"}))
+    out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
+    out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
+    out["score"] = (("clip", "prototype"), mean["scores"].astype(np.float32))
+    out["top_prototypes"] = (("clip", "rank"), _top_prototypes(model, mean, top_k))
+    out["clip_source_path"] = ("clip", np.asarray([source], dtype=str))
+    out["clip_start_s"] = ("clip", np.zeros(1))
+    out.attrs["duration_s"] = duration
+    return out
