@@ -208,3 +208,31 @@ def test_viewer_screenshot_and_prototype_panel(
     assert message  # plays where there is a device; headless says there is none
     panel.clip.setCurrentIndex(1)
     assert panel.list.count() == 3
+
+
+def test_one_torch_free_activation_format(tmp_path):
+    """napari and protonet read activation datasets through one module, which needs no torch."""
+    import subprocess
+    import sys
+
+    from vocalpy_xai.errors import ActivationsFormatError, StoreError
+    from vocalpy_xai.io import activations as fmt
+    from vocalpy_xai.napari import activations as napari_activations
+    from vocalpy_xai.protonet import activations as protonet_activations
+
+    assert napari_activations.open_activations is fmt.open_activations
+    assert protonet_activations.open_activations is fmt.open_activations
+    assert protonet_activations.KIND == napari_activations.ACTIVATIONS_KIND == fmt.KIND
+    code = (
+        "import sys, vocalpy_xai.io.activations, vocalpy_xai.napari.activations; "
+        "print(sorted(m for m in ('torch', 'cabrnet') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    bad = tmp_path / "other.zarr"
+    xr.Dataset({"a": ("x", np.arange(3))}, attrs={"kind": "other"}).to_zarr(
+        bad, zarr_format=3, consolidated=False
+    )
+    with pytest.raises(ActivationsFormatError, match="not a vocalpy-xai activation dataset") as e:
+        open_activations(bad)
+    assert isinstance(e.value, StoreError)  # what the plugin's panels catch
