@@ -256,6 +256,8 @@ def main() -> None:
                 result[f"{key}_limits"] = limits(base, big, model, verb)
             result["limits"] = result.pop("load_limits")
             result["fuzz"] = fuzz(base, args.fuzz_examples)
+            result["load_average_1min"] = os.getloadavg()[0]  # other jobs on the machine
+            result["cpus"] = os.cpu_count()
             result["units"] = args.units
             result["upload_limit_bytes"] = LIMIT
         finally:
@@ -273,7 +275,9 @@ def write(r: dict) -> None:
         "",
         f"`/predict`: ESNDecoder, {r['units']} units, bundled Bird0 songs. `/classify`: "
         "AudioProtoNet on frozen BirdNET V2.4 (3 species), the bundled xeno-canto clips of "
-        "those species it was not trained on, 3 top prototypes per decision.",
+        "those species it was not trained on, 3 top prototypes per decision. Machine: "
+        f"{r['cpus']} CPUs, load average {r['load_average_1min']:.1f} at the end of the run "
+        "(other jobs included): rates are comparable within a run, not across machines.",
         "",
         "| measure | `/predict` | `/classify` |",
         "|---|---|---|",

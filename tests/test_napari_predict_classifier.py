@@ -4,6 +4,7 @@ and the dock finds a registry beside the files open in the viewer."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 
@@ -18,6 +19,8 @@ from vocalpy_xai.napari.registry import find_registry
 from vocalpy_xai.napari.segments_layer import plugin_meta
 from vocalpy_xai.napari.viewer import layers_with_role
 from vocalpy_xai.registry import Registry
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -79,6 +82,14 @@ def test_predict_dock_shows_a_prototype_models_activations(
         assert extent[0] < 0.05 and abs(extent[1] - direct.duration_s) < 0.05
     # drawn on the canvas: hiding them changes what is on screen
     qtbot.waitUntil(lambda: predict.isVisible())
+    if os.environ.get("VOCALPY_XAI_WRITE_SCREENSHOT"):  # the README's screenshot
+        from PIL import Image
+
+        viewer.window._qt_window.resize(1400, 860)
+        viewer.layers.selection.active = chunks
+        qtbot.wait(300)
+        shot = viewer.screenshot(canvas_only=False, flash=False)
+        Image.fromarray(shot).save(REPO / "docs" / "images" / "napari_predict_prototypes.png")
     with_maps = viewer.screenshot(canvas_only=True, flash=False)
     for la in shown:
         la.visible = False

@@ -105,7 +105,7 @@ def open_activations(path: str | os.PathLike) -> xr.Dataset:
     if not path.exists():
         raise ActivationsFormatError(f"{path}: no activation dataset here")
     try:
-        ds = xr.open_zarr(path, consolidated=None)
+        ds = xr.open_zarr(path, consolidated=False)
     except Exception as err:
         raise ActivationsFormatError(f"{path}: not a readable zarr dataset ({err})") from err
     validate(ds, str(path))

@@ -195,9 +195,9 @@ def create_app(
     root = pathlib.Path(data_root).resolve(strict=True) if data_root is not None else None
     models = _Models(reg)
     app = FastAPI(
-        title="vocalpy-xai annotation service",
+        title="vocalpy-xai annotation and classification service",
         version="1",
-        description="Annotate birdsong with models from a local vocalpy-xai registry.",
+        description="Annotate or classify birdsong with models from a local vocalpy-xai registry.",
     )
     app.state.registry, app.state.data_root = reg, root
 
