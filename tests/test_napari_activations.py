@@ -1,5 +1,5 @@
-"""Activation stores in the viewer: a real similarity map (normalised cross-correlation of real
-Bird0 syllables against real songs), the prototype panel, and the docs screenshot."""
+"""Activation stores in the viewer: a trained prototype model's real similarity maps over real
+Bird0 songs, the prototype panel, and the docs screenshot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import xarray as xr
 
 pytest.importorskip("napari")
 
-from vocalpy_xai.io import load_audio, read_annotations, write_annotations
+from vocalpy_xai.io import read_annotations, write_annotations
 from vocalpy_xai.napari import (
     activation_layers,
     napari_get_reader,
@@ -24,7 +24,6 @@ from vocalpy_xai.napari import (
 )
 from vocalpy_xai.napari.activations import prototype_colour
 from vocalpy_xai.napari.segments_layer import plugin_meta
-from vocalpy_xai.napari.spectrogram import AudioSpectrogram
 from vocalpy_xai.napari.view import show_time_range
 from vocalpy_xai.napari.viewer import refresh_windows
 
@@ -32,95 +31,34 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 BAND = (1000.0, 9000.0)
 
 
-def _spectrogram(path):
-    rec = load_audio(path, mono=True)
-    spect = AudioSpectrogram(rec.sound.data[0], rec.sound.samplerate)
-    return spect.frames(0, 0, spect.n_frames(0)), spect.freqs, spect.times(0)
-
-
-def _ncc_map(spect, freqs, patch):
-    """Normalised cross-correlation over time of a band-limited patch: (freq, time) map."""
-    band = (freqs >= BAND[0]) & (freqs <= BAND[1])
-    s = spect[band]
-    w = patch.shape[1]
-    p = patch - patch.mean()
-    p /= np.linalg.norm(p)
-    windows = np.lib.stride_tricks.sliding_window_view(s, w, axis=1)  # (b, T-w+1, w)
-    windows = windows - windows.mean(axis=(0, 2), keepdims=True)
-    norms = np.linalg.norm(windows, axis=(0, 2))
-    ncc = np.einsum("btw,bw->t", windows, p) / np.maximum(norms, 1e-9)
-    out = np.zeros(spect.shape, np.float32)
-    centre = np.zeros(spect.shape[1], np.float32)
-    centre[w // 2 : w // 2 + len(ncc)] = np.clip(ncc, 0, None)
-    out[band] = centre
-    return out
-
-
 @pytest.fixture(scope="module")
-def activation_store(tmp_path_factory, example_bird0):
-    """Activations of 3 real syllables of song 1 (prototypes) over songs 0 and 2 (clips)."""
-    out = tmp_path_factory.mktemp("activations")
-    annots = read_annotations(example_bird0 / "Annotation.xml", "birdsong-recognition-dataset")
-    wav = lambda i: example_bird0 / "Wave" / f"{i}.wav"  # noqa: E731
-    proto_spect, freqs, times = _spectrogram(wav(1))
-    seq = annots[1].seq
-    labels = np.asarray(seq.labels).astype(str)
-    picks = [int(np.flatnonzero(labels == lab)[0]) for lab in sorted(set(labels))[:3]]
-    band = (freqs >= BAND[0]) & (freqs <= BAND[1])
-    patches, meta = [], []
-    for k in picks:
-        cols = (times >= seq.onsets_s[k]) & (times <= seq.offsets_s[k])
-        patches.append(proto_spect[band][:, cols])
-        meta.append((labels[k], float(seq.onsets_s[k]), float(seq.offsets_s[k])))
-    clips = [0, 2]
-    spects = [_spectrogram(wav(i))[0] for i in clips]
-    n = min(s.shape[1] for s in spects)
-    sims = np.stack([[_ncc_map(s, freqs, p)[:, :n] for p in patches] for s in spects])
-    spect = np.stack([s[:, :n] for s in spects])
-    score = sims.max(axis=(2, 3))
-    classes = sorted({m[0] for m in meta})
-    proto_class = [m[0] for m in meta]
-    class_scores = np.stack(
-        [
-            [score[c, [i for i, k in enumerate(proto_class) if k == cl]].max() for cl in classes]
-            for c in range(len(clips))
-        ]
-    )
-    ds = xr.Dataset(
-        {
-            "similarity": (("clip", "prototype", "freq", "time"), sims.astype(np.float32)),
-            "spectrogram": (("clip", "freq", "time"), spect.astype(np.float32)),
-            "clip_source_path": (("clip",), [str(wav(i)) for i in clips]),
-            "clip_start_s": (("clip",), [0.0, 0.0]),
-            "predicted_class": (("clip",), [classes[i] for i in class_scores.argmax(1)]),
-            "class_scores": (("clip", "class"), class_scores),
-            "prototype_class": (("prototype",), proto_class),
-            "prototype_source_clip": (("prototype",), ["1"] * len(meta)),
-            "prototype_source_path": (("prototype",), [str(wav(1))] * len(meta)),
-            "prototype_t0_s": (("prototype",), [m[1] for m in meta]),
-            "prototype_t1_s": (("prototype",), [m[2] for m in meta]),
-            "prototype_f0_hz": (("prototype",), [BAND[0]] * len(meta)),
-            "prototype_f1_hz": (("prototype",), [BAND[1]] * len(meta)),
-            "score": (("clip", "prototype"), score),
-            "top_prototypes": (("clip", "rank"), np.argsort(-score, axis=1)),
-        },
-        coords={
-            "clip": [str(i) for i in clips],
-            "prototype": np.arange(len(meta)),
-            "freq": freqs,
-            "time": times[:n],
-            "class": classes,
-        },
-        attrs={"kind": "vocalpy-xai-activations", "format_version": 1},
-    )
-    path = out / "activations.zarr"
-    try:  # the project's own writer when it is there (same format)
-        from vocalpy_xai.protonet.activations import write_activations
+def activation_store(tmp_path_factory, example_bird0, syllable_protonet_dir):
+    """A trained prototype model's real activations over Bird0 songs 0 and 2 (two clips):
+    conftest's AudioProtoNet syllable classifier run on each whole song
+    (:func:`vocalpy_xai.protonet.evidence.recording_activations`, the model's similarity
+    maps upsampled), cut to the shorter song and written with the project's writer."""
+    from vocalpy_xai.protonet import AudioProtoNet, write_activations
+    from vocalpy_xai.protonet.evidence import recording_activations
 
-        write_activations(ds, path)
-    except ImportError:
-        ds.to_zarr(path, mode="w-")
-    return path, sims
+    model = AudioProtoNet.load(syllable_protonet_dir)
+    clips = [
+        recording_activations(model, example_bird0 / "Wave" / f"{i}.wav", attribution="linear")
+        for i in (0, 2)
+    ]
+    n = min(c.sizes["time"] for c in clips)
+    ds = xr.concat(
+        [
+            c.isel(time=slice(0, n)).assign_coords(clip=[str(i)])
+            for c, i in zip(clips, (0, 2), strict=True)
+        ],
+        dim="clip",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+    )
+    path = tmp_path_factory.mktemp("activations") / "activations.zarr"
+    write_activations(ds, path)
+    return path, ds["similarity"].values
 
 
 def test_read_activation_store(activation_store):
@@ -212,3 +150,31 @@ def test_viewer_screenshot_and_prototype_panel(
     assert message  # plays where there is a device; headless says there is none
     panel.clip.setCurrentIndex(1)
     assert panel.list.count() == 3
+
+
+def test_one_torch_free_activation_format(tmp_path):
+    """napari and protonet read activation datasets through one module, which needs no torch."""
+    import subprocess
+    import sys
+
+    from vocalpy_xai.errors import ActivationsFormatError, StoreError
+    from vocalpy_xai.io import activations as fmt
+    from vocalpy_xai.napari import activations as napari_activations
+    from vocalpy_xai.protonet import activations as protonet_activations
+
+    assert napari_activations.open_activations is fmt.open_activations
+    assert protonet_activations.open_activations is fmt.open_activations
+    assert protonet_activations.KIND == napari_activations.ACTIVATIONS_KIND == fmt.KIND
+    code = (
+        "import sys, vocalpy_xai.io.activations, vocalpy_xai.napari.activations; "
+        "print(sorted(m for m in ('torch', 'cabrnet') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    bad = tmp_path / "other.zarr"
+    xr.Dataset({"a": ("x", np.arange(3))}, attrs={"kind": "other"}).to_zarr(
+        bad, zarr_format=3, consolidated=False
+    )
+    with pytest.raises(ActivationsFormatError, match="not a vocalpy-xai activation dataset") as e:
+        open_activations(bad)
+    assert isinstance(e.value, StoreError)  # what the plugin's panels catch

@@ -131,16 +131,23 @@ def test_errors_are_clear(client, songs):
     assert r.status_code == 422 and "a.wav" in r.json()["detail"]
 
 
-def test_openapi_fuzzing_finds_no_server_error(registry, songs):
+def test_openapi_fuzzing_finds_no_server_error(registry, songs, birdnet_protonet_dir, tmp_path):
     import hypothesis
     import schemathesis
     from schemathesis.checks import not_a_server_error
 
-    app = create_app(registry, songs["root"], max_upload_bytes=LIMIT)
+    both = Registry(tmp_path / "models")  # an annotation model and a classifier
+    both.register(registry.list("bird0")[0].path, "bird0")
+    both.register(birdnet_protonet_dir, "xc")
+    app = create_app(both, songs["root"], max_upload_bytes=LIMIT)
     spec = fastapi_app(app).openapi()
-    assert {"/models/{name}/predict", "/models/{name}/predict-path", "/models"} <= set(
-        spec["paths"]
-    )
+    assert {
+        "/models/{name}/predict",
+        "/models/{name}/predict-path",
+        "/models/{name}/classify",
+        "/models/{name}/classify-path",
+        "/models",
+    } <= set(spec["paths"])
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     for op in schema.get_all_operations():
         operation = op.ok()

@@ -48,6 +48,7 @@ from . import (  # noqa: E402
 from .analysis import analyse_store  # noqa: E402
 from .batch import annotate_files, classify_files  # noqa: E402
 from .errors import (  # noqa: E402
+    ActivationsFormatError,
     AnnotationError,
     AudioError,
     AudioResampledWarning,
@@ -90,6 +91,7 @@ from .store import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationsFormatError",
     "AnnotationError",
     "AnnotationPrediction",
     "ClipReader",

@@ -53,6 +53,11 @@ class StoreError(VocalpyXaiError):
     """A spectrogram store that is incomplete, corrupt, or would be overwritten."""
 
 
+class ActivationsFormatError(StoreError):
+    """A file that is not a vocalpy-xai activation dataset, or of an unknown version
+    (:mod:`vocalpy_xai.io.activations`)."""
+
+
 class BuildError(VocalpyXaiError):
     """A store build that found bad input files.
 

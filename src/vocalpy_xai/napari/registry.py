@@ -4,8 +4,10 @@ The *Train* panel registers every trained model as a new, numbered, integrity-ch
 version (:func:`register_model`); the *Predict* panel lists the registered versions and
 aliases (:func:`model_choices`) and loads them through :meth:`Registry.load
 <vocalpy_xai.registry.Registry.load>` (:func:`load_model`), which checks every file against
-its recorded hash first. The registry root is ``$VOCALPY_XAI_REGISTRY``, else
-``~/.vocalpy-xai/models`` (:func:`~vocalpy_xai.registry.default_root`).
+its recorded hash first. The panels' registry folder is :func:`find_registry`:
+``$VOCALPY_XAI_REGISTRY``, else ``~/.vocalpy-xai/models``
+(:func:`~vocalpy_xai.registry.default_root`) when it holds models, else a registry found
+beside the files open in the viewer (the demo keeps its models in ``<out>/loop/registry``).
 """
 
 from __future__ import annotations
@@ -18,16 +20,53 @@ from typing import Any
 import attrs
 
 from ..registry import ModelVersion, Registry, RegistryError, default_root
+from ..registry.store import MANIFEST_FILE, ROOT_ENV
 
 __all__ = [
     "ModelChoice",
     "check_model_name",
     "default_model_name",
     "default_root",
+    "find_registry",
+    "holds_models",
     "load_model",
     "model_choices",
     "register_model",
 ]
+
+
+#: where a registry is looked for beside an open file: these folders of its ancestors
+NEARBY = ("registry", "loop/registry")
+#: how many ancestor folders of an open file are searched
+NEARBY_DEPTH = 3
+
+
+def holds_models(root: str | os.PathLike) -> bool:
+    """True when ``root`` is a registry with at least one registered version."""
+    root = pathlib.Path(root)
+    return root.is_dir() and any(root.glob(f"*/v*/{MANIFEST_FILE}"))
+
+
+def find_registry(open_paths: list[str | os.PathLike] = ()) -> pathlib.Path:
+    """The registry the Predict panel starts with.
+
+    ``$VOCALPY_XAI_REGISTRY`` if set; else the user's registry
+    (:func:`~vocalpy_xai.registry.default_root`) if it holds models; else the first registry
+    holding models in :data:`NEARBY` of the folders (up to :data:`NEARBY_DEPTH` levels up)
+    of ``open_paths`` (the recordings and stores open in the viewer); else the user's
+    registry.
+    """
+    if os.environ.get(ROOT_ENV):
+        return default_root()
+    if holds_models(default_root()):
+        return default_root()
+    for path in open_paths:
+        folder = pathlib.Path(path).resolve().parent
+        for base in [folder, *folder.parents][:NEARBY_DEPTH]:
+            for rel in NEARBY:
+                if holds_models(base / rel):
+                    return base / rel
+    return default_root()
 
 
 def default_model_name(store: str | os.PathLike) -> str:

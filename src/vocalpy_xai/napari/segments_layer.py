@@ -27,8 +27,8 @@ from .coords import hz_to_world
 
 #: key of the plugin's entry in ``layer.metadata``
 META_KEY: str = "vocalpy_xai"
-#: shapes-layer roles
-ANNOTATION, PREDICTIONS = "annotation", "predictions"
+#: shapes-layer roles (``classification``: a classifier's chunks, labelled with their class)
+ANNOTATION, PREDICTIONS, CLASSIFICATION = "annotation", "predictions", "classification"
 
 #: relative rounding of float32 vertices (one ulp)
 _F32 = float(np.finfo(np.float32).eps)
@@ -43,6 +43,7 @@ _STYLE = {
     # human labels above the band, the model's along its bottom edge
     ANNOTATION: {"edge_color": "#ffd000", "face_color": "#ffd00026", "anchor": "lower_left"},
     PREDICTIONS: {"edge_color": "#00e5ff", "face_color": "#00e5ff14", "anchor": "upper_left"},
+    CLASSIFICATION: {"edge_color": "#7cff3a", "face_color": "#7cff3a0a", "anchor": "upper_left"},
 }
 
 
@@ -143,8 +144,8 @@ def segments_layer_data(
         The frequency range the rectangles span (Hz).
     name : str
         Layer name.
-    role : {"annotation", "predictions"}
-        Annotations are edited; predictions are drawn in another colour.
+    role : {"annotation", "predictions", "classification"}
+        Annotations are edited; predictions and classified chunks are drawn in other colours.
     metadata : dict, optional
         Stored under ``layer.metadata["vocalpy_xai"]`` with the role and frequency span.
     view : (float, float), optional

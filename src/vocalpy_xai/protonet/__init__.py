@@ -7,6 +7,9 @@
   is a :class:`SpectrogramProtoNet` or a :class:`BirdNETProtoNet` after its backbone;
 - :func:`write_activations`, :func:`open_activations`: explanation datasets (zarr) whose maps
   say where in time (s) and frequency (Hz) the evidence lies;
+- :func:`classify_recording` (a recording's scores per chunk and overall, each decision with
+  its top prototypes in s and Hz) and :func:`recording_activations` (its activation dataset):
+  :mod:`~vocalpy_xai.protonet.evidence`, what the server and napari's Predict dock run;
 - :mod:`~vocalpy_xai.protonet.quality`: prototype purity, activation inside annotated masks,
   deletion test; :mod:`~vocalpy_xai.protonet.faithfulness`: attribution methods (cabrnet's),
   deletion / insertion curves against a random attribution, pointing game;
@@ -24,7 +27,7 @@ from .activations import open_activations, write_activations
 from .birdnet_model import BirdNETProtoNet
 from .data import frequency_band, sliding_windows
 from .errors import ActivationsFormatError, NotFittedError, SpectrogramInputError
-from .evidence import top_prototypes
+from .evidence import Classification, classify_recording, recording_activations, top_prototypes
 from .faithfulness import attribution_maps, perturbation_curves, pointing_game
 from .model import AudioProtoNet
 from .params import ARCHS, ProtoNetParams
@@ -36,6 +39,7 @@ __all__ = [
     "ActivationsFormatError",
     "AudioProtoNet",
     "BirdNETProtoNet",
+    "Classification",
     "NotFittedError",
     "ProtoNetParams",
     "SpectrogramInputError",
@@ -43,12 +47,14 @@ __all__ = [
     "Windows",
     "activation_in_mask",
     "attribution_maps",
+    "classify_recording",
     "deletion_test",
     "frequency_band",
     "open_activations",
     "perturbation_curves",
     "pointing_game",
     "prototype_purity",
+    "recording_activations",
     "sliding_windows",
     "syllable_windows",
     "top_prototypes",

@@ -1,6 +1,7 @@
 """Activation datasets: prototype similarity maps on the input's time (s) and frequency (Hz).
 
-Format (``kind="vocalpy-xai-activations"``, ``format_version=1``), read by the napari plugin:
+Format (``kind="vocalpy-xai-activations"``, ``format_version=1``; its reader, writer and
+checks are :mod:`vocalpy_xai.io.activations`, torch-free), read by the napari plugin:
 
 - ``similarity`` (clip, prototype, freq, time) float32: each prototype's similarity map,
   upsampled from feature cells onto the input spectrogram's grid
@@ -28,21 +29,24 @@ Format (``kind="vocalpy-xai-activations"``, ``format_version=1``), read by the n
 
 from __future__ import annotations
 
-import os
-import pathlib
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
-from ..io.atomic import atomic_dir
-from ..store.dataset import _plain_strings
+from ..io.activations import FORMAT_VERSION, KIND, open_activations, write_activations
 from . import grid
 from .backbone import receptive_field
-from .errors import ActivationsFormatError
 
-KIND = "vocalpy-xai-activations"
-FORMAT_VERSION = 1
+__all__ = [
+    "FORMAT_VERSION",
+    "KIND",
+    "activation_dataset",
+    "display",
+    "open_activations",
+    "prototype_attribution",
+    "write_activations",
+]
 
 
 def _top_prototypes(model, parts: dict, top_k: int) -> np.ndarray:
@@ -236,67 +240,3 @@ def prototype_attribution(
         model, X[reps], np.tile(index, n), method, kind="prototype", grids=grids[reps]
     )
     return maps.reshape(n, len(index), *maps.shape[1:])
-
-
-def write_activations(
-    ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False
-) -> pathlib.Path:
-    """Write an activation dataset to zarr atomically (temp folder, then rename).
-
-    Chunked one clip at a time. An existing ``path`` is refused unless ``overwrite``.
-    """
-    _validate(ds, "the dataset to write")
-    path = pathlib.Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    encoding = {
-        "similarity": {"chunks": (1, *ds["similarity"].shape[1:])},
-        "spectrogram": {"chunks": (1, *ds["spectrogram"].shape[1:])},
-    }
-    with atomic_dir(path, replace=overwrite, create=False) as tmp:
-        _variable_length_strings(ds).to_zarr(
-            tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False
-        )
-    return path
-
-
-def open_activations(path: str | os.PathLike) -> xr.Dataset:
-    """Open an activation dataset lazily (dask), checking its kind and format version."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ActivationsFormatError(f"{path}: no activation dataset here")
-    try:
-        ds = xr.open_zarr(path, consolidated=False)
-    except Exception as err:
-        raise ActivationsFormatError(f"{path}: not a readable zarr dataset ({err})") from err
-    _validate(ds, str(path))
-    return _plain_strings(ds)
-
-
-def _validate(ds: xr.Dataset, where: str) -> None:
-    kind, version = ds.attrs.get("kind"), ds.attrs.get("format_version")
-    if kind != KIND:
-        raise ActivationsFormatError(
-            f"{where}: not a vocalpy-xai activation dataset (kind={kind!r}, expected {KIND!r})"
-        )
-    if version != FORMAT_VERSION:
-        raise ActivationsFormatError(
-            f"{where}: activation format version {version}, this vocalpy-xai reads "
-            f"version {FORMAT_VERSION}"
-        )
-
-
-def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
-    """Text as numpy StringDType: zarr 3's specified variable-length string type.
-
-    (Fixed-width numpy ``<U`` text has no zarr v3 specification; zarr warns about it.)
-    """
-    for name, var in ds.variables.items():
-        if var.dtype.kind == "U":
-            values = var.values.astype(np.dtypes.StringDType())
-            ds = (
-                ds.assign_coords({name: (var.dims, values, var.attrs)})
-                if name in ds.coords
-                else ds.assign({name: (var.dims, values, var.attrs)})
-            )
-    return ds

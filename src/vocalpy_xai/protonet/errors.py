@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import NotFittedError, VocalpyXaiError
+from ..errors import ActivationsFormatError, NotFittedError, VocalpyXaiError
 
 __all__ = ["ActivationsFormatError", "NotFittedError", "SpectrogramInputError"]
 
@@ -16,7 +16,3 @@ class SpectrogramInputError(VocalpyXaiError, ValueError):
     and labels or sources that do not match the windows. The message names the problem
     and the expected values.
     """
-
-
-class ActivationsFormatError(VocalpyXaiError):
-    """A file that is not a vocalpy-xai activation dataset, or of an unknown version."""

@@ -1,25 +1,136 @@
-"""A prototype model's evidence per chunk as plain dicts: "this part looks like that part of <clip>".
+"""Classifying a recording with an AudioProtoNet: species scores per chunk and per recording,
+each decision with the prototypes behind it (band in Hz, time span in s, source clip and time).
 
-:func:`top_prototypes` is the one function that turns a model's decision on some chunks
-(BirdNET models) or windows (CNN models) into JSON-ready records: for each input, its top
+The one inference path of the classifiers for a whole recording (server, napari's Predict
+dock): :func:`classify_recording` cuts the recording the way the model's backbone reads it,
+
+- BirdNET backbone: consecutive 3-s chunks of 48-kHz audio (:func:`vocalpy_xai.birdnet.chunk_audio`,
+  the last one zero-padded);
+- CNN backbone: the spectrogram the model was trained on (the ``spect_params`` its folder
+  records) cut into consecutive windows of the model's width
+  (:func:`vocalpy_xai.protonet.sliding_windows`),
+
+scores every chunk, and averages the chunks' probabilities and prototype scores for the
+recording (as :meth:`BirdNETProtoNet.explain_recording
+<vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>` does).
+
+:func:`top_prototypes_of_chunks` is the one place that turns a model's decision on its chunks
+(BirdNET models) or windows (CNN models) into JSON-ready records: for each input its top
 prototypes by contribution to the predicted class (the ranking of
 :meth:`~vocalpy_xai.protonet.AudioProtoNet.explain`), where in the input each one matched
-(time span in s, band in Hz) and the training cell it is (``banded`` models push every
-prototype onto a cell of a named training clip, see :mod:`vocalpy_xai.protonet.banded`).
+(time span in s, band in Hz), the training cell it is (``banded`` models push every
+prototype onto a cell of a named training clip, see :mod:`vocalpy_xai.protonet.banded`) and
+a sentence saying so (:func:`looks_like`). :func:`top_prototypes` is the same for inputs
+already cut (chunks, feature maps, windows).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import pathlib
 from collections.abc import Sequence
 
+import attrs
 import numpy as np
 
+from .activations import _top_prototypes
+from .errors import SpectrogramInputError
 
-def _num(x) -> float | None:
-    """A float for JSON (None for NaN)."""
+
+@attrs.define(frozen=True)
+class Classification:
+    """An AudioProtoNet's answer for one recording.
+
+    Attributes
+    ----------
+    class_names : list of str
+    chunk_start_s, chunk_end_s : numpy.ndarray
+        ``(K,)``: where each chunk lies in the recording (s).
+    chunk_proba : numpy.ndarray
+        ``(K, C)`` class probabilities of each chunk.
+    chunk_evidence : list of list of dict
+        Per chunk, its top prototypes (:func:`top_prototypes_of_chunks`).
+    proba : numpy.ndarray
+        ``(C,)``: the recording's probabilities, the mean over its chunks.
+    evidence : list of dict
+        The recording's top prototypes (ranked on the chunks' mean scores; each ``match``
+        is the box of the chunk where that prototype scored highest).
+    duration_s : float
+        Length of the recording (s).
+    """
+
+    class_names: list[str]
+    chunk_start_s: np.ndarray
+    chunk_end_s: np.ndarray
+    chunk_proba: np.ndarray
+    chunk_evidence: list[list[dict]]
+    proba: np.ndarray
+    evidence: list[dict]
+    duration_s: float
+
+    @property
+    def predicted(self) -> str:
+        """The recording's most probable class."""
+        return self.class_names[int(np.argmax(self.proba))]
+
+    @property
+    def chunk_predicted(self) -> list[str]:
+        return [self.class_names[int(k)] for k in np.argmax(self.chunk_proba, axis=1)]
+
+    def to_dict(self) -> dict:
+        """Plain JSON types: ``recording`` and ``chunks`` with scores by class name."""
+
+        def scores(p) -> dict[str, float]:
+            return {c: float(v) for c, v in zip(self.class_names, p, strict=True)}
+
+        return {
+            "class_names": list(self.class_names),
+            "duration_s": float(self.duration_s),
+            "recording": {
+                "predicted": self.predicted,
+                "scores": scores(self.proba),
+                "top_prototypes": self.evidence,
+            },
+            "chunks": [
+                {
+                    "start_s": float(a),
+                    "end_s": float(b),
+                    "predicted": pred,
+                    "scores": scores(p),
+                    "top_prototypes": ev,
+                }
+                for a, b, pred, p, ev in zip(
+                    self.chunk_start_s,
+                    self.chunk_end_s,
+                    self.chunk_predicted,
+                    self.chunk_proba,
+                    self.chunk_evidence,
+                    strict=True,
+                )
+            ],
+        }
+
+
+def _number(x: float) -> float | None:
+    """A float, or None for NaN (JSON has no NaN)."""
     x = float(x)
-    return None if math.isnan(x) else x
+    return x if np.isfinite(x) else None
+
+
+def _source(proto: dict) -> dict:
+    """Where a prototype came from: its training patch (source clip, time span, band)."""
+    return {
+        "clip": str(proto.get("source_clip", "")),
+        "path": str(proto.get("source_path", "")),
+        "start_s": _number(proto.get("start_s", float("nan"))),
+        "t0_s": _number(proto.get("t0_s", float("nan"))),
+        "t1_s": _number(proto.get("t1_s", float("nan"))),
+        "f0_hz": _number(proto.get("f0_hz", float("nan"))),
+        "f1_hz": _number(proto.get("f1_hz", float("nan"))),
+        # cosine of the prototype to that cell (1 when it was pushed onto it)
+        "similarity": _number(proto.get("similarity", float("nan"))),
+    }
 
 
 def looks_like(match: dict | None, source: dict) -> str:
@@ -43,6 +154,101 @@ def looks_like(match: dict | None, source: dict) -> str:
     return f"{here} that part of {source['clip']} at {t0:.2f} s, {f0:.0f}-{f1:.0f} Hz"
 
 
+def _match_box(model, maps: np.ndarray, n_freq: int, n_time: int, start_s: float) -> dict:
+    """The box (s in the recording, Hz) of the cell where a similarity map peaks."""
+    h, w = np.unravel_index(int(np.argmax(maps)), maps.shape)
+    box = model._cell_box(int(h), int(w), n_freq, n_time)
+    return {
+        "t0_s": float(box["t0_s"] + start_s),
+        "t1_s": float(box["t1_s"] + start_s),
+        "f0_hz": float(box["f0_hz"]),
+        "f1_hz": float(box["f1_hz"]),
+    }
+
+
+def top_prototypes_of_chunks(
+    model,
+    parts: dict,
+    start_s: Sequence[float],
+    n_freq: int = 0,
+    n_time: int = 0,
+    top_k: int = 3,
+) -> list[list[dict]]:
+    """Each chunk's top prototypes as dicts, ranked by their contribution to its prediction.
+
+    Parameters
+    ----------
+    model : AudioProtoNet
+        A trained model.
+    parts : dict
+        The model's ``_parts`` of the chunks (``proba``, ``scores``, ``maps``).
+    start_s : sequence of float
+        Where each chunk starts in the recording (s).
+    n_freq, n_time : int
+        Size of the chunks' spectrogram windows (CNN backbone; ignored for BirdNET).
+    top_k : int
+        Prototypes per chunk.
+
+    Returns
+    -------
+    list of list of dict
+        Per chunk and rank: ``rank`` (1 first), ``prototype`` (index), ``class`` (the
+        prototype's class), ``similarity`` (the pooled score the classifier uses),
+        ``weight`` (last-layer weight to the predicted class), ``contribution`` (similarity
+        x weight; None for a ProtoTree), ``match`` (where it matched in this chunk:
+        ``t0_s``/``t1_s`` in the recording, ``f0_hz``/``f1_hz``; banded: inside the
+        prototype's band), ``source`` (its training cell: ``clip``, ``path``, ``start_s``,
+        ``t0_s``, ``t1_s``, ``f0_hz``, ``f1_hz``, ``similarity``; None where unknown) and
+        ``text`` (:func:`looks_like`).
+    """
+    top = _top_prototypes(model, parts, top_k)
+    weights = model.last_layer()
+    pred = parts["proba"].argmax(axis=1)
+    classes = model._prototype_classes()
+    out = []
+    for i, ranked in enumerate(top):
+        rows = []
+        for rank, p in enumerate(ranked):
+            p = int(p)
+            score = float(parts["scores"][i, p])
+            weight = None if weights is None else _number(weights[pred[i], p])
+            match = _match_box(model, parts["maps"][i, p], n_freq, n_time, start_s[i])
+            source = _source(model.prototypes_[p])
+            rows.append(
+                {
+                    "rank": rank + 1,
+                    "prototype": p,
+                    "class": classes[p],
+                    "similarity": score,
+                    "weight": weight,
+                    "contribution": None if weight is None else score * weight,
+                    "match": match,
+                    "source": source,
+                    "text": looks_like(match, source),
+                }
+            )
+        out.append(rows)
+    return out
+
+
+def _recording_evidence(model, parts, start_s, n_freq, n_time, top_k) -> list[dict]:
+    """The recording's top prototypes: ranked on the chunks' mean scores and probabilities."""
+    mean = {
+        "scores": parts["scores"].mean(0, keepdims=True),
+        "proba": parts["proba"].mean(0, keepdims=True),
+    }
+    best = parts["scores"].argmax(axis=0)  # per prototype, the chunk where it scored highest
+    maps = parts["maps"][best, np.arange(parts["maps"].shape[1])][None]
+    (rows,) = top_prototypes_of_chunks(model, {**mean, "maps": maps}, [0.0], n_freq, n_time, top_k)
+    for row in rows:
+        k = int(best[row["prototype"]])
+        row["match"] = _match_box(
+            model, parts["maps"][k, row["prototype"]], n_freq, n_time, float(start_s[k])
+        )
+        row["text"] = looks_like(row["match"], row["source"])
+    return rows
+
+
 def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None) -> list[dict]:
     """Each input's predicted class and its ``k`` top prototypes, as plain dicts.
 
@@ -62,18 +268,9 @@ def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None)
     Returns
     -------
     list of dict
-        One per input: ``predicted_class``, ``probability``, ``start_s`` and ``prototypes``,
-        a list of ``k`` dicts ranked by contribution (score x last-layer weight), each with
-        ``rank``, ``prototype`` (index), ``class``, ``score`` (similarity), ``weight``,
-        ``contribution``, ``match`` (``t0_s``, ``t1_s`` in the recording, ``f0_hz``,
-        ``f1_hz``: the cell of the input where the prototype matched best, in its band),
-        ``source`` (``clip``, ``source_path``, ``t0_s``, ``t1_s`` in the source
-        recording, ``f0_hz``, ``f1_hz``, ``similarity``: the prototype's training cell;
-        cosine 1 when the prototype was pushed onto it) and ``text`` ("this part ... looks
-        like that part of <clip> at <t> s, <f0-f1> Hz"). NaN becomes None.
+        One per input: ``predicted_class``, ``probability``, ``start_s`` and
+        ``prototypes``, the rows of :func:`top_prototypes_of_chunks`.
     """
-    from .activations import _top_prototypes
-
     model._check_fitted()
     if model.params.arch == "blackbox":
         raise ValueError("a blackbox model has no prototypes: its evidence is a class map")
@@ -82,55 +279,160 @@ def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None)
     if starts.shape != (len(X),):
         raise ValueError(f"start_s must hold {len(X)} values, got shape {starts.shape}")
     parts = model._parts(X)
-    ranks = _top_prototypes(model, parts, k)
-    weights = model.last_layer()
+    n_freq, n_time = (0, 0) if model.params.uses_birdnet else X.shape[1:]
+    rows = top_prototypes_of_chunks(model, parts, starts, n_freq, n_time, k)
     names = model.class_names_
-    n_freq, n_time = len(model.freq_hz_), X.shape[-1]
-    out = []
-    for i in range(len(X)):
-        pred = int(parts["proba"][i].argmax())
-        protos = []
-        for r, p in enumerate(ranks[i]):
-            p = int(p)
-            sim = parts["maps"][i, p]  # (H, W); banded: zero outside the prototype's band
-            row, col = np.unravel_index(int(np.argmax(sim)), sim.shape)
-            box = model._cell_box(int(row), int(col), n_freq, n_time)
-            match = {
-                "t0_s": starts[i] + box["t0_s"],
-                "t1_s": starts[i] + box["t1_s"],
-                "f0_hz": box["f0_hz"],
-                "f1_hz": box["f1_hz"],
-            }
-            info = model.prototypes_[p]
-            source = {
-                "clip": str(info.get("source_clip", "")),
-                "source_path": str(info.get("source_path", "")),
-                **{
-                    key: _num(info.get(key, float("nan")))
-                    for key in ("t0_s", "t1_s", "f0_hz", "f1_hz", "similarity")
-                },
-            }
-            score = float(parts["scores"][i, p])
-            weight = float(weights[pred, p]) if weights is not None else float("nan")
-            protos.append(
-                {
-                    "rank": r + 1,
-                    "prototype": p,
-                    "class": str(info.get("class", "")),
-                    "score": score,
-                    "weight": _num(weight),
-                    "contribution": _num(score * weight),
-                    "match": {key: float(v) for key, v in match.items()},
-                    "source": source,
-                    "text": looks_like(match, source),
-                }
-            )
-        out.append(
-            {
-                "predicted_class": names[pred],
-                "probability": float(parts["proba"][i, pred]),
-                "start_s": float(starts[i]),
-                "prototypes": protos,
-            }
+    return [
+        {
+            "predicted_class": names[int(parts["proba"][i].argmax())],
+            "probability": float(parts["proba"][i].max()),
+            "start_s": float(starts[i]),
+            "prototypes": rows[i],
+        }
+        for i in range(len(X))
+    ]
+
+
+def _load(audio, samplerate: int | None, target: int | None) -> tuple[np.ndarray, int]:
+    """Mono samples and their rate, from a path, a :class:`vocalpy.Sound` or an array."""
+    from ..io.audio import load_audio
+
+    if isinstance(audio, (str, os.PathLike)):
+        record = load_audio(pathlib.Path(audio), samplerate=target, mono=True)
+        return np.asarray(record.sound.data[0]), int(record.sound.samplerate)
+    if hasattr(audio, "data") and hasattr(audio, "samplerate"):  # vocalpy.Sound
+        data = np.asarray(audio.data)
+        return (data.mean(axis=0) if data.ndim == 2 else data), int(audio.samplerate)
+    if samplerate is None:
+        raise SpectrogramInputError("audio given as an array needs its samplerate")
+    data = np.asarray(audio)
+    return (data.mean(axis=1) if data.ndim == 2 else data), int(samplerate)
+
+
+def classify_recording(
+    model, audio, samplerate: int | None = None, top_k: int = 3
+) -> Classification:
+    """Species scores of a recording of any length, per chunk and for the recording.
+
+    Parameters
+    ----------
+    model : AudioProtoNet
+        A trained model (either backbone).
+    audio : path, vocalpy.Sound or numpy.ndarray
+        The recording (an array needs ``samplerate``).
+    samplerate : int, optional
+        Sample rate of an array.
+    top_k : int
+        Prototypes reported per decision.
+
+    Raises
+    ------
+    SpectrogramInputError
+        A CNN-backbone model whose folder records no spectrogram parameters (trained
+        before they were recorded: it can classify spectrogram windows only), or audio at a
+        rate whose spectrogram grid differs from the model's.
+    """
+    model._check_fitted()
+    if model.params.uses_birdnet:
+        from ..birdnet import chunk_audio
+
+        data, rate = _load(audio, samplerate, None)
+        duration = len(data) / float(rate)
+        chunks = chunk_audio(data, rate)
+        starts = np.asarray(chunks.start_s, dtype=float)
+        ends = np.minimum(starts + 3.0, duration)
+        parts = model._parts(chunks.audio)
+        n_freq = n_time = 0
+    else:
+        _, windows, duration = _windows_of_audio(model, audio, samplerate)
+        X = windows.X
+        parts = model._parts(X)
+        starts = np.asarray([s["start_s"] for s in windows.sources], dtype=float)
+        ends = np.minimum(starts + model.window_frames_ * model.frame_s_, duration)
+        n_freq, n_time = X.shape[1:]
+    return Classification(
+        class_names=list(model.class_names_),
+        chunk_start_s=starts,
+        chunk_end_s=ends,
+        chunk_proba=parts["proba"].astype(float),
+        chunk_evidence=top_prototypes_of_chunks(model, parts, starts, n_freq, n_time, top_k),
+        proba=parts["proba"].mean(axis=0).astype(float),
+        evidence=_recording_evidence(model, parts, starts, n_freq, n_time, top_k),
+        duration_s=duration,
+    )
+
+
+def _windows_of_audio(model, audio, samplerate):
+    """CNN backbone: the recording's spectrogram (model's parameters), its consecutive
+    windows of the model's width, and the recording's length (s)."""
+    from ..store.params import SpectrogramParams
+    from .data import sliding_windows
+
+    params = getattr(model, "spect_params_", None)
+    if not params:
+        raise SpectrogramInputError(
+            f"{getattr(model, 'path_', 'this model')}: records no spectrogram parameters "
+            "(spect_params), so it cannot compute its input from audio; retrain it with "
+            "fit(..., spect_params=...) or classify spectrogram windows"
         )
+    params = SpectrogramParams.from_dict(params)
+    data, rate = _load(audio, samplerate, params.samplerate)
+    if params.samplerate is not None and rate != params.samplerate:
+        import librosa  # as load_audio resamples files
+
+        data = librosa.resample(data, orig_sr=rate, target_sr=params.samplerate, res_type="soxr_hq")
+        rate = params.samplerate
+    import vocalpy
+
+    spect = params.compute(vocalpy.Sound(data=data[None, :], samplerate=rate))
+    freqs = params.frequencies(rate)
+    windows = sliding_windows(spect, freqs, model.frame_s_, model.window_frames_ * model.frame_s_)
+    windows = attrs.evolve(windows, X=model._prepare(windows.X, freqs, model.frame_s_))
+    return spect, windows, len(data) / float(rate)
+
+
+def recording_activations(
+    model, audio, samplerate: int | None = None, top_k: int = 3, attribution: str | None = None
+):
+    """The activation dataset of a whole recording: one clip, maps on its own time axis.
+
+    BirdNET backbone: :meth:`BirdNETProtoNet.explain_recording
+    <vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>` (the union of the chunks'
+    top prototypes). CNN backbone: every prototype's map of each consecutive window
+    (:meth:`AudioProtoNet.explain`) laid at the window's place; the recording's scores are
+    the means over its windows. The format is :mod:`vocalpy_xai.protonet.activations`'
+    (what napari draws with :func:`vocalpy_xai.napari.activation_layers`).
+    ``attribution``: how the maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`;
+    default the package's, ``"linear"`` upsampling of the cells is the cheapest).
+    """
+    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
+    clip_id = path.stem if path is not None else "recording"
+    source = str(path) if path is not None else ""
+    if model.params.uses_birdnet:
+        data, rate = _load(audio, samplerate, None)
+        return model.explain_recording(
+            data, rate, clip_id=clip_id, source_path=source, top_k=top_k, attribution=attribution
+        )
+    spect, windows, duration = _windows_of_audio(model, audio, samplerate)
+    ds = model.explain(windows.X, top_k=top_k, sources=windows.sources, attribution=attribution)
+    n_frames, width = spect.shape[1], windows.X.shape[2]
+    sim = np.zeros((ds.sizes["prototype"], spect.shape[0], n_frames), np.float32)
+    for k, src in enumerate(windows.sources):
+        lo = int(round(src["start_s"] / model.frame_s_))
+        n = min(width, n_frames - lo)
+        sim[:, :, lo : lo + n] = ds["similarity"].values[k, :, :, :n]
+    mean = {"scores": ds["score"].values.mean(0, keepdims=True)}
+    mean["proba"] = ds["class_scores"].values.mean(0, keepdims=True)
+    names = np.asarray(model.class_names_, dtype=str)
+    out = ds.drop_dims("time").isel(clip=[0]).assign_coords(clip=[clip_id])
+    out["similarity"] = (("clip", "prototype", "freq", "time"), sim[None])
+    out["spectrogram"] = (("clip", "freq", "time"), spect[None].astype(np.float32))
+    out = out.assign_coords(time=("time", np.arange(n_frames) * model.frame_s_, {"units": "s"}))
+    out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
+    out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
+    out["score"] = (("clip", "prototype"), mean["scores"].astype(np.float32))
+    out["top_prototypes"] = (("clip", "rank"), _top_prototypes(model, mean, top_k))
+    out["clip_source_path"] = ("clip", np.asarray([source], dtype=str))
+    out["clip_start_s"] = ("clip", np.zeros(1))
+    out.attrs["duration_s"] = duration
     return out

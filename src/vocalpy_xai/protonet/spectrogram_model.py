@@ -19,8 +19,13 @@ class SpectrogramProtoNet(AudioProtoNet):
     """AudioProtoNet whose backbone is a small CNN (``ProtoNetParams(backbone="cnn")``).
 
     Reads float32 (N, F, T) dB spectrogram windows with their frequencies (Hz) and frame
-    step (s); built with ``AudioProtoNet(params)``.
+    step (s); built with ``AudioProtoNet(params)``. ``spect_params_``: how those
+    spectrograms were computed (a :class:`~vocalpy_xai.store.SpectrogramParams` dict, or
+    None when not given to :meth:`fit`); recorded in ``config.json`` so that the model can
+    classify audio (:func:`vocalpy_xai.protonet.evidence.classify_recording`).
     """
+
+    spect_params_: dict | None = None
 
     @property
     def num_freq_rows_(self) -> int:
@@ -35,6 +40,7 @@ class SpectrogramProtoNet(AudioProtoNet):
         frame_s: float | None = None,
         sources: Sequence[dict] | None = None,
         progress: bool = True,
+        spect_params=None,
     ) -> SpectrogramProtoNet:
         """Train on dB spectrogram windows.
 
@@ -55,6 +61,9 @@ class SpectrogramProtoNet(AudioProtoNet):
             recording). Recorded with each prototype after projection.
         progress : bool
             Show a progress bar.
+        spect_params : SpectrogramParams or dict, optional
+            How the windows' spectrograms were computed (a store's
+            ``attrs["spectrogram_params"]``); needed to classify audio later.
         """
         if freq_hz is None or frame_s is None:
             raise SpectrogramInputError("freq_hz and frame_s are needed with the CNN backbone")
@@ -79,6 +88,9 @@ class SpectrogramProtoNet(AudioProtoNet):
         sources = normalize_sources(sources, n)
 
         p = self.params
+        if spect_params is not None:
+            as_dict = getattr(spect_params, "to_dict", None)
+            self.spect_params_ = dict(as_dict() if as_dict else spect_params)
         self.class_names_ = names
         self.freq_hz_ = freq_hz
         self.frame_s_ = float(frame_s)
@@ -127,7 +139,11 @@ class SpectrogramProtoNet(AudioProtoNet):
     def _encode(self, X: np.ndarray) -> torch.Tensor:
         return inputs.encode(X, self.freq_hz_, self.scale_)
 
+    def _config_extras(self) -> dict:
+        return {"spect_params": self.spect_params_} if self.spect_params_ else {}
+
     def _load_network(self, path, config: dict, state: dict):
+        self.spect_params_ = config.get("spect_params")
         net, self.cabrnet_config_ = self._build(len(self.class_names_))
         net.load_state_dict(state)
         return net

@@ -7,7 +7,7 @@
 """
 
 from .errors import IntegrityError, RegistryError
-from .families import families, load_model_dir, register_family
+from .families import families, family_task, load_model_dir, register_family
 from .hashing import hash_tree, sha256_file
 from .store import ModelVersion, Registry, default_root
 
@@ -18,6 +18,7 @@ __all__ = [
     "RegistryError",
     "default_root",
     "families",
+    "family_task",
     "hash_tree",
     "load_model_dir",
     "register_family",

@@ -2,7 +2,10 @@
 
 A saved model folder names its family in ``config.json`` (key ``family``, or ``kind``).
 :class:`~vocalpy_xai.models.ESNDecoder` and :class:`~vocalpy_xai.protonet.AudioProtoNet`
-(either backbone) are built in; a new family registers a loader with :func:`register_family`.
+(either backbone) are built in; a new family is one :func:`register_family` call: its
+loader, and its task (``"annotate"``: ``model.annotate(audio) -> SegmentTable``;
+``"classify"``: :func:`vocalpy_xai.protonet.evidence.classify_recording`), which is how the
+server and napari's Predict dock run it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from .errors import RegistryError
 #: the config file of a saved model folder
 CONFIG_FILE = "config.json"
 
+#: what a family's models do with a recording
+TASKS = ("annotate", "classify")
+
 _LOADERS: dict[str, Callable[[pathlib.Path], Any]] = {}
+_TASKS: dict[str, str] = {}
 
 
-def register_family(name: str, loader: Callable[[pathlib.Path], Any]) -> None:
+def register_family(
+    name: str, loader: Callable[[pathlib.Path], Any], task: str = "annotate"
+) -> None:
     """Register ``loader(path) -> model`` for model folders whose config names ``name``.
 
     Parameters
@@ -29,8 +38,25 @@ def register_family(name: str, loader: Callable[[pathlib.Path], Any]) -> None:
         The family name written in ``config.json`` (``family`` or ``kind``).
     loader : callable
         Takes the model folder, returns the loaded model.
+    task : {"annotate", "classify"}
+        ``"annotate"``: the model has ``annotate(audio_path) -> SegmentTable``;
+        ``"classify"``: a classifier of recordings (species scores per chunk with their
+        evidence, :func:`vocalpy_xai.protonet.evidence.classify_recording`).
     """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     _LOADERS[str(name)] = loader
+    _TASKS[str(name)] = task
+
+
+def family_task(family: str) -> str:
+    """``"annotate"`` or ``"classify"``: what models of ``family`` do with a recording."""
+    _builtin()
+    if family not in _TASKS:
+        raise RegistryError(
+            f"unknown model family '{family}'. Known families: {', '.join(sorted(_LOADERS))}"
+        )
+    return _TASKS[family]
 
 
 def families() -> list[str]:
@@ -88,5 +114,6 @@ def _builtin() -> None:
     if "ESNDecoder" not in _LOADERS:
         from ..models.esn_decoder import ESNDecoder
 
-        _LOADERS["ESNDecoder"] = ESNDecoder.load
-    _LOADERS.setdefault("AudioProtoNet", _load_audio_protonet)
+        register_family("ESNDecoder", ESNDecoder.load, "annotate")
+    if "AudioProtoNet" not in _LOADERS:
+        register_family("AudioProtoNet", _load_audio_protonet, "classify")

@@ -1,11 +1,19 @@
-"""A local HTTP service over the model registry (FastAPI): annotate audio with a model.
+"""A local HTTP service over the model registry (FastAPI): annotate or classify audio.
 
 Endpoints (OpenAPI spec at ``/openapi.json``, docs at ``/docs``):
 
 - ``GET /health``;
-- ``GET /models``: every registered version with its aliases;
+- ``GET /models``: every registered version with its aliases and task;
 - ``POST /models/{name}/predict``: annotate an uploaded audio file (multipart ``file``);
-- ``POST /models/{name}/predict-path``: annotate a file inside the server's data root.
+- ``POST /models/{name}/predict-path``: annotate a file inside the server's data root;
+- ``POST /models/{name}/classify`` and ``/classify-path``: a classifier's (AudioProtoNet's)
+  species scores per chunk and for the recording, each decision with its top prototypes:
+  where the prototype matched (time span in s, band in Hz) and the training patch it
+  stands for (source clip and file name, time span, band)
+  (:func:`vocalpy_xai.protonet.evidence.classify_recording`).
+
+Which endpoints a model answers is its family's task
+(:func:`vocalpy_xai.registry.family_task`); the other ones answer 422 naming the right one.
 
 ``version`` (query or body) is a number, ``v3``, an alias or ``latest``; by default the
 ``production`` alias if set, else the latest version. Answers carry the model name and
@@ -30,13 +38,15 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from ..errors import DataError, VocalpyXaiError
-from ..registry import IntegrityError, Registry, RegistryError
+from ..registry import IntegrityError, Registry, RegistryError, family_task
 from .limits import DEFAULT_MAX_DURATION_S, BodySizeLimit
 from .paths import PathRefused, resolve_inside
 
 #: default request body limit: 50 MiB (about 13 min of 32-kHz 16-bit mono WAV)
 DEFAULT_MAX_UPLOAD = 50 * 2**20
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+#: the ``top_k`` query parameter of the classify endpoints
+TopK = Annotated[int, Query(ge=1, le=20, description="prototypes reported per decision")]
 
 
 class Segment(BaseModel):
@@ -57,6 +67,64 @@ class Prediction(BaseModel):
     segments: list[Segment]
 
 
+class Box(BaseModel):
+    t0_s: float = Field(description="start (s from the recording's start)")
+    t1_s: float
+    f0_hz: float = Field(description="lowest frequency (Hz)")
+    f1_hz: float
+
+
+class PrototypeSource(BaseModel):
+    clip: str = Field(description="the training clip the prototype was projected onto")
+    file: str = Field(description="that clip's audio file name")
+    start_s: float | None = Field(description="the training window's start in that file (s)")
+    t0_s: float | None = Field(description="the prototype's patch: start (s in that file)")
+    t1_s: float | None
+    f0_hz: float | None
+    f1_hz: float | None
+    similarity: float | None = Field(
+        None, description="cosine of the prototype to that patch (1: it was pushed onto it)"
+    )
+
+
+class Evidence(BaseModel):
+    rank: int = Field(1, description="1: the prototype contributing most to the decision")
+    prototype: int
+    prototype_class: str = Field(alias="class", description="the prototype's class")
+    similarity: float = Field(description="the pooled similarity the classifier uses")
+    contribution: float | None = Field(
+        description="similarity x last-layer weight to the predicted class"
+    )
+    match: Box = Field(description="where the prototype matched best in this recording")
+    source: PrototypeSource
+    text: str = Field(
+        "", description='"this part (s, Hz) looks like that part of <clip> at <t> s, <Hz>"'
+    )
+
+
+class ChunkScores(BaseModel):
+    start_s: float
+    end_s: float
+    predicted: str
+    scores: dict[str, float] = Field(description="class probabilities")
+    top_prototypes: list[Evidence]
+
+
+class RecordingScores(BaseModel):
+    predicted: str
+    scores: dict[str, float] = Field(description="mean of the chunks' class probabilities")
+    top_prototypes: list[Evidence]
+
+
+class Classification(BaseModel):
+    model: ModelRef
+    audio: str = Field(description="the uploaded file's name, or the path under the data root")
+    class_names: list[str]
+    duration_s: float
+    recording: RecordingScores
+    chunks: list[ChunkScores]
+
+
 class PathRequest(BaseModel):
     path: str = Field(description="audio file, relative to the server's data root")
     version: str | None = Field(default=None, description="number, alias or 'latest'")
@@ -68,6 +136,7 @@ class ModelInfo(BaseModel):
     family: str
     created: str
     aliases: list[str]
+    task: str | None = Field(default=None, description="'annotate' or 'classify'")
     class_names: list[str] | None = None
 
 
@@ -133,9 +202,9 @@ def create_app(
     root = pathlib.Path(data_root).resolve(strict=True) if data_root is not None else None
     models = _Models(reg)
     app = FastAPI(
-        title="vocalpy-xai annotation service",
+        title="vocalpy-xai annotation and classification service",
         version="1",
-        description="Annotate birdsong with models from a local vocalpy-xai registry.",
+        description="Annotate or classify birdsong with models from a local vocalpy-xai registry.",
     )
     app.state.registry, app.state.data_root = reg, root
 
@@ -147,9 +216,11 @@ def create_app(
                 text = text.replace(f"{base}{os.sep}", "").replace(str(base), ".")
         return text
 
-    def run(name: str, ref: str | None, audio_path: pathlib.Path, shown: str, fmt: str):
+    def loaded(name: str, ref: str | None, audio_path: pathlib.Path, shown: str, task: str):
+        """The model and its lock, after checking that its family does ``task`` (else 422)."""
         try:
             model, lock = models.get(name, ref)
+            has = family_task(model.registry_version_.family)
         except IntegrityError as err:
             raise HTTPException(
                 500, hide(f"model failed its integrity check: {err}", audio_path, shown)
@@ -160,7 +231,18 @@ def create_app(
             raise HTTPException(
                 500, hide(f"model cannot be loaded: {err}", audio_path, shown)
             ) from err
+        if has != task:
+            verb = "predict" if has == "annotate" else "classify"
+            raise HTTPException(
+                422,
+                f"model '{name}' ({model.registry_version_.family}) does not {task}: it "
+                f"{has}s recordings (POST /models/{name}/{verb})",
+            )
         check_duration(audio_path, shown)
+        return model, lock
+
+    def run(name: str, ref: str | None, audio_path: pathlib.Path, shown: str, fmt: str):
+        model, lock = loaded(name, ref, audio_path, shown, "annotate")
         rec = model.registry_version_
         try:
             with lock:
@@ -184,6 +266,26 @@ def create_app(
                     segments.onsets_s, segments.offsets_s, segments.labels, strict=True
                 )
             ],
+        )
+
+    def classify(
+        name: str, ref: str | None, audio_path: pathlib.Path, shown: str, top_k: int
+    ) -> Classification:
+        from ..protonet.evidence import classify_recording
+
+        model, lock = loaded(name, ref, audio_path, shown, "classify")
+        rec = model.registry_version_
+        try:
+            with lock:
+                result = classify_recording(model, audio_path, top_k=top_k).to_dict()
+        except DataError as err:
+            raise HTTPException(422, f"{shown}: {hide(err.problem, audio_path, shown)}") from err
+        except VocalpyXaiError as err:
+            raise HTTPException(422, f"{shown}: {hide(str(err), audio_path, shown)}") from err
+        return Classification(
+            model=ModelRef(name=rec.name, version=rec.version, family=rec.family),
+            audio=shown,
+            **public_sources(result),
         )
 
     def check_duration(audio_path: pathlib.Path, shown: str) -> None:
@@ -210,6 +312,26 @@ def create_app(
         422: {"description": "not usable audio"},
     }
 
+    def upload(file: UploadFile, answer):
+        """Spool an upload to a private temporary file and call ``answer(path)``."""
+        suffix = pathlib.Path(file.filename or "").suffix
+        suffix = suffix if _SUFFIX.match(suffix) else ".wav"
+        with tempfile.TemporaryDirectory(prefix="vx-upload-") as tmp:
+            path = pathlib.Path(tmp) / f"upload{suffix}"
+            with open(path, "wb") as f:
+                while block := file.file.read(1 << 20):
+                    f.write(block)
+            return answer(path)
+
+    def inside(requested: str) -> pathlib.Path:
+        """The real path of a path request under the data root (403 outside it, 404 absent)."""
+        try:
+            return resolve_inside(root, requested)
+        except PathRefused as err:
+            raise HTTPException(403, str(err)) from err
+        except (FileNotFoundError, OSError) as err:
+            raise HTTPException(404, str(err)) from err
+
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "models": len(reg.models())}
@@ -223,6 +345,7 @@ def create_app(
                 family=r.family,
                 created=r.created,
                 aliases=list(r.aliases),
+                task=task_of(r.family),
                 class_names=r.class_names,
             )
             for r in reg.list()
@@ -235,14 +358,9 @@ def create_app(
         version: Annotated[str | None, Query(description="number, alias or 'latest'")] = None,
         format: Literal["json", "simple-seq"] = "json",
     ):
-        suffix = pathlib.Path(file.filename or "").suffix
-        suffix = suffix if _SUFFIX.match(suffix) else ".wav"
-        with tempfile.TemporaryDirectory(prefix="vx-upload-") as tmp:
-            path = pathlib.Path(tmp) / f"upload{suffix}"
-            with open(path, "wb") as f:
-                while block := file.file.read(1 << 20):
-                    f.write(block)
-            return run(name, version, path, file.filename or "upload", format)
+        return upload(
+            file, lambda path: run(name, version, path, file.filename or "upload", format)
+        )
 
     @app.post(
         "/models/{name}/predict-path",
@@ -252,15 +370,58 @@ def create_app(
     def predict_path(
         name: str, request: PathRequest, format: Literal["json", "simple-seq"] = "json"
     ):
-        try:
-            path = resolve_inside(root, request.path)
-        except PathRefused as err:
-            raise HTTPException(403, str(err)) from err
-        except (FileNotFoundError, OSError) as err:
-            raise HTTPException(404, str(err)) from err
-        return run(name, request.version, path, request.path, format)
+        return run(name, request.version, inside(request.path), request.path, format)
+
+    classify_responses = {
+        200: {"description": "species scores per chunk and per recording, with evidence"},
+        404: {"description": "unknown model or version"},
+        413: responses[413],
+        422: {"description": "not usable audio, or a model that does not classify"},
+    }
+
+    @app.post(
+        "/models/{name}/classify", response_model=Classification, responses=classify_responses
+    )
+    def classify_upload(
+        name: str,
+        file: Annotated[UploadFile, File(description="audio file (WAV, FLAC, MP3, OGG)")],
+        version: Annotated[str | None, Query(description="number, alias or 'latest'")] = None,
+        top_k: TopK = 3,
+    ) -> Classification:
+        return upload(
+            file, lambda path: classify(name, version, path, file.filename or "upload", top_k)
+        )
+
+    @app.post(
+        "/models/{name}/classify-path",
+        response_model=Classification,
+        responses={**classify_responses, 403: {"description": "path outside the data root"}},
+    )
+    def classify_path(name: str, request: PathRequest, top_k: TopK = 3) -> Classification:
+        return classify(name, request.version, inside(request.path), request.path, top_k)
 
     return BodySizeLimit(app, max_upload_bytes) if max_upload_bytes else app
+
+
+def task_of(family: str) -> str | None:
+    """The family's task, or None for a family this server cannot load."""
+    try:
+        return family_task(family)
+    except RegistryError:
+        return None
+
+
+def public_sources(result: dict) -> dict:
+    """A classification with each prototype's source reduced to its file name.
+
+    The server's own paths (where its training data lie) are not shown to clients.
+    """
+    for ev in [*result["recording"]["top_prototypes"]] + [
+        e for chunk in result["chunks"] for e in chunk["top_prototypes"]
+    ]:
+        source = ev["source"]
+        source["file"] = pathlib.PurePath(source.pop("path")).name
+    return result
 
 
 def fastapi_app(app) -> FastAPI:

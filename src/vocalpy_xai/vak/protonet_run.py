@@ -185,7 +185,11 @@ def train(toml_path, raw: dict, resolve, read_splits, config_error, progress=Tru
     if train_clips.size == 0:
         raise config_error(f"{toml_path}: the splits give no 'train' clip")
     windows = _windows(ds, train_clips, dataset, birdnet=params.uses_birdnet, training=True)
-    model = AudioProtoNet(params).fit(**windows.fit_kwargs(), progress=progress)
+    kwargs = windows.fit_kwargs()
+    if not params.uses_birdnet and "spectrogram_params" in ds.attrs:  # to classify audio later
+        spect = json.loads(ds.attrs["spectrogram_params"])
+        kwargs["spect_params"] = {**spect, "samplerate": int(ds.attrs["samplerate"])}
+    model = AudioProtoNet(params).fit(**kwargs, progress=progress)
     metrics = {
         "train": {
             "seconds": model.training_["seconds"],

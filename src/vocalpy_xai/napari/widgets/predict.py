@@ -1,5 +1,8 @@
-"""Dock widget: run a registered (or saved) ESN model on the open recording -> a predictions
-Shapes layer."""
+"""Dock widget: run a registered (or saved) model of any family on the open recording.
+
+An annotation model (ESNDecoder) gives a predictions Shapes layer; a classifier
+(AudioProtoNet) gives its chunks labelled with their class and the model's prototype
+activation layers over the recording's spectrogram."""
 
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ from qtpy.QtWidgets import (
 )
 
 from ...registry import RegistryError, default_root
-from ..registry import ModelChoice, load_model, model_choices
-from ..segments_layer import PREDICTIONS, plugin_meta, segments_layer_data
-from ..viewer import add_layer_data, prepare_viewer, visible_time_range
+from ..registry import ModelChoice, find_registry, load_model, model_choices
+from ..segments_layer import CLASSIFICATION, PREDICTIONS, plugin_meta, segments_layer_data
+from ..viewer import add_layer_data, layers_with_role, prepare_viewer, visible_time_range
 from .common import PathField, PluginDock, selected_recording_layer
 
 
@@ -34,19 +37,21 @@ class _ModelCombo(QComboBox):
 
 
 def _predict_job(source, audio: str):
-    """Worker body: load the model (registry: integrity-checked) and annotate ``audio``.
+    """Worker body: load the model (registry: integrity-checked) and run it on ``audio``
+    (:func:`~vocalpy_xai.napari.prediction.predict_any`).
 
     A registry error (an unknown version, an :class:`~vocalpy_xai.registry.IntegrityError`)
     or an unreadable model folder comes back wrapped in a :class:`_Failed` (a worker that
     returns an exception re-raises it, and an ``errored`` worker ends in a traceback), so
     the panel shows it.
     """
-    from ..prediction import predict_recording
+    from ...errors import VocalpyXaiError
+    from ..prediction import predict_any
 
     try:
         model = load_model(source.name, source.ref, source.root) if source.root else source.path
-        return predict_recording(model, audio)
-    except (RegistryError, OSError) as err:
+        return predict_any(model, audio)
+    except (VocalpyXaiError, OSError, ValueError) as err:
         return _Failed(err)
 
 
@@ -62,13 +67,20 @@ class _Source:
 
 class PredictWidget(PluginDock):
     """Choose a registered model (``name@version`` or ``name@alias``) or a saved model folder,
-    and annotate the recording.
+    and run it on the recording.
 
     Registered models are loaded through :meth:`vocalpy_xai.registry.Registry.load`, which
     checks every file against its recorded hash: a modified model is refused and the panel
     says why. The model runs in a worker thread; its segments appear as a second Shapes layer
     (``<stem> predictions``) whose metadata keep the model's frame labels for the
-    disagreement table.
+    disagreement table. A classifier's chunks appear as ``<stem> classification`` (each
+    labelled with its predicted class), and its prototypes' activation maps over the
+    recording as Image layers (``prototype <k> (<class>)``; the recording's top
+    prototypes visible).
+
+    The registry folder defaults to :func:`~vocalpy_xai.napari.registry.find_registry`:
+    ``$VOCALPY_XAI_REGISTRY``, the user's registry when it holds models, else a registry
+    beside the files open in the viewer (e.g. the demo's ``loop/registry``).
     """
 
     def __init__(self, napari_viewer=None, parent=None):
@@ -77,7 +89,7 @@ class PredictWidget(PluginDock):
         if napari_viewer is not None:
             prepare_viewer(napari_viewer)
         self.registry_root = PathField("model registry folder")
-        self.registry_root.setText(str(default_root()))
+        self.registry_root.setText(str(find_registry(_open_paths(napari_viewer))))
         self.registry_root.edit.editingFinished.connect(self.refresh_models)
         self.registered = _ModelCombo(self.refresh_models)
         self.registered.currentIndexChanged.connect(self._pick_registered)
@@ -86,7 +98,7 @@ class PredictWidget(PluginDock):
         refresh.clicked.connect(self.refresh_models)
         self.model_dir = PathField("or a saved model directory")
         self.model_dir.edit.textEdited.connect(lambda _: self.registered.setCurrentIndex(0))
-        self.button = QPushButton("Annotate recording")
+        self.button = QPushButton("Run on recording")
         self.button.clicked.connect(self.start)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -104,9 +116,24 @@ class PredictWidget(PluginDock):
         layout.addStretch()
         self.worker = None
         self.layer = None
+        self.activation_layers: list = []
+        self.result = None
         self.error: Exception | None = None
         self._refreshing = False
+        self._auto_root = self.registry_root.text()  # followed until the user edits it
+        if napari_viewer is not None:
+            napari_viewer.layers.events.inserted.connect(self._follow_viewer)
         self.refresh_models()
+
+    def _follow_viewer(self, event=None) -> None:
+        """Re-find the default registry when files are opened (unless the user chose one)."""
+        if self.registry_root.text() != self._auto_root:
+            return
+        found = str(find_registry(_open_paths(self.viewer)))
+        if found != self._auto_root:
+            self.registry_root.setText(found)
+            self._auto_root = found
+            self.refresh_models()
 
     def refresh_models(self) -> None:
         """List the registry's versions (newest first) and aliases; keep the current choice."""
@@ -159,7 +186,7 @@ class PredictWidget(PluginDock):
         if source is None:
             self.status.setText("choose a registered model or a model directory first")
             return None
-        self.status.setText(f"annotating {pathlib.Path(audio).name}…")
+        self.status.setText(f"running the model on {pathlib.Path(audio).name}…")
         self.button.setEnabled(False)
         self.error = None
         source_layer = next(
@@ -185,9 +212,14 @@ class PredictWidget(PluginDock):
 
     def _on_done(self, pred, audio: str, span) -> None:
         from ..coords import world_to_hz
+        from ..prediction import Classified
 
         if isinstance(pred, _Failed):
             self._on_error(pred.error)
+            return
+        self.result = pred
+        if isinstance(pred, Classified):
+            self._show_classification(pred, audio)
             return
         freq_range = tuple(float(world_to_hz(v)) for v in span) if span else (0.0, 16000.0)
         meta = {
@@ -207,3 +239,60 @@ class PredictWidget(PluginDock):
         (self.layer,) = add_layer_data(self.viewer, [(data, kwargs, kind)])
         self.layer.editable = False
         self.status.setText(f"{len(pred.segments)} segments predicted by {pred.model_name}")
+
+    def _show_classification(self, result, audio: str) -> None:
+        """Chunks labelled with their class, and the prototype activation layers."""
+        from ..activations import activation_layers
+
+        c = result.classification
+        stem = pathlib.Path(audio).stem
+        for layer in [*layers_with_role(self.viewer, "activation"), *self.activation_layers]:
+            if layer in self.viewer.layers and plugin_meta(layer).get("audio_path") == audio:
+                self.viewer.layers.remove(layer)
+        ds = result.activations
+        layers = activation_layers(ds, 0)
+        for _, kwargs, _ in layers:  # which recording and model they belong to
+            kwargs["metadata"]["vocalpy_xai"].update(
+                audio_path=audio, model_name=result.model_name, model_dir=result.model_dir
+            )
+        freqs = ds["freq"].values
+        name = f"{stem} classification"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        meta = {
+            "audio_path": audio,
+            "model_dir": result.model_dir,
+            "model_name": result.model_name,
+            "class_names": list(c.class_names),
+            "chunk_scores": c.chunk_proba,
+            "recording_scores": c.proba,
+        }
+        band = (float(min(freqs[0], freqs[-1])), float(max(freqs[0], freqs[-1])))
+        chunks = segments_layer_data(
+            result.chunk_segments(), band, name, CLASSIFICATION, meta, None
+        )
+        added = add_layer_data(self.viewer, [*layers, chunks])
+        self.activation_layers, self.layer = added[:-1], added[-1]
+        self.layer.editable = False
+        best = ", ".join(
+            f"#{e['prototype']} ({e['class']}, {e['match']['f0_hz'] / 1e3:.1f}-"
+            f"{e['match']['f1_hz'] / 1e3:.1f} kHz at {e['match']['t0_s']:.2f} s)"
+            for e in c.evidence
+        )
+        self.status.setText(
+            f"{c.predicted} (p = {c.proba.max():.2f}) by {result.model_name}, "
+            f"{len(c.chunk_start_s)} chunks; top prototypes: {best}"
+        )
+
+
+def _open_paths(viewer) -> list[str]:
+    """Files behind the viewer's plugin layers (recordings, stores, review lists)."""
+    if viewer is None:
+        return []
+    keys = ("audio_path", "store_path", "review_path", "annot_path")
+    return [
+        str(plugin_meta(layer)[k])
+        for layer in viewer.layers
+        for k in keys
+        if plugin_meta(layer).get(k)
+    ]
