@@ -17,6 +17,8 @@ torch-free module for the format, re-exported here). The format (written by
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import xarray as xr
 
