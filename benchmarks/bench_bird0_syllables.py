@@ -184,7 +184,9 @@ def pointing(model, ds, windows, methods, seed: int = 0) -> tuple[dict, float]:
 
 def _draw(windows, n: int, seed: int):
     rng = np.random.default_rng(seed)
-    return windows.subset(np.sort(rng.choice(len(windows), size=min(n, len(windows)), replace=False)))
+    return windows.subset(
+        np.sort(rng.choice(len(windows), size=min(n, len(windows)), replace=False))
+    )
 
 
 # ------------------------------------------------------------------------ run

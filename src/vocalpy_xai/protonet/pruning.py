@@ -99,7 +99,7 @@ def refit_last_layer(model, X, y, steps: int = REFIT_STEPS) -> list[dict]:
     batch = min(model.params.batch_size, len(scores))
     history = []
     with torch.enable_grad():
-        for step in range(steps):
+        for _ in range(steps):
             idx = torch.from_numpy(rng.choice(len(scores), batch, replace=False))
             logits = layer(scores[idx])
             loss = F.cross_entropy(logits, labels[idx])
