@@ -58,7 +58,7 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_faithfulness import BIRD0, bird0_masks, run_faithfulness  # noqa: E402
+from bench_faithfulness import BIRD0, _pct, bird0_masks, run_faithfulness  # noqa: E402
 
 RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 #: syllable windows (s): the syllable and some context (the demo's)
@@ -287,10 +287,6 @@ def run(
 
 
 # ------------------------------------------------------------------------ output
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
 def write(result: dict, ran_on: str = "") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bird0_syllables.json").write_text(json.dumps(result, indent=2))

@@ -58,7 +58,7 @@ def prototype_purity(model: AudioProtoNet, X, y, k: int = 10) -> np.ndarray:
     nearest = np.argsort(-best, axis=0, kind="stable")[:k]  # (k, P)
     classes = _prototype_class_map(model)  # (P, C)
     hits = classes[np.arange(best.shape[1])[None, :], y[nearest]]  # (k, P)
-    return np.where(classes.any(axis=1), hits.mean(axis=0), np.nan)
+    return np.where(classes.any(axis=1), hits.mean(axis=0, dtype=float), np.nan)
 
 
 def activation_in_mask(ds: xr.Dataset, mask, which: str = "top") -> np.ndarray:
