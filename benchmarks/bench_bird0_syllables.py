@@ -211,6 +211,7 @@ def run(
     """
     from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams, prototype_purity
     from vocalpy_xai.protonet.faithfulness import METHODS
+    from vocalpy_xai.protonet.pruning import active_prototypes
 
     t_start = time.perf_counter()
     if quick:
@@ -271,6 +272,7 @@ def run(
         "baselines": base,
         "curves": curves,
         "n_prototypes": int(model.num_prototypes_),
+        "n_active_prototypes": int(active_prototypes(model).sum()),
         "params": params.to_dict(),
         "n_train_windows": len(train),
         "max_per_class": max_per_class,
@@ -298,7 +300,12 @@ def write(result: dict, ran_on: str = "") -> None:
         f"per class, drawn with seed 0), {r['n_test_windows']} TEST "
         f"windows; {WINDOW_S:g}-s windows centred on each syllable. Model: "
         f"`AudioProtoNet({', '.join(f'{k}={v!r}' for k, v in PARAMS.items())})`, "
-        f"{r['n_prototypes']} prototypes.",
+        f"{r['n_prototypes']} prototypes"
+        + (
+            f", {r['n_active_prototypes']} left active by pruning."
+            if "n_active_prototypes" in r
+            else "."
+        ),
         "",
         "| figure | measured | goal |",
         "|---|---|---|",
