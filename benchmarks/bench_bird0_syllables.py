@@ -69,7 +69,7 @@ PARAMS = {
     "channels": (8, 16, 32, 32),
     "epochs": 8,
     "steps": 300,
-    "prototypes_per_band": 3,
+    "prototypes_per_band": 5,
     "time_centre": 0.5,
     "prune_purity": 0.9,
     "batch_size": 64,
