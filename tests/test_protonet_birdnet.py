@@ -418,8 +418,8 @@ def test_backbone_subclasses():
     """``AudioProtoNet(params)`` is the class of its backbone."""
     assert isinstance(AudioProtoNet(ProtoNetParams(backbone="birdnet")), BirdNETProtoNet)
     assert isinstance(AudioProtoNet(ProtoNetParams()), SpectrogramProtoNet)
-    with pytest.raises(ValueError, match="banded"):
-        ProtoNetParams(arch="banded")  # the CNN backbone has no pretrained cells to cluster
+    with pytest.raises(ValueError, match="banded"):  # its cells are clustered once: frozen
+        ProtoNetParams(arch="banded", backbone="birdnet", finetune_backbone=True)
 
 
 def test_banded_hard_bands_in_hz_and_accuracy(banded, data):

@@ -3,7 +3,8 @@
 - :class:`AudioProtoNet`, :class:`ProtoNetParams`: one model class, five variants
   (``arch="audio"`` frequency-aware ProtoPNet; ``"plain"`` cabrnet ProtoPNet; ``"blackbox"``
   the same backbone with a linear head; ``"prototree"`` cabrnet ProtoTree; ``"banded"``
-  cosine prototypes in hard frequency bands on a frozen BirdNET); ``AudioProtoNet(params)``
+  cosine prototypes in hard frequency bands on a frozen BirdNET or on the CNN trained first
+  as a black box; :func:`prune_impure` disables its impure prototypes); ``AudioProtoNet(params)``
   is a :class:`SpectrogramProtoNet` or a :class:`BirdNETProtoNet` after its backbone;
 - :func:`write_activations`, :func:`open_activations`: explanation datasets (zarr) whose maps
   say where in time (s) and frequency (Hz) the evidence lies;
@@ -31,6 +32,7 @@ from .evidence import Classification, classify_recording, recording_activations,
 from .faithfulness import attribution_maps, perturbation_curves, pointing_game
 from .model import AudioProtoNet
 from .params import ARCHS, ProtoNetParams
+from .pruning import prune_impure
 from .quality import activation_in_mask, deletion_test, prototype_purity
 from .spectrogram_model import SpectrogramProtoNet
 
@@ -54,6 +56,7 @@ __all__ = [
     "perturbation_curves",
     "pointing_game",
     "prototype_purity",
+    "prune_impure",
     "recording_activations",
     "sliding_windows",
     "syllable_windows",

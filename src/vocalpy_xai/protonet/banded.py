@@ -97,6 +97,9 @@ class BandedCosineClassifier(ProtoPNetClassifier):
         Prototypes of each class in each row.
     num_freq_rows : int
         Rows (frequency bands) of the feature map.
+    time_centre : float
+        Share of the map's columns, around its centre, where prototypes are matched (1:
+        all; syllable windows centred on their syllable: the syllable's part).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class BandedCosineClassifier(ProtoPNetClassifier):
         num_features: int,
         num_proto_per_band: int,
         num_freq_rows: int,
+        time_centre: float = 1.0,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -117,6 +121,7 @@ class BandedCosineClassifier(ProtoPNetClassifier):
         )
         self.num_freq_rows = int(num_freq_rows)
         self.num_proto_per_band = int(num_proto_per_band)
+        self.time_centre = float(time_centre)
         per_class = self.num_proto_per_class
         rows = (torch.arange(self.num_prototypes) % per_class) // self.num_proto_per_band
         self.register_buffer("proto_rows", rows)
@@ -128,18 +133,26 @@ class BandedCosineClassifier(ProtoPNetClassifier):
 
     _check_rows = AudioProtoPNetClassifier._check_rows
 
+    def columns(self, width: int) -> slice:
+        """The central columns of a map ``width`` columns wide where prototypes are matched."""
+        keep = min(width, max(1, round(width * self.time_centre)))
+        lo = (width - keep) // 2
+        return slice(lo, lo + keep)
+
     def similarities(self, features: Tensor, **kwargs) -> Tensor:
-        """Cosine similarity maps (N, P, H, W), zero outside each prototype's band."""
+        """Cosine similarity maps (N, P, H, W), zero outside each prototype's band and columns."""
         self._check_rows(features)
         sims = self.similarity_layer.similarities(features, self.prototypes)
-        return sims * self.freq_weights()[None, :, :, None]
+        span = torch.zeros(sims.shape[3])
+        span[self.columns(sims.shape[3])] = 1
+        return sims * self.freq_weights()[None, :, :, None] * span
 
     def pooled(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """Scores (N, P): max over time of the similarity in the prototype's band; distances."""
         self._check_rows(features)
         sims = self.similarity_layer.similarities(features, self.prototypes)  # (N, P, H, W)
         index = self.proto_rows[None, :, None, None].expand(len(sims), -1, 1, sims.shape[3])
-        scores = sims.gather(2, index)[:, :, 0].max(dim=2).values
+        scores = sims.gather(2, index)[:, :, 0, self.columns(sims.shape[3])].max(dim=2).values
         return scores, 1 - scores
 
     def forward(self, features: Tensor, **kwargs) -> tuple[Tensor, Tensor]:
@@ -207,6 +220,9 @@ def nearest_cells(clf: BandedCosineClassifier, features: np.ndarray, y: np.ndarr
         own = y[lo : lo + 64][:, None] == classes[None]  # (n, P)
         row_sims = sims[:, np.arange(len(rows)), rows, :]  # (n, P, W)
         row_sims = np.where(own[:, :, None], row_sims, -np.inf)
+        outside = np.ones(row_sims.shape[2], dtype=bool)
+        outside[clf.columns(row_sims.shape[2])] = False
+        row_sims[:, :, outside] = -np.inf
         flat = row_sims.transpose(1, 0, 2).reshape(len(rows), -1)
         arg = flat.argmax(1)
         value = flat[np.arange(len(rows)), arg]

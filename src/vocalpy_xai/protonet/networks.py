@@ -93,14 +93,19 @@ def cabrnet_config(params: ProtoNetParams, num_classes: int, num_freq_rows: int)
                 "num_features": d,
                 "num_proto_per_band": params.prototypes_per_band,
                 "num_freq_rows": num_freq_rows,
+                "time_centre": params.time_centre,
             },
         }
         top = {"module": "cabrnet.archs.protopnet.model", "name": "ProtoPNet"}
         similarity = {"name": "CosineSimilarity"}
     else:
         raise ValueError(f"arch {params.arch!r} is not a cabrnet prototype architecture")
+    extractor = extractor_config(params)
+    if params.arch == "banded" and not params.uses_birdnet:  # the CNN's own channels
+        del extractor["add_on"]
+        classifier["params"]["num_features"] = params.channels[-1]
     return {
-        "extractor": extractor_config(params),
+        "extractor": extractor,
         "classifier": classifier,
         "similarity": similarity,
         "top_arch": top,
@@ -148,7 +153,9 @@ class BirdNETBlackBoxNet(nn.Module):
 
     Same interface as :class:`BlackBoxNet` (``extractor``, ``head``, :meth:`cam`); the
     extractor is :class:`~vocalpy_xai.protonet.birdnet_backbone.BirdNETExtractor` without
-    add-on layers, so the head reads BirdNET's own channels.
+    add-on layers, so the head reads BirdNET's own channels. Any extractor with
+    ``output_channels["convnet"]`` fits: the ``banded`` CNN trains its backbone through
+    this twin first (:meth:`~vocalpy_xai.protonet.spectrogram_model.SpectrogramProtoNet.fit`).
     """
 
     def __init__(self, extractor: nn.Module, num_classes: int):

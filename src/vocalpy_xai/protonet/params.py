@@ -32,6 +32,11 @@ def _non_negative(instance, attribute, value):
         raise ValueError(f"ProtoNetParams.{attribute.name} must be >= 0, got {value}")
 
 
+def _share(instance, attribute, value):
+    if not 0 < value <= 1:
+        raise ValueError(f"ProtoNetParams.{attribute.name} must lie in (0, 1], got {value}")
+
+
 def _channels(value) -> tuple[int, ...]:
     value = tuple(int(c) for c in value)
     if not value or min(value) <= 0:
@@ -54,8 +59,9 @@ class ProtoNetParams:
         prototypes max-pooled over the whole map; the ablation). ``"blackbox"``: the same
         backbone and add-on, global average pooling and a linear head (the black-box twin,
         explained by class activation maps). ``"prototree"``: cabrnet's ProtoTree on the
-        same backbone. ``"banded"`` (BirdNET backbone, frozen): cosine prototypes in
-        BirdNET's own channels, each tied to one frequency row (a hard band), initialised
+        same backbone. ``"banded"``: cosine prototypes in the backbone's own channels
+        (BirdNET frozen; the CNN trained first as the black-box twin for ``epochs``, then
+        frozen: AudioProtoPNet's recipe), each tied to one frequency row (a hard band), initialised
         from class-wise k-means of training cells, a non-negative last layer connected to
         each prototype's own class, trained for ``steps`` optimiser steps
         (:mod:`vocalpy_xai.protonet.banded`; the recommended head on BirdNET).
@@ -125,6 +131,17 @@ class ProtoNetParams:
     time_shift : float
         Augmentation: windows are shifted in time by up to this fraction of their length
         (padded with the window's floor). Never shifted in frequency.
+    time_centre : float
+        ``banded``: share of each window's time, around its centre, where prototypes are
+        matched (max over those feature columns only). 1 (default): the whole window, as
+        for species chunks. Syllable windows centred on their syllable: the syllable's
+        part (Bird0: 0.5 of 0.2-s windows, see ``benchmarks/bench_bird0_syllables.py``), so
+        that a neighbour in the context does not vote.
+    prune_purity : float
+        ``banded`` CNN: after training, disable the prototypes whose purity (share of their
+        10 most similar training windows of their class) is below this
+        (:func:`~vocalpy_xai.protonet.pruning.prune_impure`, ProtoPNet's pruning); each
+        class keeps its purest prototype. 0 (default): none.
     seed : int
         Seed of initial weights, batch order and augmentation: same seed, same model.
     num_threads : int
@@ -161,6 +178,8 @@ class ProtoNetParams:
     separation: float = -0.08
     l1: float = 1e-4
     time_shift: float = attrs.field(default=0.1, validator=_non_negative)
+    time_centre: float = attrs.field(default=1.0, validator=_share)
+    prune_purity: float = attrs.field(default=0.0, validator=_non_negative)
     seed: int = 0
     num_threads: int = attrs.field(default=1, validator=_positive)
 
@@ -183,10 +202,10 @@ class ProtoNetParams:
                 "ProtoNetParams.add_on=False needs backbone='birdnet' (a CNN trained from "
                 "scratch shapes its latent space through the add-on)"
             )
-        if self.arch == "banded" and (self.backbone != "birdnet" or self.finetune_backbone):
+        if self.arch == "banded" and self.uses_birdnet and self.finetune_backbone:
             raise ValueError(
-                "ProtoNetParams.arch='banded' needs backbone='birdnet' with a frozen backbone "
-                "(finetune_backbone=False): its prototypes start from k-means of BirdNET's cells"
+                "ProtoNetParams.arch='banded' needs a frozen BirdNET (finetune_backbone=False): "
+                "its prototypes start from k-means of the backbone's cells"
             )
 
     @property

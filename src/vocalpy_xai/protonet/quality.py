@@ -43,7 +43,8 @@ def prototype_purity(model: AudioProtoNet, X, y, k: int = 10) -> np.ndarray:
     Returns
     -------
     purity : numpy.ndarray
-        (P,) in [0, 1]; chance is the share of the prototype's class in ``y``.
+        (P,) in [0, 1]; chance is the share of the prototype's class in ``y``. NaN for a
+        prototype pruned from every class (:mod:`~vocalpy_xai.protonet.pruning`).
     """
     if model.params.arch == "blackbox":
         raise SpectrogramInputError("a blackbox model has no prototypes; purity is undefined")
@@ -57,7 +58,7 @@ def prototype_purity(model: AudioProtoNet, X, y, k: int = 10) -> np.ndarray:
     nearest = np.argsort(-best, axis=0, kind="stable")[:k]  # (k, P)
     classes = _prototype_class_map(model)  # (P, C)
     hits = classes[np.arange(best.shape[1])[None, :], y[nearest]]  # (k, P)
-    return hits.mean(axis=0)
+    return np.where(classes.any(axis=1), hits.mean(axis=0, dtype=float), np.nan)
 
 
 def activation_in_mask(ds: xr.Dataset, mask, which: str = "top") -> np.ndarray:

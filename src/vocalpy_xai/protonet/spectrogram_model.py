@@ -10,7 +10,7 @@ import torch
 
 from . import grid, inputs
 from .errors import SpectrogramInputError
-from .model import AudioProtoNet, _check_labels, normalize_sources
+from .model import PREDICT_BATCH, AudioProtoNet, _check_labels, normalize_sources
 from .networks import build_network
 from .training import torch_threads, train_blackbox, train_prototype_net
 
@@ -103,13 +103,45 @@ class SpectrogramProtoNet(AudioProtoNet):
             if p.arch == "blackbox":
                 history = train_blackbox(net, p, train_set, progress)
                 projection = []
+            elif p.arch == "banded":
+                history, projection = self._fit_banded(net, X, y, train_set, progress)
             else:
                 proj_set = inputs.WindowDataset(X, y, freq_hz, self.scale_, 0)
                 history, projection = train_prototype_net(net, p, train_set, proj_set, progress)
         self.network_ = net
+        pruned = None
+        if p.arch == "banded" and p.prune_purity > 0:
+            from .pruning import prune_impure
+
+            pruned = prune_impure(self, X, y, p.prune_purity)
+            history += [{**h, "active": int(pruned["active"].sum())} for h in pruned["history"]]
         self.prototypes_ = self._provenance(projection, sources, n_freq, n_time)
         self._record_training(t0, cpu0, history, y, n_time)
+        if pruned is not None:  # each prototype's purity before pruning
+            self.training_["pruning_purity"] = pruned["purity"].round(4).tolist()
         return self
+
+    def _fit_banded(self, net, X, y, train_set, progress: bool):
+        """AudioProtoPNet's recipe: the backbone trained as a black box, then frozen, then
+        the banded head (:func:`~vocalpy_xai.protonet.banded.train_banded`) on its maps."""
+        from .banded import train_banded
+        from .networks import BirdNETBlackBoxNet
+
+        twin = BirdNETBlackBoxNet(net.extractor, len(self.class_names_))
+        history = train_blackbox(twin, self.params, train_set, progress)
+        for row in history:
+            row["phase"] = "backbone"
+        net.extractor.requires_grad_(False)
+        net.eval()
+        with torch.no_grad():  # maps of the unshifted windows, computed once
+            feats = np.concatenate(
+                [
+                    net.extractor(self._encode(X[lo : lo + PREDICT_BATCH])).numpy()
+                    for lo in range(0, len(X), PREDICT_BATCH)
+                ]
+            )
+        more, projection = train_banded(net, self.params, feats, y, progress)
+        return history + more, projection
 
     def _build(self, num_classes: int):
         return build_network(self.params, num_classes, self.num_freq_rows_)
