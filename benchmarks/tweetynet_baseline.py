@@ -559,6 +559,27 @@ def _check_split_column(dataset_path: pathlib.Path, split: str, names: list[str]
         )
 
 
+def vak_eval_metrics(csv_path: pathlib.Path) -> dict:
+    """vak eval's csv as ``{metric: value}`` (``acc``, ``levenshtein``, ``*_tfm``, ...).
+
+    vak writes ``avg_val_<metric>[_tfm]_epoch``; ``character_error_rate`` is vak 1.x's
+    segment error rate (edit distance / length of the true label sequence, per file),
+    also returned as ``segment_error_rate``.
+    """
+    import pandas as pd
+
+    row = pd.read_csv(csv_path).iloc[0]
+    metrics = {
+        re.sub(r"^avg_(val_)?|_epoch$", "", k): float(row[k])
+        for k in row.index
+        if k.startswith("avg_")
+    }
+    for k in ("", "_tfm"):
+        if f"character_error_rate{k}" in metrics:
+            metrics[f"segment_error_rate{k}"] = metrics[f"character_error_rate{k}"]
+    return metrics
+
+
 def _train_results(results_root: pathlib.Path) -> dict:
     dirs = sorted(results_root.glob("results_*"))
     if not dirs:
@@ -744,19 +765,7 @@ def run_tweetynet(
     new = sorted(set(eval_dir.glob("eval_*.csv")) - before, key=lambda p: p.stat().st_mtime)
     if not new:
         raise RuntimeError(f"vak eval wrote no eval_*.csv in {eval_dir}")
-    import pandas as pd
-
-    row = pd.read_csv(new[-1]).iloc[0]
-    # vak writes avg_val_<metric>[_tfm]_epoch; 'character_error_rate' is vak 1.x's
-    # segment error rate (edit distance / length of the true label sequence, per file)
-    metrics = {
-        re.sub(r"^avg_(val_)?|_epoch$", "", k): float(row[k])
-        for k in row.index
-        if k.startswith("avg_")
-    }
-    for k in ("", "_tfm"):
-        if f"character_error_rate{k}" in metrics:
-            metrics[f"segment_error_rate{k}"] = metrics[f"character_error_rate{k}"]
+    metrics = vak_eval_metrics(new[-1])
     out["vak_eval"] = metrics
     out["vak_eval_csv"] = str(new[-1])
     out["frame_accuracy"] = metrics.get("acc_tfm", metrics.get("acc"))

@@ -218,7 +218,6 @@ def _val_curve(log: str) -> list[dict]:
 
 def evaluate(results: pathlib.Path, work_dir: pathlib.Path) -> dict:
     """vak eval + predict of TEST with the GPU-trained checkpoint (CPU, one thread)."""
-    import pandas as pd
 
     work = work_dir.resolve()
     data_dir = tb.DEFAULT_DATA_DIR
@@ -253,19 +252,9 @@ def evaluate(results: pathlib.Path, work_dir: pathlib.Path) -> dict:
     eval_dir = work / "eval"
     eval_cfg = tb._write_infer_config(cfg, work / "configs" / "eval.toml", "eval", paths, eval_dir)
     tb._run_child("eval", {"config": str(eval_cfg), "torch_threads": 1}, logs)
-    row = pd.read_csv(
+    metrics = tb.vak_eval_metrics(
         sorted(eval_dir.glob("eval_*.csv"), key=lambda p: p.stat().st_mtime)[-1]
-    ).iloc[0]
-    import re
-
-    metrics = {
-        re.sub(r"^avg_(val_)?|_epoch$", "", k): float(row[k])
-        for k in row.index
-        if k.startswith("avg_")
-    }
-    for k in ("", "_tfm"):
-        if f"character_error_rate{k}" in metrics:
-            metrics[f"segment_error_rate{k}"] = metrics[f"character_error_rate{k}"]
+    )
     pred_dir = work / "predict"
     csv_name = "TEST.TweetyNet.annot.csv"
     pred_cfg = tb._write_infer_config(
