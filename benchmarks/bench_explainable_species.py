@@ -45,6 +45,7 @@ Results: ``benchmarks/results/explainable_species.json`` and ``.md``.
 
     python benchmarks/bench_explainable_species.py               # every section, 15 pairs
     python benchmarks/bench_explainable_species.py --skip-bird0  # all but bird0_syllables
+    python benchmarks/bench_explainable_species.py --bird0-from benchmarks/results/bird0_syllables.json
     python benchmarks/bench_explainable_species.py --pairs 5 --faithfulness-chunks 0  # quick
 """
 
@@ -563,6 +564,13 @@ def main() -> dict:
         "--skip-bird0", action="store_true", help="skip bench_bird0_syllables (section: not run)"
     )
     parser.add_argument(
+        "--bird0-from",
+        type=pathlib.Path,
+        default=None,
+        help="only set the bird0_syllables section, from a bird0_syllables.json that "
+        "bench_bird0_syllables.py wrote (other sections kept)",
+    )
+    parser.add_argument(
         "--faithfulness-methods", nargs="+", default=None, help="default: every applicable one"
     )
     parser.add_argument(
@@ -572,6 +580,14 @@ def main() -> dict:
     )
     args = parser.parse_args()
     load = os.getloadavg()
+    if args.bird0_from is not None:  # a separate run of bench_bird0_syllables, said so
+        b0 = json.loads(args.bird0_from.read_text())
+        r = {"bird0_syllables": {"status": "run", "run_separately": str(args.bird0_from), **b0}}
+        path = RESULTS / "explainable_species.json"
+        merged = {**(json.loads(path.read_text()) if path.exists() else {}), **r}
+        path.write_text(json.dumps(merged, indent=2, default=float))
+        (RESULTS / "explainable_species.md").write_text(markdown(merged))
+        return merged
     r = run(args)
     r["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     r["loadavg"] = [round(v, 2) for v in load]
