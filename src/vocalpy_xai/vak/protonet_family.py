@@ -35,7 +35,7 @@ class ProtoNetNetwork(torch.nn.Module):
     num_classes, num_freq_rows : int
         Classes, and rows of the backbone's feature map (input bins // stride).
     arch, backbone, birdnet_layer, finetune_backbone, add_on, prototypes_per_class, \
-    prototypes_per_band, tree_depth, channels, prototype_dim, seed
+    prototypes_per_band, tree_depth, channels, prototype_dim, time_centre, seed
         The architecture fields of :class:`~vocalpy_xai.protonet.ProtoNetParams`.
     """
 
@@ -53,6 +53,7 @@ class ProtoNetNetwork(torch.nn.Module):
         tree_depth: int | None = None,
         channels: tuple[int, ...] = (16, 32, 64, 64),
         prototype_dim: int = 64,
+        time_centre: float = 1.0,
         seed: int = 0,
     ):
         super().__init__()
@@ -67,6 +68,7 @@ class ProtoNetNetwork(torch.nn.Module):
             tree_depth=tree_depth,
             channels=channels,
             prototype_dim=prototype_dim,
+            time_centre=time_centre,
             seed=seed,
         )
         self.net, self.cabrnet_config = build_network(self.params, num_classes, num_freq_rows)

@@ -62,6 +62,7 @@ TABLE_KEYS: dict[str, list[str]] = {
         "tree_depth",
         "channels",
         "prototype_dim",
+        "time_centre",
         "seed",
     ],
     "optimizer": [
@@ -74,6 +75,7 @@ TABLE_KEYS: dict[str, list[str]] = {
         "steps",
         "projection",
         "last_layer_steps",
+        "prune_purity",
         "max_seconds",
         "batch_size",
         "time_shift",
