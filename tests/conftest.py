@@ -171,6 +171,31 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(marker)
 
 
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process without interpreter finalization, keeping pytest's exit status.
+
+    Once (1 run of 3 of the whole suite, 2026-12-04), after "358 passed" had been printed,
+    the interpreter aborted while finalizing: "Fatal Python error: none_dealloc: deallocating
+    None ... Garbage-collecting" (a refcount bug in one of the C extensions the suite loads
+    together: Qt/PySide6, VisPy, torch, numba, zarr, ...; not found yet). The results are
+    complete by then; this keeps that crash from turning a green run red. Set
+    ``VOCALPY_XAI_TEST_FINALIZE=1`` to finalize normally (to hunt the bug).
+    """
+    if os.environ.get("VOCALPY_XAI_TEST_FINALIZE") == "1" or not _EXIT_STATUS:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_EXIT_STATUS[-1])
+
+
 # ---------------------------------------------------------------------- trained classifiers
 #: the species of the BirdNET-backbone fixture model (2 bundled xeno-canto clips each)
 XC_SPECIES = ("Melozone crissalis", "Poecile rufescens")
