@@ -250,21 +250,19 @@ def _annotate_one(
 
 
 def _classify_one(audio: str, model_dir: str, digest: str) -> dict:
-    """Chunk scores of one file; runs on a worker."""
-    from .birdnet import chunk_audio
-    from .io.audio import load_audio
+    """Chunk scores of one file (the classifiers' one path,
+    :func:`~vocalpy_xai.protonet.classify_recording`); runs on a worker."""
+    from .protonet.evidence import classify_recording
 
     path = pathlib.Path(audio)
     try:
         model = _loaded(model_dir, digest)
-        record = load_audio(path, mono=True)
-        chunks = chunk_audio(record.sound.data[0], record.sound.samplerate)
-        proba = model.predict_proba(chunks.audio)
+        result = classify_recording(model, path)
         return {
             "status": "written",
-            "audio_s": record.duration,
-            "start_s": chunks.start_s.tolist(),
-            "proba": proba.tolist(),
+            "audio_s": float(result.duration_s),
+            "start_s": np.asarray(result.chunk_start_s, dtype=float).tolist(),
+            "proba": np.asarray(result.chunk_proba, dtype=float).tolist(),
         }
     except Exception as err:  # a bad file is listed at the end, never stops the batch
         text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
