@@ -424,11 +424,9 @@ def finetune_last_layer(clf, params, features: np.ndarray, y: np.ndarray) -> lis
     """Train the last layer only (own-class weights, biases, temperature) after projection.
 
     ProtoPNet's last-layer step: ``params.last_layer_steps`` Adam steps of cross-entropy on
-    batches of ``params.batch_size`` chunks, prototypes fixed. Returns history rows.
+    batches of ``params.batch_size`` chunks, prototypes fixed (:func:`train_last_layer`).
+    Returns history rows.
     """
-    layer = clf.last_layer
-    optimizer = torch.optim.Adam(layer.parameters(), lr=LEARNING_RATE)
-    rng = np.random.default_rng(params.seed + 1)
     with torch.no_grad():  # the pooled scores do not change: compute them once
         scores = torch.cat(
             [
@@ -437,25 +435,43 @@ def finetune_last_layer(clf, params, features: np.ndarray, y: np.ndarray) -> lis
             ]
         )
     Y = torch.as_tensor(y, dtype=torch.long)
-    batch = min(params.batch_size, len(scores))
+    return train_last_layer(
+        clf.last_layer, scores, Y, params.batch_size, params.seed, params.last_layer_steps
+    )
+
+
+def train_last_layer(
+    layer, scores: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, steps: int
+) -> list[dict]:
+    """Adam steps of cross-entropy on a last layer alone, from fixed pooled scores.
+
+    Batches of ``batch_size`` rows drawn at random (seed ``seed + 1``) at every step. The
+    one last-layer loop of the banded head: after the push (:func:`finetune_last_layer`) and
+    after pruning (:func:`~vocalpy_xai.protonet.pruning.refit_last_layer`). Returns history
+    rows every :data:`HISTORY_EVERY` steps.
+    """
+    optimizer = torch.optim.Adam(layer.parameters(), lr=LEARNING_RATE)
+    rng = np.random.default_rng(seed + 1)
+    batch = min(batch_size, len(scores))
     history = []
-    for step in range(params.last_layer_steps):
-        idx = torch.from_numpy(rng.choice(len(scores), batch, replace=False))
-        logits = layer(scores[idx])
-        loss = F.cross_entropy(logits, Y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if (step + 1) % HISTORY_EVERY == 0 or step + 1 == params.last_layer_steps:
-            history.append(
-                {
-                    "phase": "last_layer",
-                    "epoch": step // HISTORY_EVERY,
-                    "step": step + 1,
-                    "loss": float(loss.detach()),
-                    "accuracy": float((logits.argmax(1) == Y[idx]).float().mean()),
-                }
-            )
+    with torch.enable_grad():
+        for step in range(steps):
+            idx = torch.from_numpy(rng.choice(len(scores), batch, replace=False))
+            logits = layer(scores[idx])
+            loss = F.cross_entropy(logits, labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if (step + 1) % HISTORY_EVERY == 0 or step + 1 == steps:
+                history.append(
+                    {
+                        "phase": "last_layer",
+                        "epoch": step // HISTORY_EVERY,
+                        "step": step + 1,
+                        "loss": float(loss.detach()),
+                        "accuracy": float((logits.argmax(1) == labels[idx]).float().mean()),
+                    }
+                )
     return history
 
 

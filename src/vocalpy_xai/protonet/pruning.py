@@ -89,23 +89,13 @@ def refit_last_layer(model, X, y, steps: int = REFIT_STEPS) -> list[dict]:
     """
     import torch.nn.functional as F
 
-    from .banded import LEARNING_RATE
+    from .banded import train_last_layer
 
     layer = model.network_.classifier.last_layer
     scores = torch.from_numpy(model._parts(model._prepare(X))["scores"])
     labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    optimizer = torch.optim.Adam(layer.parameters(), lr=LEARNING_RATE)
-    rng = np.random.default_rng(model.params.seed + 1)
-    batch = min(model.params.batch_size, len(scores))
+    train_last_layer(layer, scores, labels, model.params.batch_size, model.params.seed, steps)
     history = []
-    with torch.enable_grad():
-        for _ in range(steps):
-            idx = torch.from_numpy(rng.choice(len(scores), batch, replace=False))
-            logits = layer(scores[idx])
-            loss = F.cross_entropy(logits, labels[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
     with torch.no_grad():
         logits = layer(scores)
         history.append(
