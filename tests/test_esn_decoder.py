@@ -100,14 +100,14 @@ def test_outputs_are_crowsetta_and_vocalpy_types(trained, small_store, tmp_path)
 
 # ---------------------------------------------------------------------- fast inference
 def _reference_segments(model, audio: np.ndarray):
-    """Today's reference: whole-file librosa spectrogram, reservoirpy's run, the readout."""
+    """Today's reference: whole-file librosa spectrogram, reservoirpy's run, the readout
+    (and the boundary refiner, reading the same spectrogram's envelope)."""
     from vocalpy_xai.models.sources import spectrogram_of_audio
 
     spect, freqs = spectrogram_of_audio(model.pipeline_, audio, model.samplerate_)
     x = model.features.transform(spect, freqs)
     scores = model._states_reservoirpy(x) @ model.readout_.Wout + model.readout_.bias
-    k = len(model.class_names_)
-    return model._segments(scores[:, :k].argmax(1), scores[:, k])
+    return model._prediction(scores, model.features.envelope(spect, freqs)).segments
 
 
 def _assert_same_segments(a, b):
@@ -158,10 +158,9 @@ def test_long_recording_streams_to_the_whole_file_annotation(trained, small_stor
     assert np.all(streamed.onsets_s[1:] >= streamed.offsets_s[:-1])
     assert np.all(streamed.offsets_s > streamed.onsets_s)
     # small spans: many span edges, same result
-    bands = trained._recording_bands(wav, 5.0)
+    bands, envelope = trained._recording_bands(wav, 5.0)
     scores = trained._scores_of_bands(bands, span=700)
-    k = len(trained.class_names_)
-    _assert_same_segments(trained._segments(scores[:, :k].argmax(1), scores[:, k]), reference)
+    _assert_same_segments(trained._prediction(scores, envelope).segments, reference)
 
 
 def test_db_band_spectrogram_equals_librosa_path(trained, small_store):

@@ -30,6 +30,7 @@ import xarray as xr
 from ..errors import ModelFolderError, NotFittedError
 from ..io.annotations import SegmentTable
 from ..store.params import SpectrogramParams
+from .boundaries import BoundaryParams, BoundaryRefiner, EdgeContext
 from .features import BandFeatures, DbBandSpectrogram
 from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
@@ -108,6 +109,11 @@ class ESNDecoder:
         Input features (bands, time pooling, deltas).
     postprocess : PostprocessParams, optional
         How frame predictions become segments.
+    boundaries : BoundaryParams or False, optional
+        The learnt correction of segment edges at the spectrogram's 2-ms resolution
+        (:mod:`vocalpy_xai.models.boundaries`), fitted with the readout; default
+        ``BoundaryParams()``. False: edges stay on the model's frame grid (models saved
+        before it existed load this way).
 
     Attributes
     ----------
@@ -131,12 +137,17 @@ class ESNDecoder:
         params: ESNParams | None = None,
         features: BandFeatures | None = None,
         postprocess: PostprocessParams | None = None,
+        boundaries: BoundaryParams | bool | None = None,
     ):
         self.params = params or ESNParams()
         self.features = features or BandFeatures()
         self.postprocess = postprocess or PostprocessParams()
+        if boundaries is None or boundaries is True:
+            boundaries = BoundaryParams()
+        self.boundaries = boundaries or None
         self.reservoir_ = None
         self.readout_ = None
+        self.refiner_: BoundaryRefiner | None = None
 
     # ------------------------------------------------------------------ building blocks
     def _make_reservoir(self, W=None, Win=None, bias=None):
@@ -264,6 +275,7 @@ class ESNDecoder:
         parts = []
         bar = tqdm(total=len(clips), desc="ESN states", unit="song", disable=not progress)
         group: list[tuple[np.ndarray, np.ndarray]] = []
+        kept = []  # (bands, envelope, clip) of each song, for the boundary refiner
 
         def flush():
             # the group's songs share the engine's batch, each run whole from rest
@@ -279,7 +291,11 @@ class ESNDecoder:
             group.clear()
 
         for c in clips:
-            x = self.features.transform(source.spectrogram(c), freqs)
+            spect = source.spectrogram(c)
+            bands = self.features.bands(spect, freqs)
+            x = self.features.from_bands(bands)
+            if self.boundaries is not None:
+                kept.append((bands, self.features.envelope(spect, freqs), c))
             n = len(x)
             labels = source.frame_labels(c)[:: self.features.stride][:n]
             group.append((x, self._targets(labels, source.onsets_s(c), n)))
@@ -289,6 +305,9 @@ class ESNDecoder:
         bar.close()
         readout.master(iter(parts))  # the closed-form ridge solution
         self.readout_ = readout
+        self.refiner_ = None
+        if self.boundaries is not None:
+            self.refiner_ = self._fit_refiner(source, kept)
         self.training_ = {
             "data": source.description,
             "data_kind": source.kind,
@@ -300,6 +319,25 @@ class ESNDecoder:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         return self
+
+    def _fit_refiner(self, source, kept: list) -> BoundaryRefiner:
+        """The boundary refiner, fitted on the model's own segments of the training songs."""
+        scores = []
+        for lo in range(0, len(kept), 64):  # songs' reservoir runs batched, as in annotation
+            scores += self._scores_many([bands for bands, _, _ in kept[lo : lo + 64]])
+        songs = []
+        for s, (_, envelope, c) in zip(scores, kept, strict=True):
+            k = len(self.class_names_)
+            pred = self._segments(s[:, :k].argmax(1), s[:, k])
+            edges = (source.onsets_s(c), source.offsets_s(c))
+            songs.append((pred, *edges, self._edge_context(s, envelope)))
+        return BoundaryRefiner.fit(songs, self.boundaries)
+
+    def _edge_context(self, scores: np.ndarray, envelope: np.ndarray) -> EdgeContext:
+        """What the boundary refiner reads of a recording (envelope per spectrogram frame)."""
+        return EdgeContext.of(
+            envelope, scores, self.frame_step_, self.frame_s_, self.time_offset_, self.boundaries
+        )
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self):
@@ -367,7 +405,7 @@ class ESNDecoder:
 
         self._check_fitted()
         if isinstance(data, str | os.PathLike):
-            scores = self._audio_scores(data, resample, block_s)
+            scores, envelope = self._audio_scores(data, resample, block_s)
         elif isinstance(data, vocalpy.Sound):
             sound = np.asarray(data.data, dtype=np.float32).mean(axis=0)
             where = getattr(data, "path", None) or "<vocalpy.Sound>"
@@ -378,19 +416,30 @@ class ESNDecoder:
                     sound, orig_sr=data.samplerate, target_sr=self.samplerate_, res_type="soxr_hq"
                 )
             spect, f = spectrogram_of_audio(self.pipeline_, sound, self.samplerate_)
-            scores = self.predict_scores(spect, f)
+            scores, envelope = self.predict_scores(spect, f), self.features.envelope(spect, f)
         else:
             if freqs is None:
                 raise ValueError("predict() on a spectrogram needs freqs, its frequencies (Hz)")
             scores = self.predict_scores(np.asarray(data), freqs)
-        return self._prediction(scores)
+            envelope = self.features.envelope(np.asarray(data), freqs)
+        return self._prediction(scores, envelope)
 
-    def _prediction(self, scores: np.ndarray) -> AnnotationPrediction:
-        """The :class:`AnnotationPrediction` of readout scores (frames, classes + onset)."""
+    def _prediction(
+        self, scores: np.ndarray, envelope: np.ndarray | None = None
+    ) -> AnnotationPrediction:
+        """The :class:`AnnotationPrediction` of readout scores (frames, classes + onset).
+
+        ``envelope``: the recording's energy envelope per spectrogram frame
+        (:meth:`BandFeatures.envelope`), read by the boundary refiner (:attr:`refiner_`,
+        if the model has one) to move each segment edge off the model's frame grid.
+        """
         k = len(self.class_names_)
         labels = scores[:, :k].argmax(1)
+        segments = self._segments(labels, scores[:, k])
+        if self.refiner_ is not None and envelope is not None:
+            segments = self.refiner_.refine(segments, self._edge_context(scores, envelope))
         return AnnotationPrediction(
-            segments=self._segments(labels, scores[:, k]),
+            segments=segments,
             frame_labels=labels,
             probabilities=scores_to_probabilities(scores[:, :k]),
             class_names=list(self.class_names_),
@@ -433,7 +482,7 @@ class ESNDecoder:
         resample: bool | str = "down",
         block_s: float | None = None,
     ) -> np.ndarray:
-        """Readout scores of an audio file (:meth:`annotate`)."""
+        """Readout scores and energy envelope of an audio file (:meth:`annotate`)."""
         from ..io.audio import load_audio
 
         self._check_fitted()
@@ -449,7 +498,7 @@ class ESNDecoder:
             warn_resample=True,
         )
         spect, freqs = spectrogram_of_audio(self.pipeline_, record.sound.data[0], self.samplerate_)
-        return self.predict_scores(spect, freqs)
+        return self.predict_scores(spect, freqs), self.features.envelope(spect, freqs)
 
     def _read_plan(
         self, audio_path: str | os.PathLike, block_s: float | None = None
@@ -512,22 +561,22 @@ class ESNDecoder:
         self._check_fitted()
         paths = [pathlib.Path(p) for p in audio_paths]
         out: list[AnnotationPrediction | None] = [None] * len(paths)
-        pending: list[tuple[int, np.ndarray]] = []
+        pending: list[tuple[int, np.ndarray, np.ndarray]] = []
 
         def flush():
-            scores = self._scores_many([bands for _, bands in pending])
-            for (i, _), s in zip(pending, scores, strict=True):
-                out[i] = self._prediction(s)
+            scores = self._scores_many([bands for _, bands, _ in pending])
+            for (i, _, envelope), s in zip(pending, scores, strict=True):
+                out[i] = self._prediction(s, envelope)
             pending.clear()
 
-        def read(i: int) -> np.ndarray | None:
+        def read(i: int) -> tuple[np.ndarray, np.ndarray] | None:
             plan = self._read_plan(paths[i])
             if plan is None or not plan[1]:
                 return None
-            bands = self._recording_bands(paths[i], plan[0])
+            bands, envelope = self._recording_bands(paths[i], plan[0])
             if len(bands) == 0:
                 raise AudioError(paths[i], "too short to annotate")
-            return bands
+            return bands, envelope
 
         # files are read two at a time (decoding and FFTs release the GIL), in order, at
         # most READ_AHEAD ahead of the reservoir (bounded memory for any number of files);
@@ -540,12 +589,12 @@ class ESNDecoder:
             for i in range(len(paths)):
                 while len(ahead) < READ_AHEAD and i + len(ahead) < len(paths):
                     ahead.append(pool.submit(read, i + len(ahead)))
-                bands = ahead.popleft().result()
-                if bands is None:
+                read_out = ahead.popleft().result()
+                if read_out is None:
                     out[i] = self.predict(paths[i], resample=resample)
                     continue
-                pending.append((i, bands))
-                if sum(len(b) for _, b in pending) >= GROUP_FRAMES:
+                pending.append((i, *read_out))
+                if sum(len(b) for _, b, _ in pending) >= GROUP_FRAMES:
                     flush()
             flush()
         return out
@@ -594,8 +643,9 @@ class ESNDecoder:
         check_length(path, info.frames, info.samplerate, self.min_samples_ or 1)
         return self.predict(path, block_s=chunk_s).segments
 
-    def _recording_bands(self, path: pathlib.Path, block_s: float) -> np.ndarray:
-        """Band energies (time, band), float32, of a recording read ``block_s`` s at a time.
+    def _recording_bands(self, path: pathlib.Path, block_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Band energies (time, band), float32, of a recording read ``block_s`` s at a time,
+        and its energy envelope (spectrogram frames,) for the boundary refiner.
 
         Equal to ``features.bands`` of the whole-file spectrogram up to float32 rounding
         (:class:`~vocalpy_xai.models.features.DbBandSpectrogram`): each block is read with
@@ -630,20 +680,22 @@ class ESNDecoder:
                 return spec.power(np.pad(audio, (max(0, -lo), max(0, hi - total))))
 
             firsts = list(range(0, n_frames, per_block))
-            bands, floors = [], []
+            bands, envelopes, floors = [], [], []
             peak = np.float32(-np.inf)
             for first in firsts:
                 pw = power(first)
                 peak = max(peak, spec.peak_db(pw))
                 floors.append(peak - np.float32(spec.TOP_DB))
                 bands.append(spec.bands(pw, floors[-1]))
+                envelopes.append(spec.envelope(pw, floors[-1]))
             final = peak - np.float32(spec.TOP_DB)
             for i, first in enumerate(firsts):
                 if floors[i] < final:  # the file got louder after this block
-                    bands[i] = spec.bands(power(first), final)
+                    pw = power(first)
+                    bands[i], envelopes[i] = spec.bands(pw, final), spec.envelope(pw, final)
         if not bands:
-            return np.empty((0, self.features.n_bands), np.float32)
-        return np.concatenate(bands)
+            return np.empty((0, self.features.n_bands), np.float32), np.empty(0, np.float32)
+        return np.concatenate(bands), np.concatenate(envelopes)
 
     def _scores_of_bands(self, bands: np.ndarray, span: int = 8192) -> np.ndarray:
         """Readout scores (frames, classes + 1) of band energies, ``span`` frames at a time.
@@ -666,16 +718,19 @@ class ESNDecoder:
         out += self.readout_.bias
         return out
 
-    def _block_scores(self, audio_path: str | os.PathLike, block_s: float) -> np.ndarray:
-        """Readout scores of a recording streamed in blocks: bands, then span by span."""
+    def _block_scores(
+        self, audio_path: str | os.PathLike, block_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Readout scores and envelope of a recording streamed in blocks: bands, then span by
+        span."""
         from ..errors import AudioError
 
         path = pathlib.Path(audio_path)
         with threadpoolctl.threadpool_limits(1, user_api="blas"):  # small products: 1 thread
-            bands = self._recording_bands(path, block_s)
+            bands, envelope = self._recording_bands(path, block_s)
             if len(bands) == 0:
                 raise AudioError(path, "too short to annotate")
-            return self._scores_of_bands(bands)
+            return self._scores_of_bands(bands), envelope
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, metrics: dict | None = None) -> pathlib.Path:
@@ -703,6 +758,9 @@ class ESNDecoder:
             "Wout": self.readout_.Wout,
             "readout_bias": self.readout_.bias,
         }
+        if self.refiner_ is not None:
+            arrays["boundary_w_onset"] = self.refiner_.w_onset
+            arrays["boundary_w_offset"] = self.refiner_.w_offset
         config = {
             "params": attrs.asdict(self.params),
             "features": self.features.to_dict(),
@@ -713,6 +771,7 @@ class ESNDecoder:
             "frame_step": self.frame_step_,
             "time_offset": self.time_offset_,
             "training": self.training_,
+            "boundaries": None if self.refiner_ is None else self.refiner_.to_dict(),
         }
         return save_model_folder(
             path,
@@ -737,10 +796,13 @@ class ESNDecoder:
         config = open_model_folder(path, "ESNDecoder", FORMAT_VERSION, _CONFIG_KEYS, verify)
         cfg_file = path / CONFIG_FILE
         try:
+            boundaries = config.get("boundaries")  # absent: saved before the refiner existed
+            boundaries = BoundaryParams.from_dict(boundaries) if boundaries else False
             model = cls(
                 ESNParams(**config["params"]),
                 BandFeatures.from_dict(config["features"]),
                 PostprocessParams(**config["postprocess"]),
+                boundaries,
             )
             classes = [str(c) for c in config["class_names"]]
             samplerate, frame_step = int(config["samplerate"]), float(config["frame_step"])
@@ -788,6 +850,15 @@ class ESNDecoder:
         model.readout_ = Ridge(ridge=model.params.ridge, Wout=w["Wout"], bias=w["readout_bias"])
         model.reservoir_ = model._make_reservoir(W=W, Win=Win, bias=w["bias"])
         model.reservoir_.initialize(np.zeros((1, n_in)))
+        if boundaries:
+            n_edge = BoundaryRefiner.n_features(boundaries)
+            for name in ("boundary_w_onset", "boundary_w_offset"):
+                if name not in w:
+                    raise ModelFolderError(w_file, f"no array '{name}' (config has boundaries)")
+                check_shape(w_file, name, w[name].shape, (n_edge,))
+            model.refiner_ = BoundaryRefiner(
+                boundaries, w["boundary_w_onset"], w["boundary_w_offset"]
+            )
         model.class_names_ = classes
         model.pipeline_ = config["pipeline"]
         model.samplerate_ = samplerate

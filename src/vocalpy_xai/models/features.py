@@ -58,6 +58,17 @@ class BandFeatures:
         bands = bands[:, : n * self.stride].reshape(self.n_bands, n, self.stride).mean(-1)
         return np.ascontiguousarray(bands.T, dtype=np.float64)  # (time, band)
 
+    def envelope(self, spectrogram: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        """Energy envelope (time,) in dB of a dB spectrogram: mean power of the kept bins.
+
+        One value per spectrogram frame (not pooled), for the edges of segments
+        (:mod:`vocalpy_xai.models.boundaries`); :meth:`DbBandSpectrogram.envelope` gives
+        the same from audio.
+        """
+        keep = (freqs >= self.fmin) & (freqs <= self.fmax)
+        power = np.power(10.0, np.asarray(spectrogram[keep], dtype=np.float64) / 10.0)
+        return (10.0 * np.log10(power.mean(axis=0))).astype(np.float32)
+
     def n_frames(self, n_spect_frames: int) -> int:
         """Model frames made from ``n_spect_frames`` spectrogram frames."""
         return n_spect_frames // self.stride
@@ -189,6 +200,16 @@ class DbBandSpectrogram:
         n = len(db) // stride
         pooled = db[: n * stride].reshape(n, stride, -1).mean(1, dtype=np.float64)
         return (pooled @ self.band_matrix).astype(np.float32)  # band means, one product
+
+    def envelope(self, power: np.ndarray, floor_db: float) -> np.ndarray:
+        """Energy envelope (frames,) in dB of :meth:`power` frames under librosa's floor.
+
+        :meth:`BandFeatures.envelope` of the dB spectrogram, up to float32 rounding: the
+        mean over the kept bins of the power, each bin floored as the dB values are.
+        """
+        lowest = max(np.float32(self.AMIN**2), np.float32(10.0 ** (float(floor_db) / 10.0)))
+        kept = np.maximum(power[:, self.keep], np.float32(lowest))
+        return (10.0 * np.log10(kept.mean(axis=1, dtype=np.float64))).astype(np.float32)
 
     def peak_db(self, power: np.ndarray) -> np.float32:
         """The loudest bin of ``power`` in dB (librosa's reference for its floor)."""

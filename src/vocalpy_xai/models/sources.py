@@ -61,8 +61,14 @@ class StoreSource:
         return self._reader.frame_labels(clip)
 
     def onsets_s(self, clip: int) -> np.ndarray:
+        return self._segment_times(clip, "segment_onset_s")
+
+    def offsets_s(self, clip: int) -> np.ndarray:
+        return self._segment_times(clip, "segment_offset_s")
+
+    def _segment_times(self, clip: int, name: str) -> np.ndarray:
         store_clip = int(self.ds["clip"].values[clip])
-        return self.ds["segment_onset_s"].values[self.ds["segment_clip"].values == store_clip]
+        return self.ds[name].values[self.ds["segment_clip"].values == store_clip]
 
     def n_frames(self, clip: int) -> int:
         return self._reader.n_frames(clip)
@@ -117,9 +123,9 @@ class VakDatasetSource:
         self.samplerate = int(soundfile.info(table["audio_path"][0]).samplerate)
         self.pipeline = {"kind": "vak", "spect_params": spect_params, "samplerate": self.samplerate}
         annot = pd.read_csv(self.path / pathlib.Path(table["annot_path"][0]).name)
-        self._onsets = {
-            pathlib.Path(p).name: g["onset_s"].to_numpy() for p, g in annot.groupby("notated_path")
-        }
+        by_file = annot.groupby("notated_path")
+        self._onsets = {pathlib.Path(p).name: g["onset_s"].to_numpy() for p, g in by_file}
+        self._offsets = {pathlib.Path(p).name: g["offset_s"].to_numpy() for p, g in by_file}
         self.n_clips = len(table)
         self.description = str(self.path)
 
@@ -132,6 +138,9 @@ class VakDatasetSource:
 
     def onsets_s(self, clip: int) -> np.ndarray:
         return self._onsets.get(pathlib.Path(self.table["audio_path"][clip]).name, np.array([]))
+
+    def offsets_s(self, clip: int) -> np.ndarray:
+        return self._offsets.get(pathlib.Path(self.table["audio_path"][clip]).name, np.array([]))
 
     def n_frames(self, clip: int) -> int:
         return int(len(self.frame_labels(clip)))
