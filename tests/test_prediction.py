@@ -94,4 +94,5 @@ def test_segments_become_a_crowsetta_annotation(trained_esn, small_store, tmp_pa
     out = write_annotations(annot, tmp_path / "pred.csv", "simple-seq")
     back = read_annotations(out, "simple-seq")[0]
     np.testing.assert_array_equal(np.asarray(back.seq.labels).astype(str), seg.labels)
-    np.testing.assert_allclose(back.seq.onsets_s, seg.onsets_s, atol=1e-6)
+    # crowsetta's simple-seq reader rounds times to the millisecond (``to_seq``)
+    np.testing.assert_allclose(back.seq.onsets_s, seg.onsets_s, atol=5e-4 + 1e-9)
