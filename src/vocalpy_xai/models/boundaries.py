@@ -140,15 +140,15 @@ class BoundaryRefiner:
     def features(edges_s: np.ndarray, ctx: EdgeContext, params: BoundaryParams) -> np.ndarray:
         """Feature vectors (edges, :meth:`n_features`) of edges at ``edges_s`` (s)."""
         edges_s = np.asarray(edges_s, dtype=np.float64)
-        t_env = ctx.time_offset + np.arange(len(ctx.envelope)) * ctx.env_s
-        at = edges_s[:, None] + _offsets(params.half_window_s, params.step_s)[None]
-        level = np.interp(at, t_env, ctx.envelope) - np.interp(edges_s, t_env, ctx.floor)[:, None]
+        at = (edges_s - ctx.time_offset)[:, None] / ctx.env_s
+        at_env = at + _offsets(params.half_window_s, params.step_s)[None] / ctx.env_s
+        level = _sample(ctx.envelope, at_env) - _sample(ctx.floor, at[:, 0])[:, None]
         level = np.clip(level, -5.0, 40.0)  # the background's dips and the loudest notes
         parts = [level] + [np.maximum(level - k, 0.0) for k in params.knots_db]
-        t_sc = ctx.time_offset + np.arange(len(ctx.scores)) * ctx.frame_s
-        at = edges_s[:, None] + _offsets(params.score_half_window_s, params.score_step_s)[None]
+        at = (edges_s - ctx.time_offset)[:, None] / ctx.frame_s
+        at = at + _offsets(params.score_half_window_s, params.score_step_s)[None] / ctx.frame_s
         for col in (0, ctx.scores.shape[1] - 1):  # background, onset
-            parts.append(np.interp(at, t_sc, ctx.scores[:, col]))
+            parts.append(_sample(ctx.scores[:, col], at))
         parts.append(np.ones((len(edges_s), 1)))
         return np.hstack(parts)
 
@@ -188,10 +188,11 @@ class BoundaryRefiner:
         """
         if len(segments) == 0:
             return segments
-        cap = self.params.max_shift_s
+        cap, n = self.params.max_shift_s, len(segments)
         on0, off0 = segments.onsets_s, segments.offsets_s
-        on = on0 + np.clip(self.features(on0, ctx, self.params) @ self.w_onset, -cap, cap)
-        off = off0 + np.clip(self.features(off0, ctx, self.params) @ self.w_offset, -cap, cap)
+        x = self.features(np.concatenate([on0, off0]), ctx, self.params)
+        on = on0 + np.clip(x[:n] @ self.w_onset, -cap, cap)
+        off = off0 + np.clip(x[n:] @ self.w_offset, -cap, cap)
         on = np.maximum(on, np.concatenate([[0.0], off[:-1]]))
         bad = off <= on
         on, off = np.where(bad, on0, on), np.where(bad, off0, off)
@@ -205,6 +206,18 @@ class BoundaryRefiner:
 def _offsets(half: float, step: float) -> np.ndarray:
     k = int(round(half / step))
     return np.arange(-k, k + 1) * step
+
+
+def _sample(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values`` (evenly spaced) at fractional indices ``at``, linearly interpolated and
+    held at the ends: :func:`numpy.interp` on a regular grid, without its search."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 1:
+        return np.full(np.shape(at), values[0])
+    at = np.clip(at, 0.0, len(values) - 1.0)
+    i = np.minimum(at.astype(np.intp), len(values) - 2)
+    frac = at - i
+    return values[i] * (1.0 - frac) + values[i + 1] * frac
 
 
 def _nearest(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -359,7 +359,9 @@ def noise_floor_db(
             centers = np.arange(0, n + hop - 1, hop).clip(max=n - 1)
             starts = np.clip(centers - win // 2, 0, n - win)
             windows = np.lib.stride_tricks.sliding_window_view(env, win)[starts]
-            floor_at_centers = np.nanpercentile(windows, noise_percentile, axis=1)
+            # without digital silence, np.percentile gives the same 4x faster
+            percentile = np.nanpercentile if np.isnan(env).any() else np.percentile
+            floor_at_centers = percentile(windows, noise_percentile, axis=1)
             floor_at_centers = np.where(
                 np.isnan(floor_at_centers), min_floor_dbfs, floor_at_centers
             )
