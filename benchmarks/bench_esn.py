@@ -730,6 +730,23 @@ def write(results: dict) -> None:
         )
     h, r = e["one_hour"], e["reference_path"]
     each = e.get("annotate_each") or {}
+    v = e.get("val")
+    if e.get("accuracy_rerun"):
+        lines += [
+            "",
+            f"Accuracy part rerun {e['accuracy_rerun']} (`--accuracy-only`; boundary refiner: "
+            f"{'on' if e.get('boundary_refiner') else 'off'}): training {e['train_wall_s']:.1f} s "
+            f"wall, {e['train_cpu_s']:.1f} s CPU, at a 1-min load average of "
+            f"{e['train_load_average_1min'][0]:.1f}-{e['train_load_average_1min'][1]:.1f} on "
+            "the shared 2-core machine (wall time is the load's; CPU time is the model's)."
+            + (
+                f" VAL (files {v['files']}, where the post-processing was chosen): SER "
+                f"{v['syllable_error_rate']:.2%}, onset/offset F1 {v['onset_f1_10ms']:.4f}/"
+                f"{v['offset_f1_10ms']:.4f}, 1-ms frame accuracy {v['frame_accuracy_1ms']:.2%}."
+                if v
+                else ""
+            ),
+        ]
     lines += [
         "",
         f"Annotation of TEST ({e['test_audio_s']:.0f} s, 40 files, a csv written per file) "

@@ -1,5 +1,6 @@
 """Annotation and classification models."""
 
+from .boundaries import BoundaryParams, BoundaryRefiner
 from .esn_decoder import ESNDecoder, ESNParams
 from .features import BandFeatures, DbBandSpectrogram
 from .postprocess import PostprocessParams, frames_to_segments, to_annotation, to_vocalpy_segments
@@ -9,6 +10,8 @@ from .reservoir_engine import ReservoirEngine
 __all__ = [
     "AnnotationPrediction",
     "BandFeatures",
+    "BoundaryParams",
+    "BoundaryRefiner",
     "DbBandSpectrogram",
     "ESNDecoder",
     "ESNParams",
