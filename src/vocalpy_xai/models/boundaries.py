@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 
 from ..io.annotations import SegmentTable
+from ..segment.energy import AdaptiveEnergyParams, noise_floor_db
 
 
 @attrs.define(frozen=True)
@@ -46,7 +47,8 @@ class BoundaryParams:
     score_half_window_s, score_step_s : float
         The same for the model's background and onset scores.
     noise_win_s, noise_percentile : float
-        Running noise floor of the envelope (:func:`vocalpy_xai.segment.noise_floor_db`).
+        Running noise floor of the envelope (:func:`vocalpy_xai.segment.noise_floor_db`);
+        default: the adaptive energy segmenter's (:class:`~vocalpy_xai.segment.AdaptiveEnergyParams`).
     max_shift_s : float
         Largest correction applied (s).
     match_s : float
@@ -60,8 +62,8 @@ class BoundaryParams:
     knots_db: tuple[float, ...] = (3.0, 8.0)
     score_half_window_s: float = 0.016
     score_step_s: float = 0.004
-    noise_win_s: float = 3.0
-    noise_percentile: float = 20.0
+    noise_win_s: float = AdaptiveEnergyParams.noise_win_dur
+    noise_percentile: float = AdaptiveEnergyParams.noise_percentile
     max_shift_s: float = 0.008
     match_s: float = 0.010
     ridge: float = 1.0
@@ -69,7 +71,8 @@ class BoundaryParams:
     @classmethod
     def from_dict(cls, d: dict) -> BoundaryParams:
         d = dict(d)
-        d["knots_db"] = tuple(float(k) for k in d.get("knots_db", cls.knots_db))
+        if "knots_db" in d:  # a JSON list
+            d["knots_db"] = tuple(float(k) for k in d["knots_db"])
         return cls(**d)
 
 
@@ -107,8 +110,6 @@ class EdgeContext:
         params: BoundaryParams,
     ) -> EdgeContext:
         """The context of a recording, its noise floor computed (``params``)."""
-        from ..segment.energy import noise_floor_db
-
         envelope = np.asarray(envelope, dtype=np.float64)
         floor = noise_floor_db(envelope, 1.0 / env_s, params.noise_win_s, params.noise_percentile)
         return cls(envelope, floor, np.asarray(scores), env_s, frame_s, time_offset)
