@@ -294,3 +294,17 @@ def test_model_folder_without_refiner_loads_and_gives_grid_edges(trained, small_
     _assert_same_segments(
         old.annotate(audio), trained._segments(scores[:, :k].argmax(1), scores[:, k])
     )
+
+
+def test_boundary_refiner_of_too_few_songs_leaves_edges_alone(small_store):
+    """One song (under ``min_edges`` matched edges) fits no correction: zero weights."""
+    model = ESNDecoder(ESNParams(units=100)).fit(small_store, [0], progress=False)
+    refiner = model.refiner_
+    assert refiner is not None
+    assert not refiner.w_onset.any() and not refiner.w_offset.any()
+    ds = open_store(small_store)
+    audio = ds["source_path"].values[TEST[0]]
+    scores, _ = model._audio_scores(audio)
+    k = len(model.class_names_)
+    plain = model._segments(scores[:, :k].argmax(1), scores[:, k])
+    _assert_same_segments(model.annotate(audio), plain)

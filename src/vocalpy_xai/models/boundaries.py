@@ -55,6 +55,9 @@ class BoundaryParams:
         Training: an edge learns from the nearest human edge within this (s), else is unused.
     ridge : float
         L2 regularisation of the regression.
+    min_edges : int
+        Training: with fewer matched onsets (or offsets) than this, they are left as they are
+        (zero weights): a few songs do not fit 82 weights.
     """
 
     half_window_s: float = 0.020
@@ -67,6 +70,7 @@ class BoundaryParams:
     max_shift_s: float = 0.008
     match_s: float = 0.010
     ridge: float = 1.0
+    min_edges: int = 200
 
     @classmethod
     def from_dict(cls, d: dict) -> BoundaryParams:
@@ -178,6 +182,9 @@ class BoundaryRefiner:
         for key in ("on", "off"):
             X = np.vstack(rows[key][0]) if rows[key][0] else np.zeros((0, n))
             y = np.concatenate(rows[key][1]) if rows[key][1] else np.zeros(0)
+            if len(y) < params.min_edges:
+                weights.append(np.zeros(n))
+                continue
             weights.append(np.linalg.solve(X.T @ X + params.ridge * np.eye(n), X.T @ y))
         return cls(params, *weights)
 
