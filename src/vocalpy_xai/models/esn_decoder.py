@@ -34,7 +34,7 @@ from .features import BandFeatures, DbBandSpectrogram
 from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
 from .prediction import AnnotationPrediction, scores_to_probabilities
-from .reservoir_engine import WARMUP_FRAMES, ReservoirEngine
+from .reservoir_engine import INFERENCE_DTYPE, WARMUP_FRAMES, ReservoirEngine
 from .sources import open_source, spectrogram_of_audio
 
 #: files of a saved model directory
@@ -555,7 +555,9 @@ class ESNDecoder:
         w_out = self.readout_.Wout  # rows: the states, then the inputs
         n_states = w_out.shape[0] - self.features.n_features
         xs = [self.features.from_bands(b) for b in bands]
-        parts = self.engine_.scores_many(xs, w_out[:n_states], self.params.bidirectional)
+        parts = self.engine_.scores_many(
+            xs, w_out[:n_states], self.params.bidirectional, dtype=INFERENCE_DTYPE
+        )
         return [
             p + x @ w_out[n_states:] + self.readout_.bias for p, x in zip(parts, xs, strict=True)
         ]
@@ -661,7 +663,9 @@ class ESNDecoder:
             hi = min(n, lo + span)
             a, b = max(0, lo - ctx), min(n, hi + ctx)
             x = self.features.from_bands(bands[a:b])
-            states = self.engine_.states(x, self.params.bidirectional, lo=lo - a, hi=hi - a)
+            states = self.engine_.states(
+                x, self.params.bidirectional, lo=lo - a, hi=hi - a, dtype=INFERENCE_DTYPE
+            )
             out[lo:hi] = states @ w_out[:n_states] + x[lo - a : hi - a] @ w_out[n_states:]
         out += self.readout_.bias
         return out
