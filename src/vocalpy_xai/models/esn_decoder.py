@@ -18,7 +18,7 @@ import concurrent.futures
 import os
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -507,18 +507,47 @@ class ESNDecoder:
             One per file, in order. A file that cannot be annotated raises
             :class:`~vocalpy_xai.errors.AudioError` naming it (as :meth:`annotate`).
         """
+        out: list[AnnotationPrediction | None] = [None] * len(audio_paths)
+        for i, prediction in self.iter_predict_many(audio_paths, resample):
+            out[i] = prediction
+        return out
+
+    def iter_predict_many(
+        self,
+        audio_paths: Sequence[str | os.PathLike],
+        resample: bool | str = "down",
+        errors: str = "raise",
+    ) -> Iterator[tuple[int, AnnotationPrediction | Exception]]:
+        """:meth:`predict_many`, each file's prediction yielded as soon as it is made.
+
+        Yields ``(index in audio_paths, prediction)``, not necessarily in order: a group
+        of short files comes out when its reservoir run ends, while the next files are
+        already being read, so a caller can write annotations meanwhile
+        (:func:`vocalpy_xai.batch.write_predictions`).
+
+        Parameters
+        ----------
+        audio_paths : sequence of path
+        resample : bool or str
+            As :meth:`annotate`.
+        errors : {"raise", "return"}
+            A file that cannot be read or annotated: raise its error (as
+            :meth:`predict_many`), or yield ``(index, the error)`` and go on with the
+            other files (a batch that lists its bad files at the end).
+        """
         from ..errors import AudioError
 
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
         self._check_fitted()
         paths = [pathlib.Path(p) for p in audio_paths]
-        out: list[AnnotationPrediction | None] = [None] * len(paths)
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush():
             scores = self._scores_many([bands for _, bands in pending])
-            for (i, _), s in zip(pending, scores, strict=True):
-                out[i] = self._prediction(s)
+            done = [(i, self._prediction(s)) for (i, _), s in zip(pending, scores, strict=True)]
             pending.clear()
+            return done
 
         def read(i: int) -> np.ndarray | None:
             plan = self._read_plan(paths[i])
@@ -540,15 +569,20 @@ class ESNDecoder:
             for i in range(len(paths)):
                 while len(ahead) < READ_AHEAD and i + len(ahead) < len(paths):
                     ahead.append(pool.submit(read, i + len(ahead)))
-                bands = ahead.popleft().result()
-                if bands is None:
-                    out[i] = self.predict(paths[i], resample=resample)
+                try:
+                    bands = ahead.popleft().result()
+                    if bands is None:
+                        yield i, self.predict(paths[i], resample=resample)
+                        continue
+                except Exception as err:
+                    if errors == "raise":
+                        raise
+                    yield i, err
                     continue
                 pending.append((i, bands))
                 if sum(len(b) for _, b in pending) >= GROUP_FRAMES:
-                    flush()
-            flush()
-        return out
+                    yield from flush()
+            yield from flush()
 
     def _scores_many(self, bands: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Readout scores of several recordings' band energies, each run whole (exact)."""
