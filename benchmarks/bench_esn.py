@@ -8,12 +8,14 @@ predicted alike), median onset/offset error, training time.
 
 ESNDecoder, default hyper-parameters (``ESNDecoder()``), 2 threads:
 
-* annotation speed, end to end (``annotate_many`` on the TEST wavs: decode, spectrogram,
-  features, reservoir both ways, read-out, segments, a ``simple-seq`` csv written per
-  file), as x real time by wall clock and per CPU second; beside it, in the same run,
-  ``annotate()`` file by file and the pre-issue-16 reference path (``load_audio`` +
-  librosa spectrogram + reservoirpy's ``Reservoir.run``) on the same files, and whether
-  they give the same annotations. ``--speed-only`` measures this part again (and the hour,
+* annotation speed, end to end (``vocalpy_xai.batch.write_predictions`` on the TEST wavs:
+  ``ESNDecoder.iter_predict_many`` -- decode, spectrogram, features, reservoir both ways,
+  read-out, segments -- and a ``simple-seq`` csv per file written on threads while the
+  next files compute; the path of ``vocalpy-xai annotate``'s tasks), as x real time by
+  wall clock and per CPU second; beside it, in the same run, ``annotate_many`` followed
+  by a csv per file in a loop, ``annotate()`` file by file, and the pre-issue-16 reference
+  path (``load_audio`` + librosa spectrogram + reservoirpy's ``Reservoir.run``) on the
+  same files, and whether they give the same annotations (the written csv files read back). ``--speed-only`` measures this part again (and the hour,
   and dask) into the existing ``esn.json``, for a rerun on a quiet machine;
 * peak RSS of a fresh process annotating one hour of song (TEST songs concatenated) with
   plain ``annotate()`` (it streams by itself), and its speed.
@@ -196,7 +198,8 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
     annotations are the same. Returns the measures and the predictions of
     ``annotate_many`` (scored by the caller).
     """
-    from vocalpy_xai.io import write_annotations
+    from vocalpy_xai.batch import write_predictions
+    from vocalpy_xai.io import SegmentTable, read_annotations, write_annotations
 
     model.annotate_many(paths[:2])  # loads numba's compiled cache
     model.annotate(paths[0])
@@ -214,9 +217,22 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
             )
         return segs
 
+    def written(folder):
+        folder.mkdir()
+        csvs = [folder / f"{pathlib.Path(p).stem}.csv" for p in paths]
+        results = write_predictions(model, paths, csvs, "simple-seq")
+        failed = [r["error"] for r in results if r["status"] != "written"]
+        if failed:
+            raise RuntimeError(f"annotation failed: {failed}")
+        return csvs
+
     load0 = os.getloadavg()[0]
-    preds, many_s, many_cpu = timed(
-        lambda: write_all(model.annotate_many(paths), work / "annotations")
+    csvs, many_s, many_cpu = timed(lambda: written(work / "annotations"))
+    preds = [
+        SegmentTable.from_annotation(read_annotations(c, "simple-seq")[0]) for c in csvs
+    ]  # what was written, read back
+    _, loop_s, loop_cpu = timed(
+        lambda: write_all(model.annotate_many(paths), work / "annotations-loop")
     )
     each, each_s, each_cpu = timed(
         lambda: write_all([model.annotate(p) for p in paths], work / "annotations-each")
@@ -233,8 +249,15 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
         "annotation_wall_s": many_s,
         "annotation_cpu_s": many_cpu,
         "annotation_x_realtime_per_cpu_s": audio_s / many_cpu,
-        "annotation_how": "ESNDecoder.annotate_many(TEST paths) + a simple-seq csv per file",
+        "annotation_how": "batch.write_predictions(model, TEST paths, csv paths): "
+        "ESNDecoder.iter_predict_many + a simple-seq csv per file written on 2 threads",
         "load_average_1min": [load0, load1],
+        "annotate_many_then_write": {
+            "what": "ESNDecoder.annotate_many(TEST paths), then a csv per file in a loop",
+            "x_realtime": audio_s / loop_s,
+            "cpu_s": loop_cpu,
+            "x_realtime_per_cpu_s": audio_s / loop_cpu,
+        },
         "annotate_each": {
             "what": "ESNDecoder.annotate() file by file + a csv per file",
             "x_realtime": audio_s / each_s,
@@ -348,6 +371,7 @@ SPEED_KEYS = (
     "annotation_x_realtime_per_cpu_s",
     "annotation_how",
     "load_average_1min",
+    "annotate_many_then_write",
     "annotate_each",
     "reference_path",
     "speedup_vs_reference_wall",
@@ -382,15 +406,21 @@ def rerun_speed(work: pathlib.Path) -> dict:
 def run_dask(work: pathlib.Path, model_dir: pathlib.Path, paths: list[str]) -> dict | None:
     """x real time of ``vocalpy-xai annotate`` (batch module) on 1 and 2 dask workers.
 
-    The TEST files, one task per file, on a ``LocalCluster`` of 1 then 2 single-threaded
-    worker processes; the wall time includes starting the cluster and loading the model in
-    each worker (as a user's run does).
+    The TEST files, in tasks of consecutive files (at most ``batch.TASK_AUDIO_S`` of audio,
+    at least one a worker: ``batch.annotate_files``), on a ``LocalCluster`` of 1 then 2
+    single-threaded worker processes; the wall time includes starting the cluster and
+    loading the model in each worker (as a user's run does).
     """
     try:
+        from vocalpy_xai import batch
         from vocalpy_xai.batch import annotate_files
     except ImportError:  # the batch module (issue 12) is not on this branch
         return None
-    out = {}
+    out = {
+        "task_how": f"tasks of consecutive files, at most {batch.TASK_AUDIO_S:.0f} s of audio "
+        "and at least one a worker, each through ESNDecoder.iter_predict_many + csv files "
+        "written on threads"
+    }
     for n in (1, 2):
         report = annotate_files(paths, model_dir, work / f"dask-{n}", num_workers=n, progress=False)
         if report.failures:
@@ -692,6 +722,7 @@ def write(results: dict) -> None:
         )
     h, r = e["one_hour"], e["reference_path"]
     each = e.get("annotate_each") or {}
+    loop = e.get("annotate_many_then_write") or {}
     lines += [
         "",
         f"Annotation of TEST ({e['test_audio_s']:.0f} s, 40 files, a csv written per file) "
@@ -703,6 +734,12 @@ def write(results: dict) -> None:
         f"{e['load_average_1min'][1]:.1f} after"
         + (f"; speed part rerun {e['speed_rerun']}" if e.get("speed_rerun") else "")
         + "). Same files, same run: "
+        + (
+            f"`annotate_many` then a csv per file in a loop {loop['x_realtime']:.0f}x real time "
+            f"({loop['x_realtime_per_cpu_s']:.0f}x per CPU s); "
+            if loop
+            else ""
+        )
         + (
             f"`annotate()` file by file {each['x_realtime']:.0f}x real time "
             f"({each['x_realtime_per_cpu_s']:.0f}x per CPU s); "
@@ -717,7 +754,7 @@ def write(results: dict) -> None:
         )
         + f"; speed-up {e['speedup_vs_reference_wall']:.1f}x wall, "
         f"{e['speedup_vs_reference_cpu']:.1f}x CPU; identical annotations (reference vs "
-        f"`annotate_many`) in {r['files_with_identical_annotations']} of {r['n_files']} files"
+        f"the written csv files) in {r['files_with_identical_annotations']} of {r['n_files']} files"
         + (
             f", (reference vs `annotate()`) in {each['files_with_identical_annotations']}."
             if each
@@ -763,8 +800,8 @@ def write(results: dict) -> None:
         lines.append("dask: the batch annotation module was not on this branch; keys null.")
     else:
         lines.append(
-            f"dask (`vocalpy_xai.batch.annotate_files`, TEST files, one task per file, "
-            f"LocalCluster start-up included): {d['x_realtime_1_worker']:.0f}x real time on 1 "
+            f"dask (`vocalpy_xai.batch.annotate_files`, TEST files, "
+            f"{d.get('task_how', 'one task per file')}, LocalCluster start-up included): {d['x_realtime_1_worker']:.0f}x real time on 1 "
             f"worker ({d['seconds_1']:.1f} s), {d['x_realtime_2_workers']:.0f}x on 2 "
             f"({d['seconds_2']:.1f} s)."
         )

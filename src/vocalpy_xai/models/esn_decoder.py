@@ -545,9 +545,10 @@ class ESNDecoder:
 
         def flush():
             scores = self._scores_many([bands for _, bands in pending])
-            done = [(i, self._prediction(s)) for (i, _), s in zip(pending, scores, strict=True)]
+            done = [i for i, _ in pending]
             pending.clear()
-            return done
+            for i, s in zip(done, scores, strict=True):
+                yield i, self._prediction(s)  # the caller writes it while the next is made
 
         def read(i: int) -> np.ndarray | None:
             plan = self._read_plan(paths[i])
