@@ -304,8 +304,12 @@ def _annotate_task(
     digest: str,
     model_name: str,
     annot_format: str,
+    engine_threads: int | None = None,
 ) -> list[dict]:
     """Annotate a list of files; runs on a worker. One ``{"status", ...}`` per file.
+
+    ``engine_threads``: threads of the model's reservoir engine in this worker (a local
+    cluster's cores shared among its workers), or None for the engine's default.
 
     A file whose annotation exists is skipped if its record names the same model and the
     same audio (SHA-256), refused if the annotation is someone else's, annotated again if
@@ -357,6 +361,8 @@ def _annotate_task(
             write_text(_record_path(out, output_p), json.dumps(rec, indent=1))
 
         model = _loaded(model_dir, digest)
+        if engine_threads and hasattr(model, "engine_"):
+            model.engine_.threads = engine_threads
         done = write_predictions(
             model,
             [audios[i] for i in todo],
@@ -511,6 +517,9 @@ def annotate_files(
     t0 = time.perf_counter()
 
     groups: list[list[int]] = []
+    # a local cluster's workers share this machine's cores: the reservoir steps on as many
+    # threads as each worker's share (a remote cluster's workers keep the engine's default)
+    engine_threads = None if scheduler else max(1, (os.cpu_count() or 1) // max(1, num_workers))
 
     def make_tasks(n_workers: int) -> list[tuple]:
         groups.extend(_tasks(files, n_workers))
@@ -523,6 +532,7 @@ def annotate_files(
                 digest,
                 model_name,
                 annot_format,
+                engine_threads,
             )
             for g in groups
         ]

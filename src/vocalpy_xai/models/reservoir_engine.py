@@ -241,18 +241,29 @@ class ReservoirEngine:
         self.Win_T = np.ascontiguousarray(np.asarray(Win, dtype=self.dtype).T)
         self.bias = np.broadcast_to(np.asarray(bias, dtype=self.dtype), (self.units,)).copy()
         self.leak_rate = float(leak_rate)
-        self.threads = max(1, int(threads))
+        self._threads = [max(1, int(threads))]  # shared with the dtype twins (astype)
 
     @classmethod
     def from_reservoir(cls, reservoir, threads: int = 2) -> ReservoirEngine:
         """The engine of an initialised :class:`reservoirpy.nodes.Reservoir`."""
         return cls(reservoir.W, reservoir.Win, reservoir.bias, reservoir.lr, threads=threads)
 
+    @property
+    def threads(self) -> int:
+        """Threads stepping the slots (e.g. 1 in each of as many dask workers as cores)."""
+        return self._threads[0]
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        self._threads[0] = max(1, int(n))
+
     def astype(self, dtype) -> ReservoirEngine:
-        """The same reservoir stepped in ``dtype`` (built once, then cached)."""
+        """The same reservoir stepped in ``dtype`` (built once, then cached; same threads)."""
         dtype = np.dtype(dtype)
         if dtype not in self._twins:
-            self._twins[dtype] = ReservoirEngine(*self._args, dtype=dtype)
+            twin = ReservoirEngine(*self._args, dtype=dtype)
+            twin._threads, twin._twins = self._threads, self._twins
+            self._twins[dtype] = twin
         return self._twins[dtype]
 
     def states(
