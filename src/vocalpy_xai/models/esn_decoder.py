@@ -640,7 +640,8 @@ class ESNDecoder:
         librosa's 80-dB floor, which the whole-file spectrogram takes from the file's
         loudest bin, is the loudest bin so far; a block computed under a lower floor than
         the file's final one is computed again. The bands take 4 bytes x bands per 8-ms
-        frame (86 MB an hour), a 64th of the audio.
+        frame (86 MB an hour), a 64th of the audio. With several blocks, the FFTs of the
+        next :data:`READ_THREADS` blocks run on threads while this one is pooled into bands.
         """
         import soundfile
 
@@ -656,7 +657,7 @@ class ESNDecoder:
             total = f.frames
             n_frames = 1 + total // hop  # librosa.stft, centred
 
-            def power(first: int) -> np.ndarray:
+            def audio_of(first: int) -> np.ndarray:
                 last = min(n_frames, first + per_block)
                 lo, hi = first * hop - half, (last - 1) * hop + half
                 f.seek(max(0, lo))
@@ -664,16 +665,26 @@ class ESNDecoder:
                 audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
                 if not np.isfinite(audio).all():
                     raise AudioError(path, "contains NaN or infinite samples")
-                return spec.power(np.pad(audio, (max(0, -lo), max(0, hi - total))))
+                return np.pad(audio, (max(0, -lo), max(0, hi - total)))
+
+            def power(first: int) -> np.ndarray:
+                return spec.power(audio_of(first))
 
             firsts = list(range(0, n_frames, per_block))
             bands, floors = [], []
             peak = np.float32(-np.inf)
-            for first in firsts:
-                pw = power(first)
-                peak = max(peak, spec.peak_db(pw))
-                floors.append(peak - np.float32(spec.TOP_DB))
-                bands.append(spec.bands(pw, floors[-1]))
+            threads = READ_THREADS if len(firsts) > 1 else 0  # one block: no threads
+            with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+                # the file is read here, in order; FFTs of the next blocks on the threads
+                ahead: collections.deque = collections.deque()
+                for k in range(len(firsts)):
+                    while len(ahead) < threads and k + len(ahead) < len(firsts):
+                        block = audio_of(firsts[k + len(ahead)])
+                        ahead.append(pool.submit(spec.power, block))
+                    pw = ahead.popleft().result() if threads else power(firsts[k])
+                    peak = max(peak, spec.peak_db(pw))
+                    floors.append(peak - np.float32(spec.TOP_DB))
+                    bands.append(spec.bands(pw, floors[-1]))
             final = peak - np.float32(spec.TOP_DB)
             for i, first in enumerate(firsts):
                 if floors[i] < final:  # the file got louder after this block
