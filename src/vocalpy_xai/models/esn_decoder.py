@@ -544,7 +544,7 @@ class ESNDecoder:
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush():
-            scores = self._scores_many([bands for _, bands in pending])
+            scores = self._scores_many([x for _, x in pending])
             done = [i for i, _ in pending]
             pending.clear()
             for i, s in zip(done, scores, strict=True):
@@ -557,7 +557,7 @@ class ESNDecoder:
             bands = self._recording_bands(paths[i], plan[0])
             if len(bands) == 0:
                 raise AudioError(paths[i], "too short to annotate")
-            return bands
+            return self.features.from_bands(bands)  # on the reading threads too
 
         # files are read two at a time (decoding and FFTs release the GIL), in order, at
         # most READ_AHEAD ahead of the reservoir (bounded memory for any number of files);
@@ -571,8 +571,8 @@ class ESNDecoder:
                 while len(ahead) < READ_AHEAD and i + len(ahead) < len(paths):
                     ahead.append(pool.submit(read, i + len(ahead)))
                 try:
-                    bands = ahead.popleft().result()
-                    if bands is None:
+                    x = ahead.popleft().result()
+                    if x is None:
                         yield i, self.predict(paths[i], resample=resample)
                         continue
                 except Exception as err:
@@ -580,16 +580,15 @@ class ESNDecoder:
                         raise
                     yield i, err
                     continue
-                pending.append((i, bands))
-                if sum(len(b) for _, b in pending) >= GROUP_FRAMES:
+                pending.append((i, x))
+                if sum(len(x) for _, x in pending) >= GROUP_FRAMES:
                     yield from flush()
             yield from flush()
 
-    def _scores_many(self, bands: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Readout scores of several recordings' band energies, each run whole (exact)."""
+    def _scores_many(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Readout scores of several recordings' features, each run whole (exact)."""
         w_out = self.readout_.Wout  # rows: the states, then the inputs
         n_states = w_out.shape[0] - self.features.n_features
-        xs = [self.features.from_bands(b) for b in bands]
         parts = self.engine_.scores_many(
             xs, w_out[:n_states], self.params.bidirectional, dtype=INFERENCE_DTYPE
         )
