@@ -259,7 +259,7 @@ def _checked_already(seg: SegmentTable) -> contextlib.AbstractContextManager:
 
     crowsetta's seq writers validate their table with a pandera schema before writing
     (``SimpleSeqSchema``: float onsets and offsets, no missing values, labels coerced to
-    strings), which costs most of a short file's write (about 7 of 9 ms here, issue 16).
+    strings), which costs about half of a short file's write (profiled, issue 16).
     A :class:`SegmentTable` holds float arrays and string labels by construction, so when
     its times are also free of NaN the check cannot fail nor change a value, and the file
     is the same byte for byte (tested): it is skipped for that write only (pandera's
