@@ -108,28 +108,33 @@ def in_process_batched(files, model_dir, out: pathlib.Path) -> dict:
 
 
 def on_dask(files, model_dir, out: pathlib.Path, workers: int) -> dict:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from vocalpy_xai.batch import annotate_files
+    from vocalpy_xai.batch import annotate_files, local_cluster
 
     t0 = time.perf_counter()
-    with LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    with local_cluster(workers) as cluster:  # the cluster annotate_files makes by default
         # start-up, once per batch: worker processes import vocalpy-xai and load the model
         # (warm-up: one file per worker, into a scratch folder)
+        threads = max(1, (os.cpu_count() or 1) // workers)  # as annotate_files' own cluster
         annotate_files(
             files[:workers],
             model_dir,
             out / "warm-up",
             scheduler=cluster.scheduler_address,
             progress=False,
+            engine_threads=threads,
         )
         startup = time.perf_counter() - t0
         with Client(cluster) as client:
             cpu0 = client.run(time.process_time)
             report = annotate_files(
-                files, model_dir, out / "run", scheduler=cluster.scheduler_address, progress=False
+                files,
+                model_dir,
+                out / "run",
+                scheduler=cluster.scheduler_address,
+                progress=False,
+                engine_threads=threads,
             )
             cpu1 = client.run(time.process_time)
     assert not report.failures, report.failures
