@@ -56,6 +56,16 @@ def train_model(tmp: pathlib.Path) -> pathlib.Path:
     return model.save(tmp / "esn")
 
 
+def _rates(audio_s: float, seconds: float, cpu: float) -> dict:
+    return {
+        "audio_s": audio_s,
+        "seconds": seconds,
+        "x_realtime": audio_s / seconds,
+        "cpu_s": cpu,
+        "x_realtime_per_cpu_s": audio_s / cpu,
+    }
+
+
 def in_process(files, model_dir, out: pathlib.Path) -> dict:
     import crowsetta
     import soundfile
@@ -76,13 +86,7 @@ def in_process(files, model_dir, out: pathlib.Path) -> dict:
         )
         audio_s += soundfile.info(str(f)).duration
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {
-        "audio_s": audio_s,
-        "seconds": seconds,
-        "x_realtime": audio_s / seconds,
-        "cpu_s": cpu,
-        "x_realtime_per_cpu_s": audio_s / cpu,
-    }
+    return _rates(audio_s, seconds, cpu)
 
 
 def in_process_batched(files, model_dir, out: pathlib.Path) -> dict:
@@ -98,13 +102,7 @@ def in_process_batched(files, model_dir, out: pathlib.Path) -> dict:
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert all(r["status"] == "written" for r in results), results
     audio_s = sum(soundfile.info(str(f)).duration for f in files)
-    return {
-        "audio_s": audio_s,
-        "seconds": seconds,
-        "x_realtime": audio_s / seconds,
-        "cpu_s": cpu,
-        "x_realtime_per_cpu_s": audio_s / cpu,
-    }
+    return _rates(audio_s, seconds, cpu)
 
 
 def on_dask(files, model_dir, out: pathlib.Path, workers: int) -> dict:
