@@ -319,12 +319,14 @@ def _annotate_task(
     out = pathlib.Path(out_dir)
     results: list[dict | None] = [None] * len(audios)
     todo: list[int] = []
+    shas: dict[int, str] = {}  # of the audio as it was before annotating it
     for i, (audio, output) in enumerate(zip(audios, outputs, strict=True)):
         audio_p, output_p = pathlib.Path(audio), pathlib.Path(output)
-        if not output_p.exists():
-            todo.append(i)
-            continue
         try:
+            shas[i] = sha256_file(audio_p)
+            if not output_p.exists():
+                todo.append(i)
+                continue
             record_p = _record_path(out, output_p)
             done = json.loads(record_p.read_text()) if record_p.exists() else {}
             if done.get("model_sha256") and done.get("model_sha256") != digest:
@@ -337,7 +339,7 @@ def _annotate_task(
                 raise DataError(
                     output_p, "exists and was not written by vocalpy-xai annotate; not overwriting"
                 )
-            if done.get("audio_sha256") == sha256_file(audio_p):
+            if done.get("audio_sha256") == shas[i]:
                 results[i] = {"status": "skipped", "audio_s": 0.0}
             else:
                 todo.append(i)  # same model, audio changed since: annotate again
@@ -350,7 +352,7 @@ def _annotate_task(
             output_p = pathlib.Path(outputs[i])
             rec = {
                 "audio": audios[i],
-                "audio_sha256": sha256_file(pathlib.Path(audios[i])),
+                "audio_sha256": shas[i],
                 "model": model_name,
                 "model_sha256": digest,
                 "annotation": outputs[i],
@@ -360,7 +362,12 @@ def _annotate_task(
             }
             write_text(_record_path(out, output_p), json.dumps(rec, indent=1))
 
-        model = _loaded(model_dir, digest)
+        try:
+            model = _loaded(model_dir, digest)
+        except Exception as err:  # every file of the task is listed with the reason
+            for i in todo:
+                results[i] = _failed(pathlib.Path(audios[i]), err)
+            return results
         if engine_threads and hasattr(model, "engine_"):
             model.engine_.threads = engine_threads
         done = write_predictions(
