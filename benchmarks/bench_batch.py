@@ -239,8 +239,8 @@ model once, reads its files, writes their annotations), so throughput should gro
 workers until the disk or the scheduler limits it: the scheduler costs about a millisecond
 per task and a task holds seconds of compute, far from that limit; 10,000 hours make about
 60,000 such tasks, some 1,900 a core on 32 cores, so the last tasks leave little idle time.
-Long recordings (over 2 min) are streamed in bounded memory, one file in its task. Taking the 2-worker run's rate per CPU
-second as the rate of one dedicated core, {ex["assumed_x_realtime_per_core"]:.0f}x real time, {ex["hours_of_audio"]:,} hours of
+Long recordings (over 2 min) are streamed in bounded memory inside their task.
+Taking the 2-worker run's rate per CPU second as the rate of one dedicated core, {ex["assumed_x_realtime_per_core"]:.0f}x real time, {ex["hours_of_audio"]:,} hours of
 audio take **{ex["wall_clock_hours"]:.1f} hours** on {ex["cores"]} cores. At issue 16's
 per-core goal (500x real time on 2 cores, i.e. 250x per core) it would be
 {ex["hours_of_audio"] / (250 * ex["cores"]):.1f} hours. Not measured: 32 real cores, a

@@ -15,7 +15,8 @@ ESNDecoder, default hyper-parameters (``ESNDecoder()``), 2 threads:
   wall clock and per CPU second; beside it, in the same run, ``annotate_many`` followed
   by a csv per file in a loop, ``annotate()`` file by file, and the pre-issue-16 reference
   path (``load_audio`` + librosa spectrogram + reservoirpy's ``Reservoir.run``) on the
-  same files, and whether they give the same annotations (the written csv files read back). ``--speed-only`` measures this part again (and the hour,
+  same files, and whether they give the same annotations (the written csv files read
+  back). ``--speed-only`` measures this part again (and the hour,
   and dask) into the existing ``esn.json``, for a rerun on a quiet machine;
 * peak RSS of a fresh process annotating one hour of song (TEST songs concatenated) with
   plain ``annotate()`` (it streams by itself), and its speed.
