@@ -697,7 +697,9 @@ class ESNDecoder:
 
         Each span is computed with :data:`WARMUP_FRAMES` (+1 for the deltas) frames of
         context on each side, so the result equals one run over the whole recording up
-        to floating-point noise, while the reservoir states held stay a span's worth.
+        to floating-point noise; the read-out is computed inside the reservoir's steps
+        (:meth:`ReservoirEngine.scores
+        <vocalpy_xai.models.reservoir_engine.ReservoirEngine.scores>`), so no states are kept.
         """
         n = len(bands)
         ctx = WARMUP_FRAMES + 1
@@ -708,10 +710,15 @@ class ESNDecoder:
             hi = min(n, lo + span)
             a, b = max(0, lo - ctx), min(n, hi + ctx)
             x = self.features.from_bands(bands[a:b])
-            states = self.engine_.states(
-                x, self.params.bidirectional, lo=lo - a, hi=hi - a, dtype=INFERENCE_DTYPE
-            )
-            out[lo:hi] = states @ w_out[:n_states] + x[lo - a : hi - a] @ w_out[n_states:]
+            out[lo:hi] = self.engine_.scores(
+                x,
+                w_out[:n_states],
+                self.params.bidirectional,
+                lo=lo - a,
+                hi=hi - a,
+                dtype=INFERENCE_DTYPE,
+            )  # the read-out inside the compiled step: no states kept
+            out[lo:hi] += x[lo - a : hi - a] @ w_out[n_states:]
         out += self.readout_.bias
         return out
 

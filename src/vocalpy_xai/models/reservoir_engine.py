@@ -289,14 +289,47 @@ class ReservoirEngine:
         """
         if dtype is not None and np.dtype(dtype) != self.dtype:
             return self.astype(dtype).states(x, bidirectional, lo, hi, chunk, warmup)
+        x, runs, n_out = self._chunk_runs(x, bidirectional, lo, hi, chunk, warmup)
+        out = np.zeros((n_out, self.units * (2 if bidirectional else 1)), self.dtype)
+        if runs:
+            self._run(x, runs, out, drive=self._whole_drive(x))
+        return out
+
+    def scores(
+        self,
+        x: np.ndarray,
+        w_states: np.ndarray,
+        bidirectional: bool = True,
+        lo: int = 0,
+        hi: int | None = None,
+        chunk: int | None = None,
+        warmup: int | None = WARMUP_FRAMES,
+        dtype=None,
+    ) -> np.ndarray:
+        """``states(x, ...) @ w_states`` (float64), without keeping the states.
+
+        The runs of :meth:`states`, with the read-out computed inside the compiled step as
+        in :meth:`scores_many` (``w_states``: its rows for the forward, then backward
+        states): memory is the inputs and the outputs, and the read-out costs no states
+        array and no separate product.
+        """
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            return self.astype(dtype).scores(x, w_states, bidirectional, lo, hi, chunk, warmup)
+        w = self._readout(w_states, bidirectional)
+        x, runs, n_out = self._chunk_runs(x, bidirectional, lo, hi, chunk, warmup)
+        parts = np.zeros((len(w), n_out, w.shape[1]))
+        if runs:
+            self._run(x, runs, parts, w, drive=self._whole_drive(x))
+        return parts.sum(0)
+
+    def _chunk_runs(self, x, bidirectional: bool, lo: int, hi, chunk, warmup):
+        """Inputs in the engine's dtype, the runs of :meth:`states`, and the output rows."""
         x = np.asarray(x, dtype=self.dtype)
         n = len(x)
         hi = n if hi is None else hi
         n_out = max(0, hi - lo)
-        width = self.units * (2 if bidirectional else 1)
-        out = np.zeros((n_out, width), self.dtype)
         if n_out == 0:
-            return out
+            return x, [], 0
         if chunk is None:
             per_thread = BATCH_PER_THREAD * self.threads // (2 if bidirectional else 1)
             chunk = int(np.clip(-(-n_out // per_thread), MIN_CHUNK, MAX_CHUNK))
@@ -309,11 +342,22 @@ class ReservoirEngine:
                 (f, np.where(o >= 0, o - lo, -1), 1)
                 for f, o in chunk_plan(n, lo, hi, chunk, warmup, True)
             ]
-        # chunks overlap by their warm-up: the input part of every frame once, then gathered
+        return x, runs, n_out
+
+    def _whole_drive(self, x: np.ndarray) -> np.ndarray:
+        """The input part of every frame (chunks overlap by their warm-up: computed once,
+        then gathered)."""
         drive = np.matmul(x, self.Win_T)
         drive += self.bias
-        self._run(x, runs, out, drive=drive)
-        return out
+        return drive
+
+    def _readout(self, w_states: np.ndarray, bidirectional: bool) -> np.ndarray:
+        """A read-out's state rows as (directions, outputs, units), the compiled step's."""
+        dirs = 2 if bidirectional else 1
+        w = np.ascontiguousarray(np.asarray(w_states, dtype=self.dtype))
+        if w.shape[0] != dirs * self.units:
+            raise ValueError(f"w_states has {w.shape[0]} rows, expected {dirs * self.units}")
+        return np.ascontiguousarray(w.reshape(dirs, self.units, w.shape[1]).transpose(0, 2, 1))
 
     def states_many(self, xs: Sequence[np.ndarray], bidirectional: bool = True) -> list[np.ndarray]:
         """Reservoir states of several sequences, each run whole from rest (no warm-up).
@@ -358,13 +402,9 @@ class ReservoirEngine:
         """
         if dtype is not None and np.dtype(dtype) != self.dtype:
             return self.astype(dtype).scores_many(xs, w_states, bidirectional)
-        dirs = 2 if bidirectional else 1
-        w = np.ascontiguousarray(np.asarray(w_states, dtype=self.dtype))
-        if w.shape[0] != dirs * self.units:
-            raise ValueError(f"w_states has {w.shape[0]} rows, expected {dirs * self.units}")
-        w = np.ascontiguousarray(w.reshape(dirs, self.units, w.shape[1]).transpose(0, 2, 1))
+        w = self._readout(w_states, bidirectional)
         x_all, offsets, runs = self._whole_runs(xs, bidirectional)
-        parts = np.zeros((dirs, int(offsets[-1]), w.shape[1]))
+        parts = np.zeros((len(w), int(offsets[-1]), w.shape[1]))
         self._run(x_all, runs, parts, w)
         total = parts.sum(0)
         return [total[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
