@@ -8,12 +8,15 @@ predicted alike), median onset/offset error, training time.
 
 ESNDecoder, default hyper-parameters (``ESNDecoder()``), 2 threads:
 
-* annotation speed, end to end (``annotate_many`` on the TEST wavs: decode, spectrogram,
-  features, reservoir both ways, read-out, segments, a ``simple-seq`` csv written per
-  file), as x real time by wall clock and per CPU second; beside it, in the same run,
-  ``annotate()`` file by file and the pre-issue-16 reference path (``load_audio`` +
-  librosa spectrogram + reservoirpy's ``Reservoir.run``) on the same files, and whether
-  they give the same annotations. ``--speed-only`` measures this part again (and the hour,
+* annotation speed, end to end (``vocalpy_xai.batch.write_predictions`` on the TEST wavs:
+  ``ESNDecoder.iter_predict_many`` -- decode, spectrogram, features, reservoir both ways,
+  read-out, segments -- and a ``simple-seq`` csv per file written on threads while the
+  next files compute; the path of ``vocalpy-xai annotate``'s tasks), as x real time by
+  wall clock and per CPU second; beside it, in the same run, ``annotate_many`` followed
+  by a csv per file in a loop, ``annotate()`` file by file, and the pre-issue-16 reference
+  path (``load_audio`` + librosa spectrogram + reservoirpy's ``Reservoir.run``) on the
+  same files, and whether they give the same annotations (the written csv files read
+  back). ``--speed-only`` measures this part again (and the hour,
   and dask) into the existing ``esn.json``, for a rerun on a quiet machine;
 * peak RSS of a fresh process annotating one hour of song (TEST songs concatenated) with
   plain ``annotate()`` (it streams by itself), and its speed.
@@ -197,10 +200,13 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
     annotations are the same. Returns the measures and the predictions of
     ``annotate_many`` (scored by the caller).
     """
-    from vocalpy_xai.io import write_annotations
+    from vocalpy_xai.batch import write_predictions
+    from vocalpy_xai.io import SegmentTable, read_annotations, write_annotations
 
     model.annotate_many(paths[:2])  # loads numba's compiled cache
     model.annotate(paths[0])
+    (work / "warm-up").mkdir()  # the writing path's first use (imports, threads) untimed
+    write_predictions(model, paths[:2], [work / "warm-up" / f"{i}.csv" for i in range(2)])
 
     def timed(fn):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -215,9 +221,22 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
             )
         return segs
 
+    def written(folder):
+        folder.mkdir()
+        csvs = [folder / f"{pathlib.Path(p).stem}.csv" for p in paths]
+        results = write_predictions(model, paths, csvs, "simple-seq")
+        failed = [r["error"] for r in results if r["status"] != "written"]
+        if failed:
+            raise RuntimeError(f"annotation failed: {failed}")
+        return csvs
+
     load0 = os.getloadavg()[0]
-    preds, many_s, many_cpu = timed(
-        lambda: write_all(model.annotate_many(paths), work / "annotations")
+    csvs, many_s, many_cpu = timed(lambda: written(work / "annotations"))
+    preds = [
+        SegmentTable.from_annotation(read_annotations(c, "simple-seq")[0]) for c in csvs
+    ]  # what was written, read back
+    _, loop_s, loop_cpu = timed(
+        lambda: write_all(model.annotate_many(paths), work / "annotations-loop")
     )
     each, each_s, each_cpu = timed(
         lambda: write_all([model.annotate(p) for p in paths], work / "annotations-each")
@@ -234,8 +253,15 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
         "annotation_wall_s": many_s,
         "annotation_cpu_s": many_cpu,
         "annotation_x_realtime_per_cpu_s": audio_s / many_cpu,
-        "annotation_how": "ESNDecoder.annotate_many(TEST paths) + a simple-seq csv per file",
+        "annotation_how": "batch.write_predictions(model, TEST paths, csv paths): "
+        "ESNDecoder.iter_predict_many + a simple-seq csv per file written on 2 threads",
         "load_average_1min": [load0, load1],
+        "annotate_many_then_write": {
+            "what": "ESNDecoder.annotate_many(TEST paths), then a csv per file in a loop",
+            "x_realtime": audio_s / loop_s,
+            "cpu_s": loop_cpu,
+            "x_realtime_per_cpu_s": audio_s / loop_cpu,
+        },
         "annotate_each": {
             "what": "ESNDecoder.annotate() file by file + a csv per file",
             "x_realtime": audio_s / each_s,
@@ -355,6 +381,7 @@ SPEED_KEYS = (
     "annotation_x_realtime_per_cpu_s",
     "annotation_how",
     "load_average_1min",
+    "annotate_many_then_write",
     "annotate_each",
     "reference_path",
     "speedup_vs_reference_wall",
@@ -420,22 +447,42 @@ def rerun_speed(work: pathlib.Path) -> dict:
 def run_dask(work: pathlib.Path, model_dir: pathlib.Path, paths: list[str]) -> dict | None:
     """x real time of ``vocalpy-xai annotate`` (batch module) on 1 and 2 dask workers.
 
-    The TEST files, one task per file, on a ``LocalCluster`` of 1 then 2 single-threaded
-    worker processes; the wall time includes starting the cluster and loading the model in
-    each worker (as a user's run does).
+    The TEST files, in tasks of consecutive files (at most ``batch.TASK_AUDIO_S`` of audio,
+    at least one a worker: ``batch.annotate_files``), on the batch's own local cluster of 1
+    then 2 single-threaded worker processes, measured as ``bench_batch.on_dask`` does: the
+    start-up (cluster, workers loading the model, one warm-up file a worker) timed apart,
+    then the batch; ``x_realtime_*`` is the batch's, ``x_realtime_with_startup_*`` counts
+    the start-up too (a user's first run). The extrapolation to 10,000 hours on 32 cores
+    takes the 2-worker run's audio seconds per worker CPU second as one core's rate.
     """
     try:
-        from vocalpy_xai.batch import annotate_files
+        from bench_batch import CORES, HOURS, on_dask
+        from vocalpy_xai import batch
     except ImportError:  # the batch module (issue 12) is not on this branch
         return None
-    out = {}
+    out = {
+        "task_how": f"tasks of consecutive files, at most {batch.TASK_AUDIO_S:.0f} s of audio "
+        "and at least one a worker, each through ESNDecoder.iter_predict_many + csv files "
+        "written on threads; start-up timed apart"
+    }
+    files = [pathlib.Path(p) for p in paths]
     for n in (1, 2):
-        report = annotate_files(paths, model_dir, work / f"dask-{n}", num_workers=n, progress=False)
-        if report.failures:
-            raise RuntimeError(f"dask annotate failed: {report.failures}")
-        out[f"x_realtime_{n}_worker" + ("s" if n > 1 else "")] = report.x_realtime
-        out[f"seconds_{n}"] = report.seconds
-        out["audio_s"] = report.audio_s
+        (work / f"dask-{n}").mkdir()
+        run = on_dask(files, model_dir, work / f"dask-{n}", n)
+        tag = f"{n}_worker" + ("s" if n > 1 else "")
+        out[f"x_realtime_{tag}"] = run["x_realtime"]
+        out[f"x_realtime_with_startup_{tag}"] = run["audio_s"] / (run["seconds"] + run["startup_s"])
+        out[f"x_realtime_per_cpu_s_{tag}"] = run["x_realtime_per_cpu_s"]
+        out[f"seconds_{n}"] = run["seconds"]
+        out[f"startup_s_{n}"] = run["startup_s"]
+        out["audio_s"] = run["audio_s"]
+    per_core = out["x_realtime_per_cpu_s_2_workers"]
+    out["extrapolation"] = {
+        "hours_of_audio": HOURS,
+        "cores": CORES,
+        "assumed_x_realtime_per_core": per_core,
+        "wall_clock_hours": HOURS / (per_core * CORES),
+    }
     return out
 
 
@@ -730,6 +777,7 @@ def write(results: dict) -> None:
         )
     h, r = e["one_hour"], e["reference_path"]
     each = e.get("annotate_each") or {}
+    loop = e.get("annotate_many_then_write") or {}
     v = e.get("val")
     if e.get("accuracy_rerun"):
         lines += [
@@ -759,6 +807,12 @@ def write(results: dict) -> None:
         + (f"; speed part rerun {e['speed_rerun']}" if e.get("speed_rerun") else "")
         + "). Same files, same run: "
         + (
+            f"`annotate_many` then a csv per file in a loop {loop['x_realtime']:.0f}x real time "
+            f"({loop['x_realtime_per_cpu_s']:.0f}x per CPU s); "
+            if loop
+            else ""
+        )
+        + (
             f"`annotate()` file by file {each['x_realtime']:.0f}x real time "
             f"({each['x_realtime_per_cpu_s']:.0f}x per CPU s); "
             if each
@@ -772,7 +826,7 @@ def write(results: dict) -> None:
         )
         + f"; speed-up {e['speedup_vs_reference_wall']:.1f}x wall, "
         f"{e['speedup_vs_reference_cpu']:.1f}x CPU; identical annotations (reference vs "
-        f"`annotate_many`) in {r['files_with_identical_annotations']} of {r['n_files']} files"
+        f"the written csv files) in {r['files_with_identical_annotations']} of {r['n_files']} files"
         + (
             f", (reference vs `annotate()`) in {each['files_with_identical_annotations']}."
             if each
@@ -818,10 +872,23 @@ def write(results: dict) -> None:
         lines.append("dask: the batch annotation module was not on this branch; keys null.")
     else:
         lines.append(
-            f"dask (`vocalpy_xai.batch.annotate_files`, TEST files, one task per file, "
-            f"LocalCluster start-up included): {d['x_realtime_1_worker']:.0f}x real time on 1 "
-            f"worker ({d['seconds_1']:.1f} s), {d['x_realtime_2_workers']:.0f}x on 2 "
-            f"({d['seconds_2']:.1f} s)."
+            f"dask (`vocalpy_xai.batch.annotate_files`, TEST files, "
+            f"{d.get('task_how', 'one task per file')}): {d['x_realtime_1_worker']:.0f}x real "
+            f"time on 1 worker ({d['seconds_1']:.1f} s), {d['x_realtime_2_workers']:.0f}x on 2 "
+            f"({d['seconds_2']:.1f} s)"
+            + (
+                f"; with the start-up ({d['startup_s_1']:.1f} s and {d['startup_s_2']:.1f} s): "
+                f"{d['x_realtime_with_startup_1_worker']:.0f}x and "
+                f"{d['x_realtime_with_startup_2_workers']:.0f}x. Audio seconds per worker CPU "
+                f"second: {d['x_realtime_per_cpu_s_1_worker']:.0f} (1 worker), "
+                f"{d['x_realtime_per_cpu_s_2_workers']:.0f} (2). Extrapolated: "
+                f"{d['extrapolation']['hours_of_audio']:,} hours of audio in "
+                f"{d['extrapolation']['wall_clock_hours']:.1f} hours on "
+                f"{d['extrapolation']['cores']} cores, at the 2-worker rate per CPU second "
+                "(`bench_batch.py`'s method; not measured on 32 cores)."
+                if "extrapolation" in d
+                else "."
+            )
         )
     (RESULTS / "esn.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

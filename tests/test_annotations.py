@@ -59,6 +59,32 @@ def test_write_then_read_every_writable_seq_format(fmt, bird0_annots, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 
+def test_simple_seq_is_crowsettas_file_byte_for_byte(bird0_annots, tmp_path):
+    """write_annotations skips crowsetta's pandera check of a clean table (issue 16): the
+    file is the one crowsetta writes with its check on, byte for byte, for every Bird0
+    song; a table the check would refuse (NaN times) is still refused."""
+    import crowsetta
+
+    for i, annot in enumerate(bird0_annots):
+        seg = SegmentTable.from_annotation(annot)
+        ours = write_annotations(annot, tmp_path / f"{i}.csv", "simple-seq")
+        theirs = tmp_path / f"{i}-crowsetta.csv"
+        crowsetta.formats.seq.SimpleSeq(
+            onsets_s=seg.onsets_s,
+            offsets_s=seg.offsets_s,
+            labels=seg.labels,
+            annot_path=theirs,
+        ).to_file(theirs)  # pandera validation on (the global default)
+        assert ours.read_bytes() == theirs.read_bytes()
+    seg = SegmentTable.from_annotation(bird0_annots[0])
+    broken = SegmentTable(
+        np.where(seg.onsets_s > 1, np.nan, seg.onsets_s), seg.offsets_s, seg.labels
+    )
+    with pytest.raises(ValueError, match="invalid dataframe"):
+        write_annotations(broken.to_annotation("x.wav"), tmp_path / "nan.csv", "simple-seq")
+    assert not (tmp_path / "nan.csv").exists()
+
+
 def test_generic_seq_holds_many_files(bird0_annots, tmp_path):
     path = write_annotations(bird0_annots, tmp_path / "all.csv", "generic-seq")
     back = read_annotations(path, "generic-seq")

@@ -128,6 +128,15 @@ def test_engine_states_equal_reservoirpy(trained, small_store):
         fast, ref = trained._states(x), trained._states_reservoirpy(x)
         assert fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-10)
+        # the read-out inside the steps (annotate's path) = the states times the read-out
+        units = 2 * trained.engine_.units
+        w = trained.readout_.Wout[:units]
+        np.testing.assert_allclose(
+            trained.engine_.scores(x, w, lo=5, hi=len(x) - 5),
+            (fast[:, :units] @ w)[5:-5],
+            rtol=0,
+            atol=1e-9,
+        )
 
 
 def test_annotate_equals_reservoirpy_reference(trained, small_store):

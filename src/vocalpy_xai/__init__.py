@@ -15,7 +15,8 @@ the modules that need them):
 - classification examples (species clips, Bird0 syllables, folds, augmentation):
   :mod:`vocalpy_xai.clips`; the BirdNET baseline: :mod:`vocalpy_xai.baselines`
 - batch annotation and species scores of many files on dask.distributed:
-  :func:`~vocalpy_xai.batch.annotate_files`, :func:`~vocalpy_xai.batch.classify_files`
+  :func:`~vocalpy_xai.batch.annotate_files`, :func:`~vocalpy_xai.batch.classify_files`;
+  in one process, :func:`~vocalpy_xai.batch.write_predictions`
 - the annotate-review-retrain loop: :class:`Registry` (local, versioned models),
   :func:`~vocalpy_xai.review.find_disagreements`, :class:`~vocalpy_xai.review.AnnotationVersions`,
   :func:`~vocalpy_xai.analysis.analyse_store` (UMAP embeddings, song syntax)
@@ -46,7 +47,7 @@ from . import (  # noqa: E402
     store,
 )
 from .analysis import analyse_store  # noqa: E402
-from .batch import annotate_files, classify_files  # noqa: E402
+from .batch import annotate_files, classify_files, write_predictions  # noqa: E402
 from .errors import (  # noqa: E402
     ActivationsFormatError,
     AnnotationError,
@@ -102,6 +103,7 @@ __all__ = [
     "annotate_files",
     "batch",
     "classify_files",
+    "write_predictions",
     "baselines",
     "clips",
     "find_disagreements",

@@ -1,14 +1,17 @@
 """Annotate or classify many audio files with a trained model, on a dask.distributed cluster.
 
 ``vocalpy-xai annotate`` and ``vocalpy-xai classify`` call :func:`annotate_files` and
-:func:`classify_files`. One task per audio file runs on a ``dask.distributed`` cluster: a
+:func:`classify_files`. Tasks run on a ``dask.distributed`` cluster: a
 :class:`~distributed.LocalCluster` of ``num_workers`` single-threaded processes by default,
 or the scheduler at ``scheduler`` (``tcp://host:8786``). Each worker process loads the model
 once. The inference itself is the model's own public method:
-:meth:`ESNDecoder.annotate <vocalpy_xai.models.ESNDecoder.annotate>` (which streams long
-files itself, in bounded memory), and
+:meth:`ESNDecoder.iter_predict_many <vocalpy_xai.models.ESNDecoder.iter_predict_many>` on a
+task's list of files (about :data:`TASK_AUDIO_S` of audio, so that the reservoir batches
+runs across files; long files stream by themselves, in bounded memory), its annotations
+written by :data:`WRITE_THREADS` threads while the next files are computed
+(:func:`write_predictions`), and
 :meth:`AudioProtoNet.predict_proba <vocalpy_xai.protonet.AudioProtoNet.predict_proba>` on
-BirdNET's 3-s chunks.
+BirdNET's 3-s chunks, one task per file.
 
 Outputs are written atomically; a bad file is listed at the end and does not stop the
 others. Annotation is resumable: beside each annotation file, a record in
@@ -40,6 +43,14 @@ from .io.manifest import Manifest, natural_key
 
 #: folder (inside the output folder) of the per-file records that make a run resumable
 RECORDS_DIR = ".vocalpy-xai-annotate"
+#: seconds of audio per annotation task at most (consecutive files): enough short files to
+#: fill the reservoir's batch (:data:`vocalpy_xai.models.esn_decoder.GROUP_FRAMES` frames,
+#: about 9 min), few enough that a cluster's workers share a folder evenly
+TASK_AUDIO_S = 600.0
+#: tasks per worker at least, when the files allow (load balance at the end of a run)
+TASKS_PER_WORKER = 1
+#: threads writing annotation files while the model computes the next ones
+WRITE_THREADS = 2
 
 
 class BatchError(VocalpyXaiError):
@@ -196,24 +207,128 @@ def _audio_duration(path: pathlib.Path) -> float:
     return float(soundfile.info(str(path)).duration)
 
 
-def _annotate_one(
-    audio: str,
-    output: str,
+def write_predictions(
+    model,
+    audio_paths: Sequence[str | os.PathLike],
+    outputs: Sequence[str | os.PathLike],
+    annot_format: str = "simple-seq",
+    overwrite: bool = False,
+    on_written: Callable[[int, int], None] | None = None,
+    threads: int = WRITE_THREADS,
+) -> list[dict]:
+    """Annotate audio files with an ESNDecoder and write one annotation file each.
+
+    The files go through :meth:`ESNDecoder.iter_predict_many
+    <vocalpy_xai.models.ESNDecoder.iter_predict_many>` (short files batched in the
+    reservoir); each annotation is written (:func:`~vocalpy_xai.io.write_annotations`,
+    atomic) by one of ``threads`` threads as soon as it is made, while the model reads and
+    computes the next files. A file that fails is reported, the others go on.
+
+    Parameters
+    ----------
+    model : ESNDecoder
+    audio_paths, outputs : sequences of path
+        Audio files and the annotation file of each.
+    annot_format : str
+        A crowsetta seq format (:data:`~vocalpy_xai.io.annotations.WRITABLE_SEQ_FORMATS`).
+    overwrite : bool
+        Replace existing annotation files (else they are refused, per file).
+    on_written : callable, optional
+        ``on_written(index, n_segments)``, called on the writing thread after each file is
+        written (e.g. to record it); an error there fails that file.
+    threads : int
+        Writing threads.
+
+    Returns
+    -------
+    list of dict
+        Per file, in order: ``{"status": "written", "audio_s", "segments"}`` or
+        ``{"status": "failed", "error"}`` (the error names the file).
+    """
+    import concurrent.futures
+
+    audio = [pathlib.Path(p) for p in audio_paths]
+    targets = [pathlib.Path(p) for p in outputs]
+    results: list[dict | None] = [None] * len(audio)
+
+    def write(i: int, prediction) -> dict:
+        try:
+            seg = prediction.segments
+            write_annotations(
+                seg.to_annotation(audio[i], targets[i]),
+                targets[i],
+                annot_format,
+                samplerate=model.samplerate_,
+                overwrite=overwrite,
+            )
+            if on_written is not None:
+                on_written(i, len(seg))
+            return {"status": "written", "audio_s": _audio_duration(audio[i]), "segments": len(seg)}
+        except Exception as err:  # a bad file is listed at the end, never stops the batch
+            return _failed(audio[i], err)
+
+    if hasattr(model, "iter_predict_many"):
+        predictions = model.iter_predict_many(audio, errors="return")
+    else:  # a family registered with predict() only: one file at a time
+        predictions = _one_by_one(model, audio)
+    with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+        futures = {}
+        for i, prediction in predictions:
+            if isinstance(prediction, Exception):
+                results[i] = _failed(audio[i], prediction)
+            else:
+                futures[pool.submit(write, i, prediction)] = i
+        for future, i in futures.items():
+            results[i] = future.result()
+    return results
+
+
+def _one_by_one(model, audio: list[pathlib.Path]):
+    for i, path in enumerate(audio):
+        try:
+            yield i, model.predict(path)
+        except Exception as err:
+            yield i, err
+
+
+def _failed(path: pathlib.Path, err: BaseException) -> dict:
+    text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
+    return {"status": "failed", "error": text if str(path) in text else f"{path}: {text}"}
+
+
+def _annotate_task(
+    audios: list[str],
+    outputs: list[str],
     out_dir: str,
     model_dir: str,
     digest: str,
     model_name: str,
     annot_format: str,
-) -> dict:
-    """Annotate one file; runs on a worker. Returns ``{"status", "audio_s", "error"}``."""
-    audio_p, output_p, out = pathlib.Path(audio), pathlib.Path(output), pathlib.Path(out_dir)
-    record_p = _record_path(out, output_p)
-    try:
-        sha = sha256_file(audio_p)
-        if output_p.exists():
+    engine_threads: int | None = None,
+) -> list[dict]:
+    """Annotate a list of files; runs on a worker. One ``{"status", ...}`` per file.
+
+    ``engine_threads``: threads of the model's reservoir engine in this worker (a local
+    cluster's cores shared among its workers), or None for the engine's default.
+
+    A file whose annotation exists is skipped if its record names the same model and the
+    same audio (SHA-256), refused if the annotation is someone else's, annotated again if
+    the audio changed. The others go through :func:`write_predictions` together; each
+    written file gets its record (audio and model SHA-256) after its annotation.
+    """
+    out = pathlib.Path(out_dir)
+    results: list[dict | None] = [None] * len(audios)
+    todo: list[int] = []
+    shas: dict[int, str] = {}  # of the audio as it was before annotating it
+    for i, (audio, output) in enumerate(zip(audios, outputs, strict=True)):
+        audio_p, output_p = pathlib.Path(audio), pathlib.Path(output)
+        try:
+            shas[i] = sha256_file(audio_p)
+            if not output_p.exists():
+                todo.append(i)
+                continue
+            record_p = _record_path(out, output_p)
             done = json.loads(record_p.read_text()) if record_p.exists() else {}
-            if done.get("model_sha256") == digest and done.get("audio_sha256") == sha:
-                return {"status": "skipped", "audio_s": 0.0}
             if done.get("model_sha256") and done.get("model_sha256") != digest:
                 raise DataError(
                     output_p,
@@ -224,29 +339,84 @@ def _annotate_one(
                 raise DataError(
                     output_p, "exists and was not written by vocalpy-xai annotate; not overwriting"
                 )
-            # same model, audio changed since: annotate again
-        model = _loaded(model_dir, digest)
-        duration = _audio_duration(audio_p)
-        seg = model.predict(audio_p).segments  # streams long files by itself
-        annot = seg.to_annotation(audio_p, output_p)
-        write_annotations(
-            annot, output_p, annot_format, samplerate=model.samplerate_, overwrite=True
+            if done.get("audio_sha256") == shas[i]:
+                results[i] = {"status": "skipped", "audio_s": 0.0}
+            else:
+                todo.append(i)  # same model, audio changed since: annotate again
+        except Exception as err:
+            results[i] = _failed(audio_p, err)
+    if todo:
+
+        def record(j: int, n_segments: int) -> None:
+            i = todo[j]
+            output_p = pathlib.Path(outputs[i])
+            rec = {
+                "audio": audios[i],
+                "audio_sha256": shas[i],
+                "model": model_name,
+                "model_sha256": digest,
+                "annotation": outputs[i],
+                "format": annot_format,
+                "segments": n_segments,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            write_text(_record_path(out, output_p), json.dumps(rec, indent=1))
+
+        try:
+            model = _loaded(model_dir, digest)
+        except Exception as err:  # every file of the task is listed with the reason
+            for i in todo:
+                results[i] = _failed(pathlib.Path(audios[i]), err)
+            return results
+        if engine_threads and hasattr(model, "engine_"):
+            model.engine_.threads = engine_threads
+        done = write_predictions(
+            model,
+            [audios[i] for i in todo],
+            [outputs[i] for i in todo],
+            annot_format,
+            overwrite=True,
+            on_written=record,
         )
-        record = {
-            "audio": str(audio_p),
-            "audio_sha256": sha,
-            "model": model_name,
-            "model_sha256": digest,
-            "annotation": str(output_p),
-            "format": annot_format,
-            "segments": len(seg),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        write_text(record_p, json.dumps(record, indent=1))
-        return {"status": "written", "audio_s": duration}
-    except Exception as err:  # a bad file is listed at the end, never stops the batch
-        text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
-        return {"status": "failed", "error": text if str(audio_p) in text else f"{audio_p}: {text}"}
+        for i, result in zip(todo, done, strict=True):
+            results[i] = result
+    return results
+
+
+def _tasks(files: list[pathlib.Path], n_workers: int) -> list[list[int]]:
+    """Consecutive files in tasks of at most :data:`TASK_AUDIO_S` of audio, and at least
+    :data:`TASKS_PER_WORKER` tasks a worker when there are files enough.
+
+    Durations are estimated from file sizes (one ``stat`` a file: a folder of millions of
+    songs is planned in seconds), at the bytes per second of up to 20 files spread over the
+    list; a bad file counts as empty (its task names the problem).
+    """
+    sizes = []
+    for f in files:
+        try:
+            sizes.append(float(f.stat().st_size))
+        except OSError:
+            sizes.append(0.0)
+    rates = []
+    for i in range(0, len(files), max(1, len(files) // 20)):
+        try:
+            seconds = _audio_duration(files[i])
+        except Exception:
+            continue
+        if seconds > 0 and sizes[i] > 0:
+            rates.append(sizes[i] / seconds)
+    durations = np.asarray(sizes) / (float(np.median(rates)) if rates else 64000.0)
+    total = float(durations.sum())
+    n_tasks = max(1, int(np.ceil(total / TASK_AUDIO_S)), n_workers * TASKS_PER_WORKER)
+    per_task = max(total / n_tasks, 1e-9)
+    tasks: list[list[int]] = [[]]
+    filled = 0.0
+    for i, d in enumerate(durations):
+        if tasks[-1] and filled + d / 2 > per_task * len(tasks):
+            tasks.append([])
+        tasks[-1].append(i)
+        filled += d
+    return tasks
 
 
 def _classify_one(audio: str, model_dir: str, digest: str) -> dict:
@@ -265,13 +435,40 @@ def _classify_one(audio: str, model_dir: str, digest: str) -> dict:
             "proba": np.asarray(result.chunk_proba, dtype=float).tolist(),
         }
     except Exception as err:  # a bad file is listed at the end, never stops the batch
-        text = str(err) if isinstance(err, DataError | VocalpyXaiError) else repr(err)
-        return {"status": "failed", "error": text if str(path) in text else f"{path}: {text}"}
+        return _failed(path, err)
 
 
 # ---------------------------------------------------------------------------- the cluster
+def local_cluster(num_workers: int):
+    """The :class:`~distributed.LocalCluster` of a batch: ``num_workers`` single-threaded
+    worker processes on the loopback interface, without dask's ``MALLOC_TRIM_THRESHOLD_``.
+
+    dask starts worker processes with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``), so that workers give memory back to the
+    system. Setting it fixes glibc's threshold for serving allocations by ``mmap`` at
+    128 kB, so every large numpy temporary (FFT blocks, reservoir blocks) is a fresh
+    mapping whose pages fault in again: annotating the Bird0 TEST files took 3.4 s of CPU
+    with it against 1.5 s without (sys time 6.4 s against 1.0 s in a 3-run script; issue
+    16). The variable is unset for these workers (dask's documented way: the config key
+    set to None). Workers of a cluster started elsewhere (``--scheduler``) keep their own
+    environment: start them with that key set to ``null`` in the dask config, or with
+    ``MALLOC_TRIM_THRESHOLD_`` unset.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(
+            n_workers=num_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
+
+
 def _run(
-    tasks: list[tuple],
+    make_tasks: Callable[[int], list[tuple]],
     fn: Callable,
     scheduler: str | None,
     num_workers: int,
@@ -279,25 +476,23 @@ def _run(
     on_result: Callable[[int, dict], None],
     desc: str,
 ) -> None:
-    """Run ``fn(*task)`` for every task on a dask.distributed cluster, one task per file."""
-    from distributed import Client, LocalCluster, as_completed
+    """Run ``fn(*task)`` for every task on a dask.distributed cluster.
+
+    ``make_tasks(n)``: the tasks, given the cluster's ``n`` worker threads.
+    """
+    from distributed import Client, as_completed
     from tqdm.auto import tqdm
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(
-            n_workers=num_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-        )
+        cluster = local_cluster(num_workers)
         client = Client(cluster)
     try:
+        tasks = make_tasks(max(1, sum(client.nthreads().values())))
         futures = {client.submit(fn, *task, pure=False): i for i, task in enumerate(tasks)}
-        with tqdm(total=len(futures), desc=desc, disable=not progress, unit="file") as bar:
+        with tqdm(total=len(futures), desc=desc, disable=not progress, unit="task") as bar:
             for future in as_completed(futures):
                 on_result(futures[future], future.result())
                 bar.update()
@@ -316,6 +511,7 @@ def annotate_files(
     scheduler: str | None = None,
     num_workers: int = 1,
     progress: bool = True,
+    engine_threads: int | None = None,
 ) -> BatchReport:
     """Annotate audio files with an ESNDecoder, one crowsetta annotation file per audio file.
 
@@ -339,7 +535,10 @@ def annotate_files(
     num_workers : int
         Worker processes of the local cluster (one thread each).
     progress : bool
-        Progress bar over files.
+        Progress bar over tasks.
+    engine_threads : int, optional
+        Threads of the reservoir engine in each worker (default: this machine's cores
+        shared among the local cluster's workers; with ``scheduler``, the engine's default).
 
     Returns
     -------
@@ -364,22 +563,41 @@ def annotate_files(
     report = BatchReport()
     t0 = time.perf_counter()
 
-    def on_result(i: int, result: dict) -> None:
-        if result["status"] == "failed":
-            report.failures.append(result["error"])
-            return
-        report.outputs[str(files[i])] = outputs[i]
-        if result["status"] == "skipped":
-            report.skipped.append(files[i])
-        else:
-            report.written.append(outputs[i])
-            report.audio_s += result["audio_s"]
+    groups: list[list[int]] = []
+    # a local cluster's workers share this machine's cores: the reservoir steps on as many
+    # threads as each worker's share (a remote cluster's workers keep the engine's default)
+    if engine_threads is None and not scheduler:
+        engine_threads = max(1, (os.cpu_count() or 1) // max(1, num_workers))
 
-    tasks = [
-        (str(p), str(o), str(out), str(model_dir), digest, model_name, annot_format)
-        for p, o in zip(files, outputs, strict=True)
-    ]
-    _run(tasks, _annotate_one, scheduler, num_workers, progress, on_result, "annotate")
+    def make_tasks(n_workers: int) -> list[tuple]:
+        groups.extend(_tasks(files, n_workers))
+        return [
+            (
+                [str(files[i]) for i in g],
+                [str(outputs[i]) for i in g],
+                str(out),
+                str(model_dir),
+                digest,
+                model_name,
+                annot_format,
+                engine_threads,
+            )
+            for g in groups
+        ]
+
+    def on_result(t: int, results: list[dict]) -> None:
+        for i, result in zip(groups[t], results, strict=True):
+            if result["status"] == "failed":
+                report.failures.append(result["error"])
+                continue
+            report.outputs[str(files[i])] = outputs[i]
+            if result["status"] == "skipped":
+                report.skipped.append(files[i])
+            else:
+                report.written.append(outputs[i])
+                report.audio_s += result["audio_s"]
+
+    _run(make_tasks, _annotate_task, scheduler, num_workers, progress, on_result, "annotate")
     report.seconds = time.perf_counter() - t0
     report.failures.sort(key=natural_key)
     if report.outputs:
@@ -444,8 +662,8 @@ def classify_files(
             results[i] = result
             report.audio_s += result["audio_s"]
 
-    tasks = [(str(p), str(model_dir), digest) for p in files]
-    _run(tasks, _classify_one, scheduler, num_workers, progress, on_result, "classify")
+    tasks = [(str(p), str(model_dir), digest) for p in files]  # one file a task
+    _run(lambda _: tasks, _classify_one, scheduler, num_workers, progress, on_result, "classify")
     chunk_rows, rec_rows = [], []
     for i in sorted(results):
         proba, start = np.asarray(results[i]["proba"]), np.asarray(results[i]["start_s"])
@@ -486,6 +704,8 @@ __all__ = [
     "annotation_name",
     "audio_files",
     "classify_files",
+    "local_cluster",
     "model_hash",
     "resolve_model",
+    "write_predictions",
 ]

@@ -18,7 +18,7 @@ import concurrent.futures
 import os
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -35,7 +35,7 @@ from .features import BandFeatures, DbBandSpectrogram
 from .folder import check_shape, load_arrays, open_model_folder, save_model_folder
 from .postprocess import PostprocessParams, frames_to_segments
 from .prediction import AnnotationPrediction, scores_to_probabilities
-from .reservoir_engine import WARMUP_FRAMES, ReservoirEngine
+from .reservoir_engine import INFERENCE_DTYPE, WARMUP_FRAMES, ReservoirEngine
 from .sources import open_source, spectrogram_of_audio
 
 #: files of a saved model directory
@@ -275,7 +275,7 @@ class ESNDecoder:
         parts = []
         bar = tqdm(total=len(clips), desc="ESN states", unit="song", disable=not progress)
         group: list[tuple[np.ndarray, np.ndarray]] = []
-        kept = []  # (bands, envelope, clip) of each song, for the boundary refiner
+        kept = []  # (features, envelope, clip) of each song, for the boundary refiner
 
         def flush():
             # the group's songs share the engine's batch, each run whole from rest
@@ -295,7 +295,7 @@ class ESNDecoder:
             bands = self.features.bands(spect, freqs)
             x = self.features.from_bands(bands)
             if self.boundaries is not None:
-                kept.append((bands, self.features.envelope(spect, freqs), c))
+                kept.append((x, self.features.envelope(spect, freqs), c))
             n = len(x)
             labels = source.frame_labels(c)[:: self.features.stride][:n]
             group.append((x, self._targets(labels, source.onsets_s(c), n)))
@@ -324,7 +324,7 @@ class ESNDecoder:
         """The boundary refiner, fitted on the model's own segments of the training songs."""
         scores = []
         for lo in range(0, len(kept), 64):  # songs' reservoir runs batched, as in annotation
-            scores += self._scores_many([bands for bands, _, _ in kept[lo : lo + 64]])
+            scores += self._scores_many([x for x, _, _ in kept[lo : lo + 64]])
         songs = []
         for s, (_, envelope, c) in zip(scores, kept, strict=True):
             k = len(self.class_names_)
@@ -556,18 +556,49 @@ class ESNDecoder:
             One per file, in order. A file that cannot be annotated raises
             :class:`~vocalpy_xai.errors.AudioError` naming it (as :meth:`annotate`).
         """
+        out: list[AnnotationPrediction | None] = [None] * len(audio_paths)
+        for i, prediction in self.iter_predict_many(audio_paths, resample):
+            out[i] = prediction
+        return out
+
+    def iter_predict_many(
+        self,
+        audio_paths: Sequence[str | os.PathLike],
+        resample: bool | str = "down",
+        errors: str = "raise",
+    ) -> Iterator[tuple[int, AnnotationPrediction | Exception]]:
+        """:meth:`predict_many`, each file's prediction yielded as soon as it is made.
+
+        Yields ``(index in audio_paths, prediction)``, not necessarily in order: a group
+        of short files comes out when its reservoir run ends, while the next files are
+        already being read, so a caller can write annotations meanwhile
+        (:func:`vocalpy_xai.batch.write_predictions`).
+
+        Parameters
+        ----------
+        audio_paths : sequence of path
+        resample : bool or str
+            As :meth:`annotate`.
+        errors : {"raise", "return"}
+            A file that cannot be read or annotated: raise its error (as
+            :meth:`predict_many`), or yield ``(index, the error)`` and go on with the
+            other files (a batch that lists its bad files at the end).
+        """
         from ..errors import AudioError
 
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
         self._check_fitted()
         paths = [pathlib.Path(p) for p in audio_paths]
-        out: list[AnnotationPrediction | None] = [None] * len(paths)
         pending: list[tuple[int, np.ndarray, np.ndarray]] = []
 
         def flush():
-            scores = self._scores_many([bands for _, bands, _ in pending])
-            for (i, _, envelope), s in zip(pending, scores, strict=True):
-                out[i] = self._prediction(s, envelope)
+            scores = self._scores_many([x for _, x, _ in pending])
+            done = [(i, envelope) for i, _, envelope in pending]
             pending.clear()
+            for (i, envelope), s in zip(done, scores, strict=True):
+                # the caller writes it while the next is made
+                yield i, self._prediction(s, envelope)
 
         def read(i: int) -> tuple[np.ndarray, np.ndarray] | None:
             plan = self._read_plan(paths[i])
@@ -576,7 +607,7 @@ class ESNDecoder:
             bands, envelope = self._recording_bands(paths[i], plan[0])
             if len(bands) == 0:
                 raise AudioError(paths[i], "too short to annotate")
-            return bands, envelope
+            return self.features.from_bands(bands), envelope  # features on the reading threads
 
         # files are read two at a time (decoding and FFTs release the GIL), in order, at
         # most READ_AHEAD ahead of the reservoir (bounded memory for any number of files);
@@ -589,22 +620,28 @@ class ESNDecoder:
             for i in range(len(paths)):
                 while len(ahead) < READ_AHEAD and i + len(ahead) < len(paths):
                     ahead.append(pool.submit(read, i + len(ahead)))
-                read_out = ahead.popleft().result()
-                if read_out is None:
-                    out[i] = self.predict(paths[i], resample=resample)
+                try:
+                    read_out = ahead.popleft().result()
+                    if read_out is None:
+                        yield i, self.predict(paths[i], resample=resample)
+                        continue
+                except Exception as err:
+                    if errors == "raise":
+                        raise
+                    yield i, err
                     continue
                 pending.append((i, *read_out))
-                if sum(len(b) for _, b, _ in pending) >= GROUP_FRAMES:
-                    flush()
-            flush()
-        return out
+                if sum(len(x) for _, x, _ in pending) >= GROUP_FRAMES:
+                    yield from flush()
+            yield from flush()
 
-    def _scores_many(self, bands: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Readout scores of several recordings' band energies, each run whole (exact)."""
+    def _scores_many(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Readout scores of several recordings' features, each run whole (exact)."""
         w_out = self.readout_.Wout  # rows: the states, then the inputs
         n_states = w_out.shape[0] - self.features.n_features
-        xs = [self.features.from_bands(b) for b in bands]
-        parts = self.engine_.scores_many(xs, w_out[:n_states], self.params.bidirectional)
+        parts = self.engine_.scores_many(
+            xs, w_out[:n_states], self.params.bidirectional, dtype=INFERENCE_DTYPE
+        )
         return [
             p + x @ w_out[n_states:] + self.readout_.bias for p, x in zip(parts, xs, strict=True)
         ]
@@ -653,7 +690,8 @@ class ESNDecoder:
         librosa's 80-dB floor, which the whole-file spectrogram takes from the file's
         loudest bin, is the loudest bin so far; a block computed under a lower floor than
         the file's final one is computed again. The bands take 4 bytes x bands per 8-ms
-        frame (86 MB an hour), a 64th of the audio.
+        frame (86 MB an hour), a 64th of the audio. With several blocks, the FFTs of the
+        next :data:`READ_THREADS` blocks run on threads while this one is pooled into bands.
         """
         import soundfile
 
@@ -669,7 +707,7 @@ class ESNDecoder:
             total = f.frames
             n_frames = 1 + total // hop  # librosa.stft, centred
 
-            def power(first: int) -> np.ndarray:
+            def audio_of(first: int) -> np.ndarray:
                 last = min(n_frames, first + per_block)
                 lo, hi = first * hop - half, (last - 1) * hop + half
                 f.seek(max(0, lo))
@@ -677,17 +715,27 @@ class ESNDecoder:
                 audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
                 if not np.isfinite(audio).all():
                     raise AudioError(path, "contains NaN or infinite samples")
-                return spec.power(np.pad(audio, (max(0, -lo), max(0, hi - total))))
+                return np.pad(audio, (max(0, -lo), max(0, hi - total)))
+
+            def power(first: int) -> np.ndarray:
+                return spec.power(audio_of(first))
 
             firsts = list(range(0, n_frames, per_block))
             bands, envelopes, floors = [], [], []
             peak = np.float32(-np.inf)
-            for first in firsts:
-                pw = power(first)
-                peak = max(peak, spec.peak_db(pw))
-                floors.append(peak - np.float32(spec.TOP_DB))
-                bands.append(spec.bands(pw, floors[-1]))
-                envelopes.append(spec.envelope(pw, floors[-1]))
+            threads = READ_THREADS if len(firsts) > 1 else 0  # one block: no threads
+            with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+                # the file is read here, in order; FFTs of the next blocks on the threads
+                ahead: collections.deque = collections.deque()
+                for k in range(len(firsts)):
+                    while len(ahead) < threads and k + len(ahead) < len(firsts):
+                        block = audio_of(firsts[k + len(ahead)])
+                        ahead.append(pool.submit(spec.power, block))
+                    pw = ahead.popleft().result() if threads else power(firsts[k])
+                    peak = max(peak, spec.peak_db(pw))
+                    floors.append(peak - np.float32(spec.TOP_DB))
+                    bands.append(spec.bands(pw, floors[-1]))
+                    envelopes.append(spec.envelope(pw, floors[-1]))
             final = peak - np.float32(spec.TOP_DB)
             for i, first in enumerate(firsts):
                 if floors[i] < final:  # the file got louder after this block
@@ -702,7 +750,9 @@ class ESNDecoder:
 
         Each span is computed with :data:`WARMUP_FRAMES` (+1 for the deltas) frames of
         context on each side, so the result equals one run over the whole recording up
-        to floating-point noise, while the reservoir states held stay a span's worth.
+        to floating-point noise; the read-out is computed inside the reservoir's steps
+        (:meth:`ReservoirEngine.scores
+        <vocalpy_xai.models.reservoir_engine.ReservoirEngine.scores>`), so no states are kept.
         """
         n = len(bands)
         ctx = WARMUP_FRAMES + 1
@@ -713,8 +763,15 @@ class ESNDecoder:
             hi = min(n, lo + span)
             a, b = max(0, lo - ctx), min(n, hi + ctx)
             x = self.features.from_bands(bands[a:b])
-            states = self.engine_.states(x, self.params.bidirectional, lo=lo - a, hi=hi - a)
-            out[lo:hi] = states @ w_out[:n_states] + x[lo - a : hi - a] @ w_out[n_states:]
+            out[lo:hi] = self.engine_.scores(
+                x,
+                w_out[:n_states],
+                self.params.bidirectional,
+                lo=lo - a,
+                hi=hi - a,
+                dtype=INFERENCE_DTYPE,
+            )  # the read-out inside the compiled step: no states kept
+            out[lo:hi] += x[lo - a : hi - a] @ w_out[n_states:]
         out += self.readout_.bias
         return out
 
