@@ -18,12 +18,13 @@ to keep what BirdNET knows:
   (``ProtoNetParams.steps``), not epochs, so that 60 and 6,000 chunks are trained alike.
 
 After training, every prototype is **pushed onto a training cell** of its class in its band
-(:func:`project`; ``ProtoNetParams.projection``: ``"pure"``, the nearest cell whose 10 most
-similar training chunks are all of its class, by default; ``"nearest"``, cabrnet's own
-projection; ``"none"``), then the last layer alone is trained (:func:`finetune_last_layer`),
-as ProtoPNet does. A pushed prototype *is* that cell: its provenance (clip, time in s, band
-in Hz) is exact, with ``similarity`` 1. On the 10-species benchmark the push costs 1-2
-clips of 100 (docs/birdnet.md).
+(:func:`push`; ``ProtoNetParams.projection``: ``"pure"``, the nearest cell whose 10 most
+similar training chunks are at least ``push_purity`` of its class, by default; ``"nearest"``,
+cabrnet's own projection; ``"none"``), then the last layer alone is trained
+(:func:`finetune_last_layer`), as ProtoPNet does. A pushed prototype *is* that cell: its
+provenance (clip, time in s, band in Hz) is exact, with ``similarity`` 1. On the 10-species
+benchmark the push costs 1-2 clips of 100 (docs/birdnet.md), whichever rule
+:mod:`~vocalpy_xai.protonet.selection` chooses on inner folds.
 
 A class is added (:func:`add_class`) the way the head was initialised: k-means of the new
 class's cells per band; the new prototypes get the mean own-class weight and the mean bias
