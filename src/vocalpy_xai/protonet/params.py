@@ -39,6 +39,11 @@ def _share(instance, attribute, value):
         raise ValueError(f"ProtoNetParams.{attribute.name} must lie in (0, 1], got {value}")
 
 
+def _at_least_two(instance, attribute, value):
+    if value < 2:
+        raise ValueError(f"ProtoNetParams.{attribute.name} must be >= 2, got {value}")
+
+
 def _unit_interval(instance, attribute, value):
     if not 0 <= value <= 1:
         raise ValueError(f"ProtoNetParams.{attribute.name} must lie in [0, 1], got {value}")
@@ -184,7 +189,7 @@ class ProtoNetParams:
     push_purity: float = attrs.field(default=1.0, validator=_unit_interval)
     last_layer_steps: int = attrs.field(default=100, validator=_non_negative)
     select: str = attrs.field(default="inner", validator=attrs.validators.in_(SELECTIONS))
-    inner_folds: int = attrs.field(default=4, validator=_positive)
+    inner_folds: int = attrs.field(default=4, validator=_at_least_two)
     tree_depth: int | None = attrs.field(default=None, validator=_positive)
     backbone: str = attrs.field(default="cnn", validator=attrs.validators.in_(BACKBONES))
     birdnet_layer: str = attrs.field(
