@@ -571,6 +571,10 @@ def test_push_rule_chosen_on_inner_folds(banded, data):
         assert set(ytr[train]) == set(ytr[val]) == set(range(len(SPECIES)))
     with pytest.raises(ValueError, match="more than one class"):
         inner_folds(np.zeros(len(ytr), dtype=str), ytr, 2, seed=0)
+    with pytest.raises(ValueError, match="push_purity must lie in"):
+        ProtoNetParams(push_purity=1.5)
+    with pytest.raises(ValueError, match="inner_folds must be >= 2"):
+        ProtoNetParams(inner_folds=1)
     # without recordings (sources) or with select="none", the fields' values are used
     for kw, why in (({}, "no sources"), ({"select": "none"}, "select")):
         params = ProtoNetParams(backbone="birdnet", steps=20, push_purity=0.5, **kw)
