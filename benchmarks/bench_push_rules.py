@@ -13,6 +13,10 @@ below pushes a copy of it:
   purest (the rule of ``push_purity=1``); ``pure_nearest``: the same, else the nearest cell
   ("pure cell, else the nearest"); ``p09`` / ``p08``: purity >= 0.9 / 0.8; ``nearest``: the
   nearest cell of the class (``push_purity=0``); each then 100 or 300 last-layer steps;
+* ``func_corr``: a push that keeps what the prototype does rather than what it looks like:
+  the cell of its class, in its band, whose scores on the training chunks (max cosine over
+  time) correlate best with the trained prototype's (exploratory; not a ``ProtoNetParams``
+  rule, as it was tried after the other rules' outer figures were known);
 * ``medoid``: no prototype training: each prototype is the training cell nearest to a
   class-wise k-means centre (a medoid, so a cell without any push), and only the last
   layer is trained (1,000 steps from a temperature of 50).
@@ -76,6 +80,40 @@ def variants(model, F, y):
         banded.push_to_pure_cells(clf, F, y, min_purity=purity, fallback=fallback)
         banded.finetune_last_layer(clf, attrs.evolve(m.params, last_layer_steps=steps), F, y)
         yield f"{name}_ll{steps}", m
+    for steps in (100, 300):
+        m = copy.deepcopy(model)
+        clf = m.network_.classifier
+        push_by_scores(clf, F, y)
+        banded.finetune_last_layer(clf, attrs.evolve(m.params, last_layer_steps=steps), F, y)
+        yield f"func_corr_ll{steps}", m
+
+
+def push_by_scores(clf, F: np.ndarray, y: np.ndarray) -> None:
+    """``func_corr``: each prototype onto the own-class cell of its band whose scores on the
+    training chunks correlate best with its own (two prototypes never share a cell)."""
+    import torch
+
+    from vocalpy_xai.protonet import banded
+
+    rows, classes = clf.proto_rows.numpy(), clf.proto_class_map.argmax(1).numpy()
+    protos = banded._unit(clf.prototypes[:, :, 0, 0].detach().numpy())
+    n, c, h, w = F.shape
+    for r in range(h):
+        flat = banded._unit(F[:, :, r, :].transpose(0, 2, 1)).reshape(-1, c)
+        for cls in np.unique(classes):
+            own = np.flatnonzero(y == cls)
+            cand = flat.reshape(n, w, c)[own].reshape(-1, c)
+            S = (cand @ flat.T).reshape(len(cand), n, w).max(2)  # candidates' scores
+            S = (S - S.mean(1, keepdims=True)) / (S.std(1, keepdims=True) + 1e-8)
+            taken: set[int] = set()
+            for p in np.flatnonzero((classes == cls) & (rows == r)):
+                s = (flat @ protos[p]).reshape(n, w).max(1)
+                corr = S @ ((s - s.mean()) / (s.std() + 1e-8)) / n
+                j = next(int(i) for i in np.argsort(-corr) if int(i) not in taken)
+                taken.add(j)
+                cell = F[own[j // w], :, r, j % w]
+                with torch.no_grad():
+                    clf.prototypes[p, :, 0, 0] = torch.from_numpy(np.ascontiguousarray(cell))
 
 
 def medoid_model(F, y, names, per_band: int, seed: int):
