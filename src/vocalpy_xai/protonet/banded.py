@@ -18,12 +18,13 @@ to keep what BirdNET knows:
   (``ProtoNetParams.steps``), not epochs, so that 60 and 6,000 chunks are trained alike.
 
 After training, every prototype is **pushed onto a training cell** of its class in its band
-(:func:`project`; ``ProtoNetParams.projection``: ``"pure"``, the nearest cell whose 10 most
-similar training chunks are all of its class, by default; ``"nearest"``, cabrnet's own
-projection; ``"none"``), then the last layer alone is trained (:func:`finetune_last_layer`),
-as ProtoPNet does. A pushed prototype *is* that cell: its provenance (clip, time in s, band
-in Hz) is exact, with ``similarity`` 1. On the 10-species benchmark the push costs 1-2
-clips of 100 (docs/birdnet.md).
+(:func:`push`; ``ProtoNetParams.projection``: ``"pure"``, the nearest cell whose 10 most
+similar training chunks are at least ``push_purity`` of its class, by default; ``"nearest"``,
+cabrnet's own projection; ``"none"``), then the last layer alone is trained
+(:func:`finetune_last_layer`), as ProtoPNet does. A pushed prototype *is* that cell: its
+provenance (clip, time in s, band in Hz) is exact, with ``similarity`` 1. On the 10-species
+benchmark the push costs 1-2 clips of 100 (docs/birdnet.md), whichever rule
+:mod:`~vocalpy_xai.protonet.selection` chooses on inner folds.
 
 A class is added (:func:`add_class`) the way the head was initialised: k-means of the new
 class's cells per band; the new prototypes get the mean own-class weight and the mean bias
@@ -248,10 +249,19 @@ def train_banded(
 ) -> tuple[list[dict], list[dict]]:
     """k-means initialisation, ``params.steps`` Adam steps, the push, last-layer steps.
 
+    :func:`train_head`, then :func:`push` (``params.projection``). Returns (history,
+    provenance records).
+    """
+    history = train_head(net, params, features, y, progress)
+    push_history, projection = push(net, params, features, y)
+    return history + push_history, projection
+
+
+def train_head(net, params, features: np.ndarray, y: np.ndarray, progress: bool = True):
+    """k-means initialisation, then ``params.steps`` Adam steps of prototypes and last layer.
+
     Loss: cross-entropy + ``params.orthogonality`` x the orthogonality loss. Batches of
-    ``params.batch_size`` chunks drawn at random (seeded) at every step. Then
-    :func:`project` (``params.projection``) and :func:`finetune_last_layer`. Returns
-    (history, provenance records).
+    ``params.batch_size`` chunks drawn at random (seeded) at every step. Returns history rows.
     """
     import time
 
@@ -294,11 +304,23 @@ def train_banded(
             loss_sum = correct = total = 0.0
     clf.eval()
     net.eval()
+    return history
+
+
+def push(
+    net, params, features: np.ndarray, y: np.ndarray, purity: np.ndarray | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Push a trained head's prototypes (``params.projection``), then its last layer alone.
+
+    ``"none"``: nothing changes (records: each prototype's nearest cell). Else :func:`project`
+    (``"pure"``: at purity ``params.push_purity``; ``purity``: :func:`all_cell_purity`, if
+    known) and :func:`finetune_last_layer`. Returns (history, provenance records).
+    """
+    clf = net.classifier
     if params.projection == "none":
-        return history, nearest_cells(clf, features, y)
-    projection = project(net, features, y, pure=params.projection == "pure")
-    history += finetune_last_layer(clf, params, features, y)
-    return history, projection
+        return [], nearest_cells(clf, features, y)
+    projection = project(net, features, y, params.projection == "pure", params.push_purity, purity)
+    return finetune_last_layer(clf, params, features, y), projection
 
 
 def cell_purity(
@@ -325,19 +347,35 @@ def cell_purity(
     return out
 
 
+def all_cell_purity(features: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`cell_purity` of every cell (N, H, W): computed once for several pushes."""
+    n, _, rows, w = features.shape
+    chunks = np.arange(n)
+    return np.stack([cell_purity(features, y, chunks, r).reshape(n, w) for r in range(rows)], 1)
+
+
 @torch.no_grad()
 def push_to_pure_cells(
-    clf: BandedCosineClassifier, features: np.ndarray, y: np.ndarray, only=None
+    clf: BandedCosineClassifier,
+    features: np.ndarray,
+    y: np.ndarray,
+    only=None,
+    min_purity: float = 1.0,
+    fallback: str = "purest",
+    purity: np.ndarray | None = None,
 ) -> list[dict]:
     """Push each prototype onto the nearest *pure* training cell of its class, in its band.
 
-    A cell is pure when its :data:`PURITY_K` most similar training chunks are all of its
-    class (:func:`cell_purity`); among the class's pure cells of the band, the one most
-    similar to the trained prototype is taken (two prototypes never take the same cell).
-    A class with no pure cell in a band takes its purest, then most similar, cell. This is
+    A cell is pure when at least ``min_purity`` of its :data:`PURITY_K` most similar
+    training chunks are of its class (:func:`cell_purity`; 1: all of them); among the
+    class's pure cells of the band, the one most similar to the trained prototype is taken
+    (two prototypes never take the same cell). A class with no pure cell in a band takes
+    its purest, then most similar, cell (``fallback="purest"``) or its most similar cell
+    (``"nearest"``). This is
     the projection of ProtoPNet restricted to cells that only their class resembles, in
     the spirit of its pruning of prototypes whose nearest patches are of other classes.
-    ``only``: indices of the prototypes to push (default all). Returns cabrnet-style
+    ``only``: indices of the prototypes to push (default all). ``purity``: the
+    :func:`all_cell_purity` of ``features`` and ``y`` when already known. Returns cabrnet-style
     projection records of those, with the cell's ``purity`` and the cosine
     ``similarity_before`` the push.
     """
@@ -355,11 +393,18 @@ def push_to_pure_cells(
             if not len(members) or not len(own):
                 continue
             cand = _unit(features[own][:, :, row, :].transpose(0, 2, 1).reshape(-1, n_chan))
-            purity = cell_purity(features, y, own, row)
+            pure = (
+                cell_purity(features, y, own, row)
+                if purity is None
+                else purity[own, row, :].reshape(-1)
+            )
             taken: set[int] = set()
             for p in members:
                 sim = cand @ protos[p]
-                order = np.lexsort((-sim, -purity))
+                if fallback == "purest":
+                    order = np.lexsort((-sim, -np.minimum(pure, min_purity)))
+                else:
+                    order = np.lexsort((-sim, pure < min_purity - 1e-9))
                 j = next((int(i) for i in order if i not in taken), int(order[0]))
                 taken.add(j)
                 chunk, col = int(own[j // n_cols]), int(j % n_cols)
@@ -373,15 +418,22 @@ def push_to_pure_cells(
                     "w": col,
                     "score": 1.0,  # the prototype is now that cell
                     "similarity_before": float(sim[j]),
-                    "purity": float(purity[j]),
+                    "purity": float(pure[j]),
                 }
     return [records[p] for p in sorted(records)]
 
 
-def project(net, features: np.ndarray, y: np.ndarray, pure: bool = True) -> list[dict]:
+def project(
+    net,
+    features: np.ndarray,
+    y: np.ndarray,
+    pure: bool = True,
+    min_purity: float = 1.0,
+    purity: np.ndarray | None = None,
+) -> list[dict]:
     """Push every prototype onto a training cell of its class, in its band.
 
-    ``pure`` (default): :func:`push_to_pure_cells`. Else cabrnet's own projection
+    ``pure`` (default): :func:`push_to_pure_cells` (cells of purity ``>= min_purity``). Else cabrnet's own projection
     (:meth:`cabrnet.archs.generic.model.CaBRNet.project`: the maximum similarity over a
     class's training maps, the prototype replaced by that cell's feature vector);
     :meth:`BandedCosineClassifier.similarities` is zero outside a prototype's band, so the
@@ -396,7 +448,7 @@ def project(net, features: np.ndarray, y: np.ndarray, pure: bool = True) -> list
 
     clf = net.classifier
     if pure:
-        records = push_to_pure_cells(clf, features, y)
+        records = push_to_pure_cells(clf, features, y, min_purity=min_purity, purity=purity)
         net.eval()
         return records
     loader = DataLoader(FeatureDataset(features, y), batch_size=64, shuffle=False)
@@ -529,7 +581,9 @@ def add_class(
         labels = np.concatenate([y, ref_target.numpy()])
     new_idx = np.arange(n_old, n_old + k)
     if model.params.projection == "pure":
-        records = push_to_pure_cells(clf, pool, labels, only=new_idx)
+        records = push_to_pure_cells(
+            clf, pool, labels, only=new_idx, min_purity=model.params.push_purity
+        )
     else:
         records = nearest_cells(clf, features, y)[n_old:]
         with torch.no_grad():

@@ -97,6 +97,7 @@ class BirdNETProtoNet(AudioProtoNet):
                 "fine-tuning BirdNET (finetune_backbone=True) needs the audio chunks, not "
                 "precomputed feature maps"
             )
+        sources_given = sources is not None
         sources = normalize_sources(sources, len(X))
         self.class_names_ = names
         geo = self.geometry_
@@ -116,13 +117,40 @@ class BirdNETProtoNet(AudioProtoNet):
             elif p.arch == "banded":
                 from .banded import train_banded
 
+                selection = self._select(p, feats, y, sources, given=sources_given)
+                p = self.params
                 history, projection = train_banded(net, p, feats, y, progress)
             else:
                 history, projection = train_prototype_net(net, p, train_set, proj_set, progress)
         self.network_ = net
         self.prototypes_ = self._provenance(projection, sources, 0, 0)
         self._record_training(t0, cpu0, history, y, self.window_frames_)
+        if p.arch == "banded":
+            self.training_["selection"] = selection
         return self
+
+    def _select(self, p, feats: np.ndarray, y: np.ndarray, sources, given: bool) -> dict:
+        """``select="inner"``: choose the push rule on inner folds (sets ``self.params``)."""
+        import attrs
+
+        from .selection import select_push
+
+        if p.select == "none":
+            return {"skipped": 'select="none"'}
+        if p.projection != "pure":  # a push rule given by the user is kept
+            return {"skipped": f"projection={p.projection!r} (the candidates push onto pure cells)"}
+        if not given:
+            return {"skipped": "no sources: the recordings are unknown"}
+        from .networks import build_birdnet_network
+
+        groups = [s["clip"] for s in sources]
+
+        def build():  # a fresh head on the BirdNET already loaded
+            return build_birdnet_network(p, len(self.class_names_), self._birdnet)[0]
+
+        chosen, record = select_push(build, p, feats, y, groups)
+        self.params = attrs.evolve(p, **chosen)
+        return record
 
     def _build(self, num_classes: int):
         """A fresh network (BirdNET loaded once per model and kept for its geometry)."""

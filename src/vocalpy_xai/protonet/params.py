@@ -8,6 +8,8 @@ import attrs
 ARCHS: tuple[str, ...] = ("audio", "plain", "blackbox", "prototree", "banded")
 #: ``banded``: where prototypes are pushed after training (see :mod:`vocalpy_xai.protonet.banded`)
 PROJECTIONS: tuple[str, ...] = ("pure", "nearest", "none")
+#: ``banded``: how the push rule and last-layer steps are chosen (see :mod:`vocalpy_xai.protonet.selection`)
+SELECTIONS: tuple[str, ...] = ("inner", "none")
 #: the backbones: a small spectrogram CNN trained from scratch, or BirdNET V2.4 (pretrained)
 BACKBONES: tuple[str, ...] = ("cnn", "birdnet")
 #: BirdNET feature maps that can hold prototypes (see docs/birdnet.md)
@@ -35,6 +37,16 @@ def _non_negative(instance, attribute, value):
 def _share(instance, attribute, value):
     if not 0 < value <= 1:
         raise ValueError(f"ProtoNetParams.{attribute.name} must lie in (0, 1], got {value}")
+
+
+def _at_least_two(instance, attribute, value):
+    if value < 2:
+        raise ValueError(f"ProtoNetParams.{attribute.name} must be >= 2, got {value}")
+
+
+def _unit_interval(instance, attribute, value):
+    if not 0 <= value <= 1:
+        raise ValueError(f"ProtoNetParams.{attribute.name} must lie in [0, 1], got {value}")
 
 
 def _channels(value) -> tuple[int, ...]:
@@ -80,8 +92,26 @@ class ProtoNetParams:
         Hz). ``"pure"`` (default): the nearest cell whose 10 most similar training chunks
         are all of its class; ``"nearest"``: cabrnet's projection (the nearest cell);
         ``"none"``: not pushed (provenance: the nearest cell).
+    push_purity : float
+        ``banded``, ``projection="pure"``: a cell is pure when at least this share of its
+        10 most similar training chunks are of its class (1: all of them; 0: the
+        nearest cell of its class).
     last_layer_steps : int
         ``banded``: optimiser steps of last-layer-only training after the push.
+    select : str
+        ``banded`` on BirdNET: ``"inner"`` (default) chooses ``projection``,
+        ``push_purity`` and ``last_layer_steps`` among
+        :data:`~vocalpy_xai.protonet.selection.CANDIDATES` by clip accuracy on inner folds
+        of the training recordings (``sources``' ``clip``; a clip's class: the mean of its
+        chunks' probabilities), then trains on all of them with the choice
+        (:func:`~vocalpy_xai.protonet.selection.select_push`); the fitted model's
+        ``params`` hold the choice, ``training_["selection"]`` the inner figures. Skipped
+        (the values given here are used, and the record says why) when a class has fewer
+        than 2 recordings, when ``sources`` are not given, or when ``projection`` is not
+        ``"pure"``. ``"none"``: the values given here.
+    inner_folds : int
+        ``select="inner"``: folds of the training recordings, stratified by class (fewer when
+        a class has fewer recordings).
     tree_depth : int, optional
         Depth of the ProtoTree (``2**depth - 1`` prototypes); default
         ``ceil(log2(classes)) + 1``.
@@ -156,7 +186,10 @@ class ProtoNetParams:
     steps: int = attrs.field(default=300, validator=_positive)
     orthogonality: float = attrs.field(default=0.01, validator=_non_negative)
     projection: str = attrs.field(default="pure", validator=attrs.validators.in_(PROJECTIONS))
+    push_purity: float = attrs.field(default=1.0, validator=_unit_interval)
     last_layer_steps: int = attrs.field(default=100, validator=_non_negative)
+    select: str = attrs.field(default="inner", validator=attrs.validators.in_(SELECTIONS))
+    inner_folds: int = attrs.field(default=4, validator=_at_least_two)
     tree_depth: int | None = attrs.field(default=None, validator=_positive)
     backbone: str = attrs.field(default="cnn", validator=attrs.validators.in_(BACKBONES))
     birdnet_layer: str = attrs.field(
