@@ -528,7 +528,7 @@ def markdown(r: dict) -> str:
             f"| **pushed onto a pure cell + 100 last-layer steps (default)** "
             f"| {pct(u['accuracy_after'])} | {pct(u['purity_after'])} "
             f"| {u['nearest_patch_similarity_after']:.2f} |",
-            f"| pushed by the rule chosen on inner folds (`select=\"inner\"`) "
+            f'| pushed by the rule chosen on inner folds (`select="inner"`) '
             f"| {pct(u['accuracy_after_inner_selection'])} "
             f"| {pct(u['purity_after_inner_selection'])} | 1.00 |",
             "",
