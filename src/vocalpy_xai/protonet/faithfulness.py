@@ -25,6 +25,12 @@ for one class (or, ``kind="prototype"``, for one prototype):
   LRP with cabrnet's prototype relevance propagation rules), with cabrnet's
   post-processing (absolute value, channel mean, Gaussian blur of ``sigma`` cells). PRP
   needs a backbone ``torch.fx`` can trace: the CNN, not BirdNET's graph executor;
+- ``"gradxinput"``, ``"integrated_gradients"``, ``"occlusion"`` (:data:`BASELINE_METHODS`,
+  not in cabrnet; captum's, with cabrnet's post-processing): gradient x (input - removed
+  input), integrated gradients from the removed input, occlusion of one backbone cell;
+  see :func:`_baseline_maps`. Occlusion is near-tautological for the deletion test
+  (:data:`TAUTOLOGICAL`). ``"gradxinput"`` is the default (:data:`DEFAULT_METHOD`,
+  chosen by the figures in ``docs/protonet.md``);
 - ``"randgrad"``: cabrnet's random attribution (uniform noise, same post-processing), the
   baseline every method must beat.
 
@@ -34,10 +40,12 @@ Evaluations:
   the most relevant ``k`` % of the grid's time-frequency cells (both BirdNET channels
   together) are removed from the input (deletion) or restored on an empty input
   (insertion), ``k = 0, 5, ..., 100``; the score is the softmax probability of the
-  class. *Removing* a cell sets it to the input's floor (each channel's minimum over the
-  chunk or window): the spectrogram's own silence level, a value the network sees in
-  every quiet passage, where a blur or noise baseline would invent sound that was not
-  recorded. The area under each curve (trapezoid over the fraction of cells) is compared
+  class. *Removing* a cell sets it to its row's background level by default
+  (:func:`removal_baseline`, ``"noise"``: the 20th percentile of the row over the
+  input's frames): what the band holds where nothing sings, so removing a call leaves
+  the recording's noise, where the input's minimum (``"floor"``) would leave a hole
+  quieter than any recording and a blur (``"blur"``) would keep the call's energy in
+  place. The area under each curve (trapezoid over the fraction of cells) is compared
   chunk by chunk with randgrad's: deletion is faithful when its AUC is lower, insertion
   when higher;
 - :func:`pointing_game`: cabrnet's pointing game
@@ -82,7 +90,7 @@ TAUTOLOGICAL: tuple[str, ...] = ("occlusion",)
 IG_STEPS = 16
 RANDOM_METHOD = "randgrad"
 #: the method activation datasets carry by default (chosen by the figures, docs/protonet.md)
-DEFAULT_METHOD = "saliency"
+DEFAULT_METHOD = "gradxinput"
 #: curve steps: 5 % of the cells each
 STEPS = 20
 #: cabrnet's default blur (sigma, in grid cells) of gradient maps
