@@ -60,55 +60,105 @@ def applicable_methods(model) -> list[str]:
 
 
 def choose_method(per_method: dict, random: str) -> str:
-    """The method whose worse share (deletion, insertion) of beating random is highest."""
+    """The method whose worse share (deletion, insertion) of beating random is highest.
+
+    Occlusion (:data:`~vocalpy_xai.protonet.faithfulness.TAUTOLOGICAL`) is measured but
+    not chosen: it ranks cells by the drop that deletion measures.
+    """
+    from vocalpy_xai.protonet.faithfulness import TAUTOLOGICAL
+
     scored = {
         m: (min(v["deletion_beats_random"], v["insertion_beats_random"]), -v["deletion_auc_mean"])
         for m, v in per_method.items()
-        if m != random and "deletion_beats_random" in v
+        if m != random and m not in TAUTOLOGICAL and "deletion_beats_random" in v
     }
     return max(scored, key=scored.get)
 
 
+def _method_curves(model, X, targets, grids, methods, steps, seed, removal) -> tuple[dict, dict]:
+    """Maps of every method for ``targets``, their curves, and the seconds each map took."""
+    from vocalpy_xai.protonet import faithfulness as F
+
+    maps, seconds = {}, {}
+    for m in methods:
+        t0 = time.perf_counter()
+        maps[m] = F.attribution_maps(model, X, targets, m, seed=seed, grids=grids, removal=removal)
+        seconds[m] = time.perf_counter() - t0
+        print(f"  maps {m} ({len(targets)} inputs): {seconds[m]:.1f} s", flush=True)
+    curves = F.perturbation_curves(
+        model, X, targets, maps, steps=steps, grids=grids, removal=removal
+    )
+    return curves, seconds
+
+
 def run_faithfulness(
-    model, X, y, methods: list[str] | None = None, steps: int = 20, seed: int = 0
+    model,
+    X,
+    y,
+    methods: list[str] | None = None,
+    steps: int = 20,
+    seed: int = 0,
+    removal: str | None = None,
 ) -> dict:
     """Deletion and insertion curves of every attribution method against randgrad.
+
+    The class followed is the one the model **predicts** on the intact input, for the map
+    and for the curve, as the curves' authors run them (RISE's ``CausalMetric``, Petsiuk et
+    al. 2018: the map explains the decision, the curve follows that decision's
+    probability). The inputs the model misclassifies are also run with their true class,
+    and ``true_class`` gives every share under that protocol (the correctly classified
+    inputs are the same under both).
 
     Parameters
     ----------
     model : AudioProtoNet
         Trained (CNN backbone: ``X`` dB windows; BirdNET: ``X`` audio chunks).
     X, y : numpy.ndarray
-        Test inputs and their true classes (the class whose probability is followed).
+        Test inputs and their true classes.
     methods : list of str, optional
         Default: :func:`applicable_methods`.
     steps : int
         Curve steps (20: 5 % of the cells each).
+    removal : str, optional
+        What a removed cell becomes, for every method and the random one
+        (:func:`~vocalpy_xai.protonet.faithfulness.removal_baseline`; default
+        :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_REMOVAL`).
 
     Returns
     -------
     dict
         ``method`` (the best), its ``deletion_beats_random`` / ``insertion_beats_random``,
-        ``per_method`` (per method: both shares, mean AUCs, per-input AUCs, mean curves,
-        seconds to compute its maps), ``fractions``, ``n_inputs``, ``steps``, ``removal``,
-        ``score``.
+        ``per_method`` (per method: both shares, the shares on correctly classified and
+        misclassified inputs, the shares with the true class (``true_class``), mean AUCs,
+        per-input AUCs, mean curves, seconds to compute its maps), ``correct`` (per input),
+        ``fractions``, ``n_inputs``, ``steps``, ``removal``, ``score``.
     """
     from vocalpy_xai.protonet import faithfulness as F
 
     methods = methods or applicable_methods(model)
+    removal = removal or F.DEFAULT_REMOVAL
     if F.RANDOM_METHOD not in methods:
         methods = [*methods, F.RANDOM_METHOD]
     y = np.asarray(y, dtype=int)
     grids = F.input_grid(model, X)
-    maps, seconds = {}, {}
-    for m in methods:
-        t0 = time.perf_counter()
-        maps[m] = F.attribution_maps(model, X, y, m, seed=seed, grids=grids)
-        seconds[m] = time.perf_counter() - t0
-        print(f"  maps {m}: {seconds[m]:.1f} s", flush=True)
+    pred = F.grid_scores(model, grids).argmax(axis=1)
+    correct = pred == y
     t0 = time.perf_counter()
-    curves = F.perturbation_curves(model, X, y, maps, steps=steps, grids=grids)
+    curves, seconds = _method_curves(model, X, pred, grids, methods, steps, seed, removal)
+    wrong = np.flatnonzero(~correct)
+    true_curves = None
+    if len(wrong):  # the misclassified inputs again, following their true class
+        true_curves, _ = _method_curves(
+            model, X[wrong], y[wrong], grids[wrong], methods, steps, seed, removal
+        )
     curve_s = time.perf_counter() - t0
+
+    def true_class_auc(m: str, key: str) -> np.ndarray:
+        auc = curves[m][key].copy()
+        if true_curves is not None:
+            auc[wrong] = true_curves[m][key]
+        return auc
+
     per_method = {}
     for m in methods:
         c = curves[m]
@@ -123,6 +173,23 @@ def run_faithfulness(
         }
         if m != F.RANDOM_METHOD:
             row.update(F.beats_random(curves, m))
+            r = F.RANDOM_METHOD
+            dele = c["deletion_auc"] < curves[r]["deletion_auc"]
+            ins = c["insertion_auc"] > curves[r]["insertion_auc"]
+            for name, keep in (("correct", correct), ("misclassified", ~correct)):
+                if keep.any():
+                    row[name] = {
+                        "deletion_beats_random": float(dele[keep].mean()),
+                        "insertion_beats_random": float(ins[keep].mean()),
+                    }
+            row["true_class"] = {
+                "deletion_beats_random": float(
+                    np.mean(true_class_auc(m, "deletion_auc") < true_class_auc(r, "deletion_auc"))
+                ),
+                "insertion_beats_random": float(
+                    np.mean(true_class_auc(m, "insertion_auc") > true_class_auc(r, "insertion_auc"))
+                ),
+            }
         per_method[m] = row
     best = choose_method(per_method, F.RANDOM_METHOD)
     return {
@@ -134,11 +201,16 @@ def run_faithfulness(
         "intact_proba_mean": float(curves["intact"].mean()),
         "empty_proba_mean": float(curves["empty"].mean()),
         "n_inputs": int(len(y)),
+        "accuracy": float(correct.mean()),
+        "correct": correct.tolist(),
         "steps": steps,
         "curves_seconds": curve_s,
-        "removal": "cells set to the input's floor (per-channel minimum); insertion starts "
-        "from an all-floor input",
-        "score": "softmax probability of the true class",
+        "removal": F.REMOVAL_TEXT[removal],
+        "removal_kind": removal,
+        "tautological": [m for m in methods if m in F.TAUTOLOGICAL],
+        "target": "the class the model predicts on the intact input (RISE's protocol); "
+        "true_class: the true class instead",
+        "score": "softmax probability of the predicted class",
         "random": F.RANDOM_METHOD,
     }
 

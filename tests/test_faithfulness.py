@@ -36,16 +36,34 @@ def test_curve_auc_by_hand():
 def test_edit_grids_remove_and_restore_in_order():
     grid = np.arange(12, dtype=np.float32).reshape(2, 2, 3)  # 2 channels, 6 cells
     order = np.array([5, 0, 3, 1, 2, 4])
-    dele = F.edit_grids(grid, order, [0, 2, 6], "deletion")
+    dele = F.edit_grids(grid, order, [0, 2, 6], "deletion", removal="floor")
     np.testing.assert_array_equal(dele[0], grid)
     assert dele[1][0].ravel()[[5, 0]].tolist() == [0.0, 0.0]  # channel 0's floor
     assert dele[1][1].ravel()[[5, 0]].tolist() == [6.0, 6.0]  # channel 1's floor
     assert dele[1][0].ravel()[[1, 2, 3, 4]].tolist() == [1.0, 2.0, 3.0, 4.0]
     assert (dele[2][0] == 0).all() and (dele[2][1] == 6).all()
-    ins = F.edit_grids(grid, order, [0, 2, 6], "insertion")
+    ins = F.edit_grids(grid, order, [0, 2, 6], "insertion", removal="floor")
     np.testing.assert_array_equal(ins[0], dele[2])
     np.testing.assert_array_equal(ins[2], grid)
     assert ins[1][0].ravel().tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 5.0]
+
+
+def test_noise_removal_leaves_each_rows_background():
+    # one channel, 2 rows of 6 frames: a quiet row and a row with a loud call in frames 2-3
+    grid = np.array([[[1, 2, 1, 2, 1, 2], [3, 3, 40, 50, 3, 4]]], dtype=np.float32)
+    base = F.removal_baseline(grid, "noise")
+    # each row's 20th percentile over its frames (numpy's linear interpolation)
+    np.testing.assert_allclose(base[0, :, 0], [1.0, 3.0])
+    assert (base == base[..., :1]).all()  # constant over time
+    dele = F.edit_grids(grid, np.array([9, 8]), [2], "deletion")  # the call, noise by default
+    assert dele[0, 0, 1].tolist() == [3, 3, 3, 3, 3, 4]
+    np.testing.assert_array_equal(dele[0, 0, 0], grid[0, 0])  # the quiet row untouched
+    # the floor (the grid's minimum) leaves a hole below the row's background instead
+    assert F.edit_grids(grid, np.array([9, 8]), [2], "deletion", "floor")[0, 0, 1, 2] == 1
+    blur = F.removal_baseline(grid, "blur")
+    assert blur.shape == grid.shape and blur[0, 1, 2] < grid[0, 1, 2]
+    with pytest.raises(ValueError, match="removal must be"):
+        F.removal_baseline(grid, "zeros")
 
 
 def test_pointing_game_by_hand():
@@ -100,6 +118,10 @@ def test_attribution_methods_on_birdnet_spectrogram(birdnet_model):
         maps = F.attribution_maps(model, X[:1], y[:1], method, grids=grids[:1])
         assert maps.shape == (1, 96, 511) and np.isfinite(maps).all(), method
         assert maps.std() > 0, method
+    for method in F.BASELINE_METHODS:  # against the all-background input, positive part
+        maps = F.attribution_maps(model, X[:1], y[:1], method, grids=grids[:1])
+        assert maps.shape == (1, 96, 511) and np.isfinite(maps).all(), method
+        assert maps.min() >= 0 and maps.max() > 0, method
     with pytest.raises(ValueError, match="torch.fx"):
         F.attribution_maps(model, X, y, "prp")
     with pytest.raises(ValueError, match="method must be"):
@@ -112,7 +134,7 @@ def test_curves_on_real_chunks(birdnet_model):
     maps = {m: F.attribution_maps(model, X, y, m, grids=grids) for m in ("linear", "randgrad")}
     maps["reversed"] = -maps["linear"]  # least relevant cells first
     curves = F.perturbation_curves(model, X, y, maps, steps=4, grids=grids)
-    for m in maps:  # shared ends: intact input, all-floor input
+    for m in maps:  # shared ends: intact input, all-background input
         np.testing.assert_allclose(curves[m]["deletion"][:, 0], curves["intact"], rtol=1e-5)
         np.testing.assert_allclose(curves[m]["deletion"][:, -1], curves["empty"], rtol=1e-5)
         np.testing.assert_allclose(curves[m]["insertion"][:, -1], curves["intact"], rtol=1e-5)

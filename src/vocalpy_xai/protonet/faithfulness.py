@@ -25,6 +25,12 @@ for one class (or, ``kind="prototype"``, for one prototype):
   LRP with cabrnet's prototype relevance propagation rules), with cabrnet's
   post-processing (absolute value, channel mean, Gaussian blur of ``sigma`` cells). PRP
   needs a backbone ``torch.fx`` can trace: the CNN, not BirdNET's graph executor;
+- ``"gradxinput"``, ``"integrated_gradients"``, ``"occlusion"`` (:data:`BASELINE_METHODS`,
+  not in cabrnet; captum's, with cabrnet's post-processing): gradient x (input - removed
+  input), integrated gradients from the removed input, occlusion of one backbone cell;
+  see :func:`_baseline_maps`. Occlusion is near-tautological for the deletion test
+  (:data:`TAUTOLOGICAL`). ``"gradxinput"`` is the default (:data:`DEFAULT_METHOD`,
+  chosen by the figures in ``docs/protonet.md``);
 - ``"randgrad"``: cabrnet's random attribution (uniform noise, same post-processing), the
   baseline every method must beat.
 
@@ -34,10 +40,12 @@ Evaluations:
   the most relevant ``k`` % of the grid's time-frequency cells (both BirdNET channels
   together) are removed from the input (deletion) or restored on an empty input
   (insertion), ``k = 0, 5, ..., 100``; the score is the softmax probability of the
-  class. *Removing* a cell sets it to the input's floor (each channel's minimum over the
-  chunk or window): the spectrogram's own silence level, a value the network sees in
-  every quiet passage, where a blur or noise baseline would invent sound that was not
-  recorded. The area under each curve (trapezoid over the fraction of cells) is compared
+  class. *Removing* a cell sets it to its row's background level by default
+  (:func:`removal_baseline`, ``"noise"``: the 20th percentile of the row over the
+  input's frames): what the band holds where nothing sings, so removing a call leaves
+  the recording's noise, where the input's minimum (``"floor"``) would leave a hole
+  quieter than any recording and a blur (``"blur"``) would keep the call's energy in
+  place. The area under each curve (trapezoid over the fraction of cells) is compared
   chunk by chunk with randgrad's: deletion is faithful when its AUC is lower, insertion
   when higher;
 - :func:`pointing_game`: cabrnet's pointing game
@@ -63,16 +71,48 @@ import torch.nn as nn
 from .errors import SpectrogramInputError
 
 #: attribution methods, cheapest first; ``"randgrad"`` is the random baseline
-METHODS: tuple[str, ...] = ("linear", "cubic", "saliency", "smoothgrad", "prp", "randgrad")
+METHODS: tuple[str, ...] = (
+    "linear",
+    "cubic",
+    "saliency",
+    "gradxinput",
+    "smoothgrad",
+    "integrated_gradients",
+    "occlusion",
+    "prp",
+    "randgrad",
+)
+#: methods computed by captum against the removal baseline (not in cabrnet)
+BASELINE_METHODS: tuple[str, ...] = ("gradxinput", "integrated_gradients", "occlusion")
+#: methods that rank cells by the very drop the deletion test measures (reported, not chosen)
+TAUTOLOGICAL: tuple[str, ...] = ("occlusion",)
+#: integrated gradients: points on the path from the removal baseline to the input
+IG_STEPS = 16
 RANDOM_METHOD = "randgrad"
 #: the method activation datasets carry by default (chosen by the figures, docs/protonet.md)
-DEFAULT_METHOD = "saliency"
+DEFAULT_METHOD = "gradxinput"
 #: curve steps: 5 % of the cells each
 STEPS = 20
 #: cabrnet's default blur (sigma, in grid cells) of gradient maps
 GAUSSIAN_SIGMA = 5
 #: forward passes per batch when scoring edited grids
 SCORE_BATCH = 32
+#: what a removed cell becomes (:func:`removal_baseline`)
+REMOVALS: tuple[str, ...] = ("noise", "floor", "blur")
+DEFAULT_REMOVAL = "noise"
+#: what each removal means, for reports
+REMOVAL_TEXT = {
+    "noise": "a removed cell is set to its row's background level (20th percentile of the row "
+    "over the input's frames, per channel); insertion starts from the all-background input",
+    "floor": "a removed cell is set to the input's floor (per-channel minimum); insertion "
+    "starts from an all-floor input",
+    "blur": "a removed cell is set to the input blurred (Gaussian, 2 rows x 8 frames); "
+    "insertion starts from the blurred input",
+}
+#: percentile over frames taken as a row's background level (as :func:`syllable_energy_mask`)
+NOISE_PERCENTILE = 20
+#: blur of the ``"blur"`` removal (rows, frames)
+BLUR_SIGMA = (2.0, 8.0)
 
 
 class _Canvas:
@@ -189,6 +229,7 @@ def attribution_maps(
     sigma: float = GAUSSIAN_SIGMA,
     seed: int = 0,
     grids: np.ndarray | None = None,
+    removal: str = DEFAULT_REMOVAL,
 ) -> np.ndarray:
     """Attribution of each input's ``targets`` on its input grid, (N, R, T) float32.
 
@@ -212,6 +253,9 @@ def attribution_maps(
         Seed of smoothgrad's noise and of randgrad.
     grids : numpy.ndarray, optional
         :func:`input_grid` of ``X`` when already computed.
+    removal : str
+        The reference input of :data:`BASELINE_METHODS` (:func:`removal_baseline`): the
+        input with every cell removed, as the deletion and insertion curves remove them.
 
     Returns
     -------
@@ -249,6 +293,8 @@ def attribution_maps(
                 for i in range(n)
             ]
         ).astype(np.float32)
+    if method in BASELINE_METHODS:
+        return _baseline_maps(model, grids, targets, method, kind, sigma, removal)
     if method == "prp" and kind == "class":
         # PRP explains prototypes: a class's map is that of its top prototype (the one
         # adding most to the class's logit), as cabrnet's pointing game analyses it
@@ -278,6 +324,81 @@ def attribution_maps(
             device="cpu",
             location=location,
             **common,
+        )
+    return out
+
+
+def _occlusion_window(model) -> tuple[int, int]:
+    """Rows and frames of one backbone cell on the input grid (the occlusion patch)."""
+    if model.params.uses_birdnet:
+        rows, frames = model.geometry_.grid.jump
+        return max(1, round(rows)), max(1, round(frames))
+    return model.stride, model.stride
+
+
+def _baseline_maps(
+    model,
+    grids: np.ndarray,
+    targets: np.ndarray,
+    method: str,
+    kind: str,
+    sigma: float,
+    removal: str,
+) -> np.ndarray:
+    """Maps of :data:`BASELINE_METHODS`, each against the grid with every cell removed.
+
+    The target is the class logit (``kind="class"``) or the prototype's best similarity;
+    ``"gradxinput"``: its gradient times (input - reference) (Shrikumar et al. 2016, Ancona
+    et al. 2018); ``"integrated_gradients"``: captum's (Sundararajan et al. 2017,
+    :data:`IG_STEPS` points); ``"occlusion"``: captum's (Zeiler & Fergus 2014), the drop of
+    the target when a patch of one backbone cell (:func:`_occlusion_window`, stride half
+    a cell) is removed. Maps keep the positive part (evidence *for* the target: what
+    deletion removes first), averaged over channels and blurred by cabrnet's
+    ``post_process``. Occlusion is near-tautological for the deletion test: it ranks
+    cells by the very drop that deletion measures, one patch at a time.
+    """
+    from cabrnet.core.visualization.postprocess import post_process
+    from captum.attr import IntegratedGradients, Occlusion, Saliency
+
+    adapter = _GridModel(model, "class" if kind == "class" else "prototype")
+    adapter.eval()
+
+    def score(x: torch.Tensor) -> torch.Tensor:  # (N, classes or prototypes)
+        return adapter.similarities(x).amax(dim=(2, 3))
+
+    n, _, rows, cols = grids.shape
+    canvas = _Canvas(rows, cols)
+    out = np.empty((n, rows, cols), dtype=np.float32)
+    for i in range(n):
+        x = _network_input(model, grids[i])
+        ref = _network_input(model, removal_baseline(grids[i], removal))
+        target = int(targets[i])
+        if method == "gradxinput":
+            grad = Saliency(score).attribute(x.clone(), target=target, abs=False)
+            attr = grad * (x - ref)
+        elif method == "integrated_gradients":
+            attr = IntegratedGradients(score).attribute(
+                x, baselines=ref, target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS
+            )
+        else:
+            fr, ft = _occlusion_window(model)
+            channels = x.shape[1]
+            with torch.no_grad():
+                attr = Occlusion(score).attribute(
+                    x,
+                    sliding_window_shapes=(channels, fr, ft),
+                    strides=(channels, max(1, fr // 2), max(1, ft // 2)),
+                    baselines=ref,
+                    target=target,
+                    perturbations_per_eval=SCORE_BATCH,
+                )
+        out[i] = post_process(
+            attr[0].detach().numpy(),
+            canvas,
+            x,
+            resize=True,
+            polarity="positive",
+            gaussian_ksize=sigma,
         )
     return out
 
@@ -315,26 +436,61 @@ def _linear_maps(model, X: np.ndarray, targets: np.ndarray, kind: str) -> np.nda
 
 
 # ------------------------------------------------------------------- deletion / insertion
-def edit_grids(grid: np.ndarray, order: np.ndarray, counts: Sequence[int], mode: str) -> np.ndarray:
+def removal_baseline(grid: np.ndarray, removal: str = DEFAULT_REMOVAL) -> np.ndarray:
+    """What each cell of one grid (channels, R, T) becomes when it is removed.
+
+    ``removal`` (:data:`REMOVALS`):
+
+    - ``"noise"``: the row's background level, its 20th percentile over the grid's frames,
+      per channel (the value the band has where nothing sings: removing a call leaves the
+      recording's noise in its band);
+    - ``"floor"``: each channel's minimum over the whole grid (quieter than the background
+      of most rows: removed cells become holes the network never sees in a recording);
+    - ``"blur"``: the grid blurred by a Gaussian of :data:`BLUR_SIGMA` cells (RISE's
+      insertion start; a blurred call keeps its energy in place).
+    """
+    grid = np.asarray(grid)
+    if removal == "noise":
+        level = np.percentile(grid, NOISE_PERCENTILE, axis=-1, keepdims=True)
+        return np.broadcast_to(level, grid.shape).astype(grid.dtype)
+    if removal == "floor":
+        level = grid.reshape(grid.shape[0], -1).min(axis=1)[:, None, None]
+        return np.broadcast_to(level, grid.shape).astype(grid.dtype)
+    if removal == "blur":
+        from scipy.ndimage import gaussian_filter
+
+        return gaussian_filter(grid, sigma=(0, *BLUR_SIGMA)).astype(grid.dtype)
+    raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}")
+
+
+def edit_grids(
+    grid: np.ndarray,
+    order: np.ndarray,
+    counts: Sequence[int],
+    mode: str,
+    removal: str = DEFAULT_REMOVAL,
+) -> np.ndarray:
     """Copies of one grid (channels, R, T) with cells removed or restored in ``order``.
 
     ``order``: flat (R*T) cell indices, most relevant first. ``counts``: cells per copy.
-    ``mode="deletion"``: the first ``count`` cells set to the grid's floor (per channel);
-    ``"insertion"``: an all-floor grid with the first ``count`` cells restored.
+    ``mode="deletion"``: the first ``count`` cells removed (set to
+    :func:`removal_baseline`, every channel together); ``"insertion"``: the removed
+    grid with the first ``count`` cells restored.
     """
+    if mode not in ("deletion", "insertion"):
+        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     channels = grid.shape[0]
     flat = grid.reshape(channels, -1)
-    floor = flat.min(axis=1, keepdims=True)
+    base = removal_baseline(grid, removal).reshape(channels, -1)
     out = np.empty((len(counts), *flat.shape), dtype=grid.dtype)
     for j, k in enumerate(counts):
+        cells = order[:k]
         if mode == "deletion":
             out[j] = flat
-            out[j][:, order[:k]] = floor
-        elif mode == "insertion":
-            out[j] = np.broadcast_to(floor, flat.shape)
-            out[j][:, order[:k]] = flat[:, order[:k]]
+            out[j][:, cells] = base[:, cells]
         else:
-            raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+            out[j] = base
+            out[j][:, cells] = flat[:, cells]
     return out.reshape(len(counts), *grid.shape)
 
 
@@ -353,6 +509,7 @@ def perturbation_curves(
     maps: dict[str, np.ndarray],
     steps: int = STEPS,
     grids: np.ndarray | None = None,
+    removal: str = DEFAULT_REMOVAL,
 ) -> dict:
     """Deletion and insertion curves of several attributions, and their AUCs, per input.
 
@@ -369,6 +526,8 @@ def perturbation_curves(
         Curve steps (20: 5 % of the cells each).
     grids : numpy.ndarray, optional
         :func:`input_grid` of ``X`` when already computed.
+    removal : str
+        What a removed cell becomes (:func:`removal_baseline`); the same for every method.
 
     Returns
     -------
@@ -388,7 +547,9 @@ def perturbation_curves(
     counts = np.round(fractions * n_cells).astype(int)
     inner = counts[1:-1]
     intact = grid_scores(model, grids)[np.arange(n), y]
-    empty_grids = np.stack([edit_grids(g, np.arange(0), [0], "insertion")[0] for g in grids])
+    empty_grids = np.stack(
+        [edit_grids(g, np.arange(0), [0], "insertion", removal)[0] for g in grids]
+    )
     empty = grid_scores(model, empty_grids)[np.arange(n), y]
     out: dict = {"fractions": fractions, "intact": intact, "empty": empty}
     for name, rel in maps.items():
@@ -405,8 +566,8 @@ def perturbation_curves(
             order = np.argsort(-rel[i], kind="stable")
             edited = np.concatenate(
                 [
-                    edit_grids(grids[i], order, inner, "deletion"),
-                    edit_grids(grids[i], order, inner, "insertion"),
+                    edit_grids(grids[i], order, inner, "deletion", removal),
+                    edit_grids(grids[i], order, inner, "insertion", removal),
                 ]
             )
             proba = grid_scores(model, edited)[:, y[i]]

@@ -127,13 +127,12 @@ def deletion_test(
     """Delete the most relevant ``fraction`` of time-frequency bins vs a random ``fraction``.
 
     One point of the deletion curve (:func:`~vocalpy_xai.protonet.faithfulness.perturbation_curves`
-    gives the whole curve and insertion). Deleting sets a bin to the window's floor (its
-    minimum dB value). The true class's score (logit; log-probability for ProtoTree) is
+    gives the whole curve and insertion). Deleting sets a bin to its row's background level
+    (:func:`~vocalpy_xai.protonet.faithfulness.removal_baseline`). The true class's score (logit; log-probability for ProtoTree) is
     computed on the intact window, with the most relevant bins deleted (attribution
     ``method``, default :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`) and with
     as many random bins deleted. BirdNET backbone: ``X`` are audio chunks, and the bins are
-    those of BirdNET's own two-channel spectrogram (both channels deleted together, each
-    set to its minimum).
+    those of BirdNET's own two-channel spectrogram (both channels deleted together).
 
     Returns
     -------

@@ -133,15 +133,27 @@ class SpectrogramProtoNet(AudioProtoNet):
             row["phase"] = "backbone"
         net.extractor.requires_grad_(False)
         net.eval()
-        with torch.no_grad():  # maps of the unshifted windows, computed once
-            feats = np.concatenate(
+        self.network_ = net
+        feats = self.backbone_features(X)  # maps of the unshifted windows, computed once
+        more, projection = train_banded(net, self.params, feats, y, progress)
+        return history + more, projection
+
+    def backbone_features(self, X) -> np.ndarray:
+        """The frozen CNN's feature maps (N, C, F', T') of dB windows (N, F, T).
+
+        What a ``banded`` head reads (the backbone is frozen after its black-box training),
+        as :meth:`~vocalpy_xai.protonet.birdnet_model.BirdNETProtoNet.backbone_features` for
+        BirdNET: :func:`~vocalpy_xai.protonet.extend.add_class` computes them once.
+        """
+        X = np.asarray(X, dtype=np.float32)
+        extractor = self.network_.extractor
+        with torch.no_grad(), torch_threads(self.params.num_threads):
+            return np.concatenate(
                 [
-                    net.extractor(self._encode(X[lo : lo + PREDICT_BATCH])).numpy()
+                    extractor(self._encode(X[lo : lo + PREDICT_BATCH])).numpy()
                     for lo in range(0, len(X), PREDICT_BATCH)
                 ]
             )
-        more, projection = train_banded(net, self.params, feats, y, progress)
-        return history + more, projection
 
     def _build(self, num_classes: int):
         return build_network(self.params, num_classes, self.num_freq_rows_)
