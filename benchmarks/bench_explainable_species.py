@@ -234,7 +234,11 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
         key: {
             "accuracy": acc[key],
             "spec": VARIANTS[key],
-            **{m: float(np.mean([e[m] for e in extra[key]])) for m in extra[key][0]},
+            **{
+                m: float(np.mean([e[m] for e in extra[key]]))
+                for m in extra[key][0]
+                if not m.startswith("chosen_")  # the inner selection's choices: "selection"
+            },
         }
         for key in VARIANTS
     }
@@ -492,7 +496,7 @@ def markdown(r: dict) -> str:
     ]
     labels = {
         "protonet": f"**protonet** (`banded`, `{PROTONET['layer']}`, hard bands, prototypes "
-        "pushed onto training cells by the rule chosen on inner folds)",
+        "pushed onto pure training cells, 100 last-layer steps)",
         "knn": "5-NN vote over training chunks (cosine, pooled post_conv)",
         "class_mean": "nearest class mean (cosine, pooled post_conv)",
         "linear_probe": "logistic regression (pooled post_conv)",

@@ -27,6 +27,7 @@ from vocalpy_xai.protonet import (
     prototype_purity,
     write_activations,
 )
+from vocalpy_xai.protonet.faithfulness import DEFAULT_METHOD
 
 try:
     default_model_path()
@@ -126,12 +127,17 @@ def test_explanations_in_seconds_and_hz(model, data, tmp_path):
     assert 0 < time[0] < 0.05 and 2.95 < time[-1] < 3.0 and np.all(np.diff(time) > 0)
     assert ds.attrs["backbone"] == "birdnet_v2.4:post_bn"
     assert np.isfinite(ds["spectrogram"].values).all()
-    # each map peaks where its prototype's best feature cell lies
+    # the default maps are the chosen attribution method's, non-negative
+    assert ds.attrs["attribution"] == DEFAULT_METHOD
+    assert (ds["similarity"].values >= 0).all()
+    # the cell maps ("linear") sit where the feature cells lie: each peaks at its
+    # prototype's best cell (a gradient map peaks somewhere in the cell's receptive field)
+    cells = model.explain(Xt[:1], sources=sources[:1], attribution="linear")
     parts = model._parts(Xt[:1])
     geo = model.geometry_
     for p in range(3):
         h, w = np.unravel_index(np.argmax(parts["maps"][0, p]), parts["maps"].shape[2:])
-        m = ds["similarity"].isel(clip=0, prototype=p).values
+        m = cells["similarity"].isel(clip=0, prototype=p).values
         f, t = np.unravel_index(np.argmax(m), m.shape)
         assert abs(time[t] - geo.grid.time_center_s[w]) <= 0.2
         assert abs(f - np.argmax(geo.cell_freq[:, h])) <= 40
