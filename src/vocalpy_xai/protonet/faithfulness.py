@@ -374,7 +374,9 @@ def _baseline_maps(
         ref = _network_input(model, removal_baseline(grids[i], removal))
         target = int(targets[i])
         if method == "gradxinput":
-            grad = Saliency(score).attribute(x.clone(), target=target, abs=False)
+            grad = Saliency(score).attribute(
+                x.clone().requires_grad_(True), target=target, abs=False
+            )
             attr = grad * (x - ref)
         elif method == "integrated_gradients":
             attr = IntegratedGradients(score).attribute(
