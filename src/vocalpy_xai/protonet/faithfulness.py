@@ -109,7 +109,7 @@ REMOVAL_TEXT = {
     "blur": "a removed cell is set to the input blurred (Gaussian, 2 rows x 8 frames); "
     "insertion starts from the blurred input",
 }
-#: percentile over frames taken as a row's background level (as :func:`syllable_energy_mask`)
+#: percentile over frames taken as a row's background level (removal and syllable masks)
 NOISE_PERCENTILE = 20
 #: blur of the ``"blur"`` removal (rows, frames)
 BLUR_SIGMA = (2.0, 8.0)
@@ -653,7 +653,7 @@ def syllable_energy_mask(
         raise SpectrogramInputError(
             f"{in_syllable.shape[0]} frame flags for a window of {window.shape[1]} frames"
         )
-    background = np.percentile(window, 20, axis=1)
+    background = np.percentile(window, NOISE_PERCENTILE, axis=1)
     mask = np.zeros(window.shape, dtype=bool)
     edges = np.flatnonzero(np.diff(np.r_[0, in_syllable.astype(int), 0]))
     for on, off in zip(edges[::2], edges[1::2], strict=True):
