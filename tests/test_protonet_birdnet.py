@@ -440,9 +440,12 @@ def test_banded_hard_bands_in_hz_and_accuracy(banded, data):
         assert p["row"] == int(np.argmax(w[k]))
         assert 0 < p["f0_hz"] < p["f1_hz"] and p["t0_s"] < p["t1_s"]
         assert p["source_clip"].endswith(".mp3") and 0 < p["similarity"] <= 1.0001
-    # non-negative weights, each prototype voting for its own class only
+    # a positive weight to each prototype's own class; ProtoPNet's wrong-class links
+    # (last_layer="full", the default on BirdNET) small next to them (L1-penalised)
     layer = model.last_layer()
-    assert layer.min() >= 0 and np.all((layer > 0).sum(0) == 1)
+    own = model.network_.classifier.proto_class_map.numpy().T.astype(bool)  # (C, P)
+    assert model.params.last_layer == "full" and model.params.cluster_costs
+    assert layer[own].min() > 0 and np.abs(layer[~own]).max() < 0.1 * layer[own].min()
     Xt, yt, _ = feats["test"]
     assert np.mean(model.predict(Xt) == yt) >= 0.8  # measured 6 of 6 test chunks
     # the same answer from the audio as from its features
@@ -472,8 +475,10 @@ def test_cabrnet_projection_and_no_push(banded):
     _, feats = banded
     Ftr, ytr, sources = feats["train"]
     kw = dict(backbone="birdnet", steps=100, num_threads=1)  # as the fixture's
-    near = AudioProtoNet(ProtoNetParams(projection="nearest", **kw))
+    near = AudioProtoNet(ProtoNetParams(projection="nearest", last_layer="own", **kw))
     near.fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
+    layer = near.last_layer()  # last_layer="own": each prototype votes for its class only
+    assert layer.min() >= 0 and np.all((layer > 0).sum(0) == 1)
     none = AudioProtoNet(ProtoNetParams(projection="none", **kw))
     none.fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
     for model, pushed in ((near, True), (none, False)):

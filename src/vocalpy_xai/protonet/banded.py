@@ -9,10 +9,14 @@ to keep what BirdNET knows:
 * **a hard frequency band**: each prototype belongs to one row of the feature map (its
   band, reported in Hz) and is compared with the cells of that row only, max over time
   (its time span is the cell it matches best). ``freq_weights`` are one-hot;
-* **a non-negative last layer connected to each prototype's own class only**
-  (:class:`OwnClassLinear`), times a learnt temperature, plus a bias per class;
-* **orthogonality loss** between the prototypes of a class (AudioProtoPNet's), no
-  clustering / separation costs;
+* **a non-negative last layer connected to each prototype's own class**
+  (:class:`OwnClassLinear`), times a learnt temperature, plus a bias per class; on
+  BirdNET (``ProtoNetParams.last_layer="full"``) also ProtoPNet's wrong-class connections,
+  zero while the prototypes train, then trained (L1-penalised) after the push;
+* **orthogonality loss** between the prototypes of a class (AudioProtoPNet's); on BirdNET
+  (``ProtoNetParams.cluster_costs``) also ProtoPNet's cluster and separation costs, which
+  AudioProtoPNet turns off: they keep prototypes near training cells of their class, so
+  that the push changes them less;
 * **initialised from class-wise k-means** of the training cells of each class in each band,
   so that training starts from a class-mean-like model, and **a budget in optimiser steps**
   (``ProtoNetParams.steps``), not epochs, so that 60 and 6,000 chunks are trained alike.
@@ -22,9 +26,12 @@ After training, every prototype is **pushed onto a training cell** of its class 
 similar training chunks are at least ``push_purity`` of its class, by default; ``"nearest"``,
 cabrnet's own projection; ``"none"``), then the last layer alone is trained
 (:func:`finetune_last_layer`), as ProtoPNet does. A pushed prototype *is* that cell: its
-provenance (clip, time in s, band in Hz) is exact, with ``similarity`` 1. On the 10-species
-benchmark the push costs 1-2 clips of 100 (docs/birdnet.md), whichever rule
-:mod:`~vocalpy_xai.protonet.selection` chooses on inner folds.
+provenance (clip, time in s, band in Hz) is exact, with ``similarity`` 1. With the
+own-class last layer and no cluster costs the push cost 1-2 clips of 100 on the 10-species
+benchmark, whichever rule :mod:`~vocalpy_xai.protonet.selection` chose on inner folds; the
+cluster costs and the full last layer, chosen on inner folds
+(``benchmarks/bench_case_based.py``), keep the pushed head level with 5-NN there
+(docs/birdnet.md).
 
 A class is added (:func:`add_class`) the way the head was initialised: k-means of the new
 class's cells per band; the new prototypes get the mean own-class weight and the mean bias
@@ -56,16 +63,25 @@ HISTORY_EVERY = 50
 PURITY_K = 10
 #: similarities computed at once when scoring candidate cells (bounds memory on big sets)
 PURITY_BLOCK = 2**24
+#: ``last_layer="full"``: L1 weight of the wrong-class connections in the last-layer stage
+WRONG_CLASS_L1 = 1e-3
 
 
 class OwnClassLinear(nn.Module):
-    """Last layer connecting each prototype to its own class only, with a weight ``>= 0``.
+    """Last layer connecting each prototype to its own class, with a weight ``>= 0``.
 
     ``logits = scale * (relu(w) * class_map.T) @ scores + bias``. :attr:`weight` is the
     effective (C, P) matrix, as cabrnet's ``nn.Linear`` last layer exposes it.
+
+    ``cross=True`` (``ProtoNetParams.last_layer="full"``): also ProtoPNet's wrong-class
+    connections, :attr:`cross` (C, P), of either sign (a prototype of class B that fires
+    lowers or raises class A's logit), added as ``cross * (1 - class_map.T)``. They start at
+    zero, are not trained with the prototypes (:func:`train_head`) and are trained, with an
+    L1 penalty (:data:`WRONG_CLASS_L1`), in the last-layer stage after the push
+    (:func:`train_last_layer`), as ProtoPNet's last-layer optimisation does.
     """
 
-    def __init__(self, class_map: Tensor):
+    def __init__(self, class_map: Tensor, cross: bool = False):
         super().__init__()
         n_proto, n_cls = class_map.shape
         self.register_buffer("class_map", class_map.clone(), persistent=False)
@@ -73,10 +89,20 @@ class OwnClassLinear(nn.Module):
         self.raw = nn.Parameter((class_map / per_class).sum(1))
         self.bias = nn.Parameter(torch.zeros(n_cls))
         self.log_scale = nn.Parameter(torch.tensor(float(np.log(INITIAL_SCALE))))
+        self.cross = nn.Parameter(torch.zeros(n_cls, n_proto)) if cross else None
 
     @property
     def weight(self) -> Tensor:
-        return self.log_scale.exp() * F.relu(self.raw)[None, :] * self.class_map.T
+        own = self.log_scale.exp() * F.relu(self.raw)[None, :] * self.class_map.T
+        if self.cross is None:
+            return own
+        return own + self.cross * (1 - self.class_map.T)
+
+    def penalty(self) -> Tensor:
+        """L1 of the wrong-class connections (0 without them)."""
+        if self.cross is None:
+            return torch.zeros(())
+        return WRONG_CLASS_L1 * (self.cross * (1 - self.class_map.T)).abs().sum()
 
     def forward(self, scores: Tensor) -> Tensor:
         return scores @ self.weight.T + self.bias
@@ -101,6 +127,9 @@ class BandedCosineClassifier(ProtoPNetClassifier):
     time_centre : float
         Share of the map's columns, around its centre, where prototypes are matched (1:
         all; syllable windows centred on their syllable: the syllable's part).
+    full_last_layer : bool
+        Give the last layer ProtoPNet's wrong-class connections (:class:`OwnClassLinear`
+        ``cross``; ``ProtoNetParams.last_layer="full"``).
     """
 
     def __init__(
@@ -111,6 +140,7 @@ class BandedCosineClassifier(ProtoPNetClassifier):
         num_proto_per_band: int,
         num_freq_rows: int,
         time_centre: float = 1.0,
+        full_last_layer: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -126,7 +156,7 @@ class BandedCosineClassifier(ProtoPNetClassifier):
         per_class = self.num_proto_per_class
         rows = (torch.arange(self.num_prototypes) % per_class) // self.num_proto_per_band
         self.register_buffer("proto_rows", rows)
-        self.last_layer = OwnClassLinear(self.proto_class_map)
+        self.last_layer = OwnClassLinear(self.proto_class_map, cross=full_last_layer)
 
     def freq_weights(self) -> Tensor:
         """One-hot band of each prototype (P, H)."""
@@ -159,6 +189,19 @@ class BandedCosineClassifier(ProtoPNetClassifier):
     def forward(self, features: Tensor, **kwargs) -> tuple[Tensor, Tensor]:
         scores, distances = self.pooled(features)
         return self.last_layer(scores), distances
+
+    def cluster_costs(self, scores: Tensor, labels: Tensor, params) -> Tensor:
+        """ProtoPNet's cluster and separation costs on pooled scores (N, P) of a batch.
+
+        Cluster: mean over chunks of ``1 - `` the best score of a prototype of the chunk's
+        class; separation: mean of ``1 - `` the best score of another class's prototype.
+        Weighted by ``params.clustering`` and ``params.separation`` (cabrnet's 0.8 and
+        -0.08: the separation term pushes other classes' prototypes away).
+        """
+        own = self.proto_class_map[:, labels].T.bool()  # (N, P)
+        cluster = (1 - scores.masked_fill(~own, -2).max(1).values).mean()
+        separation = (1 - scores.masked_fill(own, -2).max(1).values).mean()
+        return params.clustering * cluster + params.separation * separation
 
     def orthogonality(self) -> Tensor:
         """AudioProtoPNet's orthogonality loss: ``|Q_c Q_c^T - I|^2`` over classes."""
@@ -260,8 +303,11 @@ def train_banded(
 def train_head(net, params, features: np.ndarray, y: np.ndarray, progress: bool = True):
     """k-means initialisation, then ``params.steps`` Adam steps of prototypes and last layer.
 
-    Loss: cross-entropy + ``params.orthogonality`` x the orthogonality loss. Batches of
-    ``params.batch_size`` chunks drawn at random (seeded) at every step. Returns history rows.
+    Loss: cross-entropy + ``params.orthogonality`` x the orthogonality loss (+ ProtoPNet's
+    cluster and separation costs, :meth:`BandedCosineClassifier.cluster_costs`, when
+    ``params.cluster_costs``). Batches of ``params.batch_size`` chunks drawn at random
+    (seeded) at every step. The last layer's wrong-class connections (if any) stay zero.
+    Returns history rows.
     """
     import time
 
@@ -271,7 +317,8 @@ def train_head(net, params, features: np.ndarray, y: np.ndarray, progress: bool 
     init_prototypes(clf, features, y, params.seed)
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
-    optimizer = torch.optim.Adam(clf.parameters(), lr=LEARNING_RATE)
+    trained = [p for n, p in clf.named_parameters() if n != "last_layer.cross"]
+    optimizer = torch.optim.Adam(trained, lr=LEARNING_RATE)
     X = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     Y = torch.as_tensor(y, dtype=torch.long)
     batch = min(params.batch_size, len(X))
@@ -283,8 +330,11 @@ def train_head(net, params, features: np.ndarray, y: np.ndarray, progress: bool 
         if params.max_seconds is not None and time.perf_counter() - t0 > params.max_seconds:
             break
         idx = torch.from_numpy(rng.choice(len(X), batch, replace=False))
-        logits, _ = clf(X[idx])
+        scores, _ = clf.pooled(X[idx])
+        logits = clf.last_layer(scores)
         loss = F.cross_entropy(logits, Y[idx]) + params.orthogonality * clf.orthogonality()
+        if params.cluster_costs:
+            loss = loss + clf.cluster_costs(scores, Y[idx], params)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -497,7 +547,8 @@ def train_last_layer(
 ) -> list[dict]:
     """Adam steps of cross-entropy on a last layer alone, from fixed pooled scores.
 
-    Batches of ``batch_size`` rows drawn at random (seed ``seed + 1``) at every step. The
+    Plus the layer's L1 penalty on wrong-class connections (:meth:`OwnClassLinear.penalty`;
+    0 without them). Batches of ``batch_size`` rows drawn at random (seed ``seed + 1``) at every step. The
     one last-layer loop of the banded head: after the push (:func:`finetune_last_layer`) and
     after pruning (:func:`~vocalpy_xai.protonet.pruning.refit_last_layer`). Returns history
     rows every :data:`HISTORY_EVERY` steps.
@@ -510,7 +561,7 @@ def train_last_layer(
         for step in range(steps):
             idx = torch.from_numpy(rng.choice(len(scores), batch, replace=False))
             logits = layer(scores[idx])
-            loss = F.cross_entropy(logits, labels[idx])
+            loss = F.cross_entropy(logits, labels[idx]) + layer.penalty()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -542,7 +593,8 @@ def add_class(
     centres, which would otherwise win everywhere. Unless ``params.projection == "none"``,
     the new prototypes are then pushed onto the examples' cells (``"pure"``: pure against
     the reference chunks) and the new class's weights and bias refit for
-    ``params.last_layer_steps`` steps. Nothing known changes. Returns the new prototypes'
+    ``params.last_layer_steps`` steps. Nothing known changes (with ``last_layer="full"``
+    the new prototypes and class get no wrong-class connection). Returns the new prototypes'
     provenance records.
     """
     clf = model.network_.classifier
@@ -562,7 +614,9 @@ def add_class(
         )
         clf.proto_class_map = class_map
         clf.proto_rows = torch.cat([clf.proto_rows, clf.proto_rows[:k]])
-        new_layer = OwnClassLinear(class_map)
+        new_layer = OwnClassLinear(class_map, cross=layer.cross is not None)
+        if layer.cross is not None:  # the new prototypes and class: no wrong-class link
+            new_layer.cross[:n_cls, :n_old] = layer.cross
         new_layer.raw.copy_(torch.cat([layer.raw, layer.raw.mean().repeat(k)]))
         new_layer.bias.copy_(torch.cat([layer.bias, layer.bias.mean()[None]]))
         new_layer.log_scale.copy_(layer.log_scale)

@@ -94,6 +94,7 @@ def cabrnet_config(params: ProtoNetParams, num_classes: int, num_freq_rows: int)
                 "num_proto_per_band": params.prototypes_per_band,
                 "num_freq_rows": num_freq_rows,
                 "time_centre": params.time_centre,
+                "full_last_layer": params.last_layer == "full",
             },
         }
         top = {"module": "cabrnet.archs.protopnet.model", "name": "ProtoPNet"}

@@ -8,6 +8,8 @@ import attrs
 ARCHS: tuple[str, ...] = ("audio", "plain", "blackbox", "prototree", "banded")
 #: ``banded``: where prototypes are pushed after training (see :mod:`vocalpy_xai.protonet.banded`)
 PROJECTIONS: tuple[str, ...] = ("pure", "nearest", "none")
+#: ``banded``: the last layer (see :class:`vocalpy_xai.protonet.banded.OwnClassLinear`)
+LAST_LAYERS: tuple[str, ...] = ("own", "full")
 #: ``banded``: how the push rule and last-layer steps are chosen (see :mod:`vocalpy_xai.protonet.selection`)
 SELECTIONS: tuple[str, ...] = ("inner", "none")
 #: the backbones: a small spectrogram CNN trained from scratch, or BirdNET V2.4 (pretrained)
@@ -98,6 +100,18 @@ class ProtoNetParams:
         nearest cell of its class).
     last_layer_steps : int
         ``banded``: optimiser steps of last-layer-only training after the push.
+    last_layer : str, optional
+        ``banded``: ``"own"``: each prototype connected to its own class only, weight
+        ``>= 0``; ``"full"``: also ProtoPNet's wrong-class connections (any sign,
+        L1-penalised), trained in the last-layer stage after the push (zero before it), so
+        that "it looks like a prototype of B" can also count against A. Default: ``"full"``
+        for ``banded`` on BirdNET, ``"own"`` otherwise (the CNN; not measured there).
+    cluster_costs : bool, optional
+        ``banded``: add ProtoPNet's cluster and separation costs (``clustering``,
+        ``separation``) to the training loss, so that prototypes stay near training cells
+        of their class and the push moves them less. Default: True for ``banded`` on
+        BirdNET, False otherwise. On BirdNET the two together are what lets the pushed head
+        match 5-NN on inner folds (``benchmarks/results/case_based.md``, docs/birdnet.md).
     select : str
         ``banded`` on BirdNET: ``"none"`` (default): the values given here. ``"inner"`` chooses ``projection``,
         ``push_purity`` and ``last_layer_steps`` among
@@ -190,6 +204,10 @@ class ProtoNetParams:
     projection: str = attrs.field(default="pure", validator=attrs.validators.in_(PROJECTIONS))
     push_purity: float = attrs.field(default=1.0, validator=_unit_interval)
     last_layer_steps: int = attrs.field(default=100, validator=_non_negative)
+    last_layer: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(LAST_LAYERS))
+    )
+    cluster_costs: bool | None = None
     select: str = attrs.field(default="none", validator=attrs.validators.in_(SELECTIONS))
     inner_folds: int = attrs.field(default=4, validator=_at_least_two)
     tree_depth: int | None = attrs.field(default=None, validator=_positive)
@@ -230,6 +248,16 @@ class ProtoNetParams:
                 "banded" if self.backbone == "birdnet" and not self.finetune_backbone else "audio"
             )
             object.__setattr__(self, "arch", arch)
+        birdnet_banded = self.arch == "banded" and self.backbone == "birdnet"
+        if self.last_layer is None:
+            object.__setattr__(self, "last_layer", "full" if birdnet_banded else "own")
+        if self.cluster_costs is None:
+            object.__setattr__(self, "cluster_costs", birdnet_banded)
+        if self.prune_purity > 0 and self.last_layer == "full":
+            raise ValueError(
+                "ProtoNetParams.prune_purity > 0 needs last_layer='own' (a pruned prototype "
+                "must not keep wrong-class connections)"
+            )
         if self.batch_size is None:
             object.__setattr__(self, "batch_size", 64 if self.arch == "banded" else 32)
         if not self.add_on and self.backbone != "birdnet":
