@@ -14,17 +14,15 @@ Every variant but ``none`` ends with each prototype *equal to* a pure training c
 class in its band (its 10 most similar training chunks all of its class, or the class's
 purest cell in that band when none is), so it is case-based by construction:
 
-* ``default``: ``ProtoNetParams(backbone="birdnet")``'s defaults, as a user gets them:
-  ProtoPNet's cluster and separation costs while training (``cluster_costs``, 0.8 / -0.08),
-  pushed onto the nearest pure cell, then 100 last-layer steps with ProtoPNet's full last
-  layer (``last_layer="full"``: wrong-class connections of either sign, L1 1e-3, zero until
-  then);
-* ``none``: the head before that change (``cluster_costs=False``, ``last_layer="own"``),
-  not pushed (not case-based; the reference);
-* ``pure``: that head pushed onto the nearest pure cell, then 100 last-layer steps (the
-  previous default);
-* ``pure_full``: the same push, then the full last layer (no cluster costs);
-* ``cluster``: the cluster costs, the push, the own-class last layer (no full layer);
+* ``none``: the trained head (``ProtoNetParams(backbone="birdnet")``'s defaults), not
+  pushed (not case-based; the reference);
+* ``pure``: the package's default: pushed onto the nearest pure cell, then 100 last-layer
+  steps;
+* ``pure_full``: the same push, then ProtoPNet's full last layer (``last_layer="full"``:
+  every prototype to every class, wrong-class connections of either sign, L1 1e-3);
+* ``cluster`` / ``cluster_full``: ProtoPNet's cluster and separation costs added while
+  training (``cluster_costs=True``, cabrnet's 0.8 / -0.08), so that prototypes stay near
+  cells; then ``pure`` / ``pure_full``;
 * ``seq3`` / ``seq3_full``: the push in 3 rounds (the prototypes nearest to a pure cell
   first), the prototypes not yet pushed trained 100 more steps after each round (ProtoPNet's
   alternation); then the own-class or the full last layer;
@@ -75,8 +73,8 @@ from bench_explainable_species import (  # noqa: E402
 #: final temperature (annealed geometrically from 1)
 CHOSEN_SCALE, CHOSEN_LR, CHOSEN_TAU = 20.0, 0.05, 0.01
 SEQ_ROUNDS, SEQ_STEPS = 3, 100
-VARIANTS = ("default", "none", "pure", "pure_full", "seq3", "seq3_full", "chosen", "chosen_full",
-            "cluster", "pb5_pure", "pb5_pure_full")  # fmt: skip
+VARIANTS = ("none", "pure", "pure_full", "cluster", "cluster_full", "seq3", "seq3_full",
+            "chosen", "chosen_full", "pb5_pure", "pb5_pure_full")  # fmt: skip
 
 
 def features(cache: pathlib.Path | None) -> dict:
@@ -229,24 +227,22 @@ def heads(F, y, names, seed: int, purity, wanted):
     """(variant, classifier) for each wanted variant, trained on ``F``, ``y``."""
     from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
 
-    def trained(per_band: int, steps: int = 300):
+    def trained(per_band: int, steps: int = 300, **kw):
         p = ProtoNetParams(
             backbone="birdnet",
             projection="none",
             prototypes_per_band=per_band,
             seed=seed,
             steps=steps,
-            last_layer="own",
-            cluster_costs=False,
-        )  # the head before this change: no cluster costs, own-class last layer
+            **kw,
+        )
         return AudioProtoNet(p).fit(F, y, names, progress=False)
 
-    if "default" in wanted:  # ProtoNetParams' defaults on BirdNET, as a user gets them
-        model = AudioProtoNet(ProtoNetParams(backbone="birdnet", seed=seed))
-        yield "default", model.fit(F, y, names, progress=False).network_.classifier
-    if "cluster" in wanted:  # the defaults with the own-class last layer
-        model = AudioProtoNet(ProtoNetParams(backbone="birdnet", seed=seed, last_layer="own"))
-        yield "cluster", model.fit(F, y, names, progress=False).network_.classifier
+    if {"cluster", "cluster_full"} & set(wanted):
+        m = trained(3, cluster_costs=True)
+        for key, full in (("cluster", False), ("cluster_full", True)):
+            if key in wanted:
+                yield key, push_pure(m.network_.classifier, m.params, F, y, purity, full)
 
     # ``chosen`` trains its own head from a fresh start (one step of the
     # default recipe: k-means prototypes, an untrained last layer), for params.steps steps

@@ -440,12 +440,9 @@ def test_banded_hard_bands_in_hz_and_accuracy(banded, data):
         assert p["row"] == int(np.argmax(w[k]))
         assert 0 < p["f0_hz"] < p["f1_hz"] and p["t0_s"] < p["t1_s"]
         assert p["source_clip"].endswith(".mp3") and 0 < p["similarity"] <= 1.0001
-    # a positive weight to each prototype's own class; ProtoPNet's wrong-class links
-    # (last_layer="full", the default on BirdNET) small next to them (L1-penalised)
+    # non-negative weights, each prototype voting for its own class only
     layer = model.last_layer()
-    own = model.network_.classifier.proto_class_map.numpy().T.astype(bool)  # (C, P)
-    assert model.params.last_layer == "full" and model.params.cluster_costs
-    assert layer[own].min() > 0 and np.abs(layer[~own]).max() < 0.1 * layer[own].min()
+    assert layer.min() >= 0 and np.all((layer > 0).sum(0) == 1)
     Xt, yt, _ = feats["test"]
     assert np.mean(model.predict(Xt) == yt) >= 0.8  # measured 6 of 6 test chunks
     # the same answer from the audio as from its features
@@ -475,10 +472,8 @@ def test_cabrnet_projection_and_no_push(banded):
     _, feats = banded
     Ftr, ytr, sources = feats["train"]
     kw = dict(backbone="birdnet", steps=100, num_threads=1)  # as the fixture's
-    near = AudioProtoNet(ProtoNetParams(projection="nearest", last_layer="own", **kw))
+    near = AudioProtoNet(ProtoNetParams(projection="nearest", **kw))
     near.fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
-    layer = near.last_layer()  # last_layer="own": each prototype votes for its class only
-    assert layer.min() >= 0 and np.all((layer > 0).sum(0) == 1)
     none = AudioProtoNet(ProtoNetParams(projection="none", **kw))
     none.fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
     for model, pushed in ((near, True), (none, False)):
@@ -557,6 +552,37 @@ def test_banded_add_class_keeps_known_and_saves(banded, tmp_path):
     grown.save(tmp_path / "grown")
     again = AudioProtoNet.load(tmp_path / "grown")
     np.testing.assert_allclose(again.predict_proba(Xk), after, atol=1e-6)
+
+
+def test_cluster_costs_and_full_last_layer(banded, tmp_path):
+    """``cluster_costs`` + ``last_layer="full"``: pushed cells, ProtoPNet's full last layer."""
+    _, feats = banded
+    Ftr, ytr, sources = feats["train"]
+    params = ProtoNetParams(
+        backbone="birdnet", steps=100, num_threads=1, cluster_costs=True, last_layer="full"
+    )
+    model = AudioProtoNet(params).fit(Ftr, ytr, SPECIES, sources=sources, progress=False)
+    protos = model.network_.classifier.prototypes.detach().numpy()[:, :, 0, 0]
+    for k, p in enumerate(model.prototypes_):  # still training cells of their own class
+        np.testing.assert_allclose(protos[k], Ftr[p["window"], :, p["row"], p["col"]], rtol=1e-6)
+        assert SPECIES[ytr[p["window"]]] == p["class"]
+    # a positive own-class weight; wrong-class links exist, smaller (L1-penalised)
+    layer = model.last_layer()
+    own = model.network_.classifier.proto_class_map.numpy().T.astype(bool)  # (C, P)
+    assert layer[own].min() > 0 and np.abs(layer[~own]).max() > 0
+    assert np.abs(layer[~own]).max() < np.median(layer[own])
+    Xt, yt, _ = feats["test"]
+    assert np.mean(model.predict(Xt) == yt) >= 0.8
+    # added classes keep the known weights (wrong-class links included); saved and loaded
+    Xn, _, new_sources = feats["new"]
+    model.add_class(ADDED, Xn, sources=new_sources, reference=Ftr)
+    np.testing.assert_allclose(model.last_layer()[:3, : layer.shape[1]], layer)
+    assert np.all(model.last_layer()[3, : layer.shape[1]] == 0)  # no link to the new class
+    model.save(tmp_path / "full")
+    again = AudioProtoNet.load(tmp_path / "full")
+    np.testing.assert_allclose(again.predict_proba(Xt), model.predict_proba(Xt), atol=1e-6)
+    with pytest.raises(ValueError, match="last_layer='own'"):
+        ProtoNetParams(last_layer="full", prune_purity=0.5)
 
 
 def test_push_rule_chosen_on_inner_folds(banded, data):

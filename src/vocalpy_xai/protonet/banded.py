@@ -73,12 +73,14 @@ class OwnClassLinear(nn.Module):
     ``logits = scale * (relu(w) * class_map.T) @ scores + bias``. :attr:`weight` is the
     effective (C, P) matrix, as cabrnet's ``nn.Linear`` last layer exposes it.
 
-    ``cross=True`` (``ProtoNetParams.last_layer="full"``): also ProtoPNet's wrong-class
-    connections, :attr:`cross` (C, P), of either sign (a prototype of class B that fires
-    lowers or raises class A's logit), added as ``cross * (1 - class_map.T)``. They start at
-    zero, are not trained with the prototypes (:func:`train_head`) and are trained, with an
-    L1 penalty (:data:`WRONG_CLASS_L1`), in the last-layer stage after the push
-    (:func:`train_last_layer`), as ProtoPNet's last-layer optimisation does.
+    ``cross=True`` (``ProtoNetParams.last_layer="full"``): ProtoPNet's full last layer,
+    ``weight + cross``, where :attr:`cross` (C, P) starts at zero and is not trained with
+    the prototypes (:func:`train_head`); in the last-layer stage after the push
+    (:func:`train_last_layer`) ``cross`` and the biases alone are trained, every entry (so
+    the own-class weights are adjusted and every prototype gets wrong-class connections of
+    either sign: a prototype of class B that fires can lower or raise class A's logit), with
+    an L1 penalty (:data:`WRONG_CLASS_L1`) on the wrong-class entries, as ProtoPNet's
+    last-layer optimisation does.
     """
 
     def __init__(self, class_map: Tensor, cross: bool = False):
@@ -96,7 +98,7 @@ class OwnClassLinear(nn.Module):
         own = self.log_scale.exp() * F.relu(self.raw)[None, :] * self.class_map.T
         if self.cross is None:
             return own
-        return own + self.cross * (1 - self.class_map.T)
+        return own + self.cross
 
     def penalty(self) -> Tensor:
         """L1 of the wrong-class connections (0 without them)."""
@@ -547,13 +549,16 @@ def train_last_layer(
 ) -> list[dict]:
     """Adam steps of cross-entropy on a last layer alone, from fixed pooled scores.
 
-    Plus the layer's L1 penalty on wrong-class connections (:meth:`OwnClassLinear.penalty`;
-    0 without them). Batches of ``batch_size`` rows drawn at random (seed ``seed + 1``) at every step. The
-    one last-layer loop of the banded head: after the push (:func:`finetune_last_layer`) and
+    A layer with wrong-class connections (:class:`OwnClassLinear` ``cross``) trains those
+    and its biases only, plus their L1 penalty (:meth:`OwnClassLinear.penalty`). Batches
+    of ``batch_size`` rows drawn at random (seed ``seed + 1``) at every step. The one
+    last-layer loop of the banded head: after the push (:func:`finetune_last_layer`) and
     after pruning (:func:`~vocalpy_xai.protonet.pruning.refit_last_layer`). Returns history
     rows every :data:`HISTORY_EVERY` steps.
     """
-    optimizer = torch.optim.Adam(layer.parameters(), lr=LEARNING_RATE)
+    cross = getattr(layer, "cross", None)
+    trained = layer.parameters() if cross is None else [cross, layer.bias]
+    optimizer = torch.optim.Adam(trained, lr=LEARNING_RATE)
     rng = np.random.default_rng(seed + 1)
     batch = min(batch_size, len(scores))
     history = []
