@@ -68,6 +68,7 @@ from bench_explainable_species import (  # noqa: E402
     stack,
     unit,
 )
+from bench_push_rules import fold_figures, inner_and_outer  # noqa: E402
 
 #: ``chosen``: initial logits = this x cosine to the k-means centre; their learning rate;
 #: final temperature (annealed geometrically from 1)
@@ -282,7 +283,6 @@ def run(d: dict, wanted) -> dict:
     import pandas as pd
     import torch
 
-    from vocalpy_xai.clips import species_folds
     from vocalpy_xai.protonet import banded
 
     torch.set_num_threads(1)
@@ -315,21 +315,10 @@ def run(d: dict, wanted) -> dict:
             out.setdefault(key + "@log", []).extend(hits(proba, cte[b], clip_ids, log=True))
             out.setdefault("purity:" + key, []).append(purity_of(clf, F, y))
 
-    res: dict = {"inner": {}, "outer": {}}
-    for k, (train_idx, test_idx) in enumerate(species_folds(table, 5, seed=0)):
-        for itr, iva in species_folds(table.iloc[train_idx].reset_index(drop=True), 4, seed=0):
-            a, b = np.isin(ctr, train_idx[itr]), np.isin(cte, train_idx[iva])
-            evaluate(a, b, train_idx[iva], k, res["inner"])
-        a, b = np.isin(ctr, train_idx), np.isin(cte, test_idx)
-        evaluate(a, b, test_idx, k, res["outer"])
-        print(f"outer fold {k} done", flush=True)
+    res = inner_and_outer(table, ctr, cte, evaluate)
     return {
         key: {
-            "inner_accuracy": float(np.mean(res["inner"][key])),
-            "inner_hits": int(np.sum(res["inner"][key])),
-            "inner_recordings": len(res["inner"][key]),
-            "outer_accuracy": float(np.mean(res["outer"][key])),
-            "outer_hits": int(np.sum(res["outer"][key])),
+            **fold_figures(res, key),
             "purity": float(np.mean(res["inner"]["purity:" + key]))
             if "purity:" + key in res["inner"]
             else None,

@@ -151,7 +151,6 @@ def run(per_band: list[int]) -> dict:
     import torch
 
     from vocalpy_xai.birdnet import load_birdnet
-    from vocalpy_xai.clips import species_folds
     from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
 
     torch.set_num_threads(1)
@@ -188,6 +187,21 @@ def run(per_band: list[int]) -> dict:
                 proba = m.predict_proba(Fte["post_bn"][b])
                 out.setdefault(f"pb{pb}_{name}", []).extend(hits(proba, cte[b], val_clips))
 
+    res = inner_and_outer(table, ctr, cte, evaluate)
+    return {key: fold_figures(res, key) for key in res["inner"]}
+
+
+def inner_and_outer(table, ctr: np.ndarray, cte: np.ndarray, evaluate) -> dict:
+    """Run ``evaluate`` on every inner fold of every outer fold, then on the outer fold.
+
+    Outer folds: ``species_folds(table, 5, seed=0)``; inner: 4 folds of each outer fold's
+    training recordings (seed 0). ``evaluate(a, b, clip_ids, fold, out)`` gets the masks of
+    the training chunks (``ctr``: each one's clip) and held-out chunks (``cte``), the
+    held-out clips, the outer fold and the dict of per-clip hits to extend. Returns
+    ``{"inner": out, "outer": out}``.
+    """
+    from vocalpy_xai.clips import species_folds
+
     res: dict = {"inner": {}, "outer": {}}
     for k, (train_idx, test_idx) in enumerate(species_folds(table, 5, seed=0)):
         inner = species_folds(table.iloc[train_idx].reset_index(drop=True), 4, seed=0)
@@ -197,15 +211,17 @@ def run(per_band: list[int]) -> dict:
         a, b = np.isin(ctr, train_idx), np.isin(cte, test_idx)
         evaluate(a, b, test_idx, k, res["outer"])
         print(f"outer fold {k} done", flush=True)
+    return res
+
+
+def fold_figures(res: dict, key: str) -> dict:
+    """Inner and outer clip accuracy and hits of ``key`` in :func:`inner_and_outer`'s result."""
     return {
-        key: {
-            "inner_accuracy": float(np.mean(res["inner"][key])),
-            "inner_hits": int(np.sum(res["inner"][key])),
-            "inner_recordings": len(res["inner"][key]),
-            "outer_accuracy": float(np.mean(res["outer"][key])),
-            "outer_hits": int(np.sum(res["outer"][key])),
-        }
-        for key in res["inner"]
+        "inner_accuracy": float(np.mean(res["inner"][key])),
+        "inner_hits": int(np.sum(res["inner"][key])),
+        "inner_recordings": len(res["inner"][key]),
+        "outer_accuracy": float(np.mean(res["outer"][key])),
+        "outer_hits": int(np.sum(res["outer"][key])),
     }
 
 
