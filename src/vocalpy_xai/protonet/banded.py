@@ -10,13 +10,12 @@ to keep what BirdNET knows:
   band, reported in Hz) and is compared with the cells of that row only, max over time
   (its time span is the cell it matches best). ``freq_weights`` are one-hot;
 * **a non-negative last layer connected to each prototype's own class**
-  (:class:`OwnClassLinear`), times a learnt temperature, plus a bias per class; on
-  BirdNET (``ProtoNetParams.last_layer="full"``) also ProtoPNet's wrong-class connections,
-  zero while the prototypes train, then trained (L1-penalised) after the push;
-* **orthogonality loss** between the prototypes of a class (AudioProtoPNet's); on BirdNET
-  (``ProtoNetParams.cluster_costs``) also ProtoPNet's cluster and separation costs, which
-  AudioProtoPNet turns off: they keep prototypes near training cells of their class, so
-  that the push changes them less;
+  (:class:`OwnClassLinear`), times a learnt temperature, plus a bias per class (an
+  option, ``ProtoNetParams.last_layer="full"``: also ProtoPNet's wrong-class connections,
+  zero while the prototypes train, then trained, L1-penalised, after the push);
+* **orthogonality loss** between the prototypes of a class (AudioProtoPNet's; an option,
+  ``ProtoNetParams.cluster_costs``: also ProtoPNet's cluster and separation costs, which
+  AudioProtoPNet turns off, to keep prototypes near training cells of their class);
 * **initialised from class-wise k-means** of the training cells of each class in each band,
   so that training starts from a class-mean-like model, and **a budget in optimiser steps**
   (``ProtoNetParams.steps``), not epochs, so that 60 and 6,000 chunks are trained alike.
@@ -27,11 +26,10 @@ similar training chunks are at least ``push_purity`` of its class, by default; `
 cabrnet's own projection; ``"none"``), then the last layer alone is trained
 (:func:`finetune_last_layer`), as ProtoPNet does. A pushed prototype *is* that cell: its
 provenance (clip, time in s, band in Hz) is exact, with ``similarity`` 1. With the
-own-class last layer and no cluster costs the push cost 1-2 clips of 100 on the 10-species
-benchmark, whichever rule :mod:`~vocalpy_xai.protonet.selection` chose on inner folds; the
-cluster costs and the full last layer, chosen on inner folds
-(``benchmarks/bench_case_based.py``), keep the pushed head level with 5-NN there
-(docs/birdnet.md).
+own-class last layer the push costs 1-2 clips of 100 on the 10-species benchmark,
+whichever rule :mod:`~vocalpy_xai.protonet.selection` chooses on inner folds; the full last
+layer (with or without the cluster costs) wins back 4 of the 400 held-out recordings of the
+inner folds, still 2 below 5-NN (``benchmarks/bench_case_based.py``, docs/birdnet.md).
 
 A class is added (:func:`add_class`) the way the head was initialised: k-means of the new
 class's cells per band; the new prototypes get the mean own-class weight and the mean bias
