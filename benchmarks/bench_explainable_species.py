@@ -652,8 +652,9 @@ def markdown(r: dict) -> str:
             sel = f["selection"]
             lines += [
                 f"Selection ({sel['on']}; chunk accuracy {pct(sel['accuracy'])}): the method "
-                "whose worse share (deletion, insertion) is highest, ties by lower deletion AUC; "
-                "occlusion is not a candidate (it ranks cells by the drop deletion measures).",
+                "whose worse share (deletion, insertion) is highest, ties to the cheaper "
+                "method, then the lower deletion AUC; occlusion is not a candidate (it ranks "
+                "cells by the drop deletion measures).",
                 "",
                 "| method | deletion AUC | insertion AUC | deletion beats random "
                 "| insertion beats random |",

@@ -9,8 +9,9 @@ and run together by ``python benchmarks/bench_faithfulness.py``:
    PRP where the backbone allows it, and cabrnet's randgrad as the random baseline) of the
    true class's evidence; deletion and insertion curves (5 % of the time-frequency cells
    per step, removed cells set to the input's floor) and their AUCs per input; the share
-   of inputs where each method's AUC beats randgrad's. The method with the best worse of
-   the two shares is reported as ``method``. Run alone, the model is the current
+   of inputs where each method's AUC beats randgrad's. ``method`` is the one chosen on
+   other inputs (``chosen=``, from :func:`select_method`; ``bench_explainable_species.py``
+   chooses on fold 1), else the best worse of the two shares here. Run alone, the model is the current
    AudioProtoNet (``arch="audio"``, BirdNET V2.4 ``post_bn`` frozen, 30 epochs) trained on
    fold 0 of the 10-species clips (``clips.species_folds(table, 5, seed=0)``, training
    chunks 3 s every 1 s) and tested on a random subsample of fold 0's test chunks
