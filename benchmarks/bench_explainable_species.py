@@ -212,8 +212,8 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
                         model, Ftr[layer][tr], ytr[tr], Fte[layer][te], data["yte"][te], cte[te]
                     )
                 )
-            if k == 0 and key == "protonet":
-                data["model0"] = model
+            if k in (0, 1) and key == "protonet":  # 0: reported maps; 1: their method chosen
+                data[f"model{k}"] = model
             print(f"fold {k} {key}: {info}", flush=True)
     acc = {key: float(np.mean(list(h.values()))) for key, h in hits.items()}
     per_fold = {
@@ -397,19 +397,36 @@ def bird0_section(skip: bool) -> dict:
 def faithfulness_sections(
     data: dict, folds, n_chunks: int, methods: list[str] | None = None
 ) -> dict:
-    """``faithfulness`` from benchmarks/bench_faithfulness.py, if present."""
+    """``faithfulness`` from benchmarks/bench_faithfulness.py, if present.
+
+    The map method is chosen on fold 1's ``protonet`` and ``n_chunks`` of fold 1's test
+    chunks (``select_method``), then measured on fold 0's model and ``n_chunks`` of fold
+    0's test chunks (the reported figures), so the reported chunks choose nothing.
+    """
     try:
         import bench_faithfulness as bf
     except ImportError:
         return {}
     out = {}
+
+    def chunks(fold: int) -> np.ndarray:
+        te = np.flatnonzero(np.isin(data["cte"], folds[fold][1]))
+        return np.random.default_rng(0).choice(te, min(n_chunks, len(te)), replace=False)
+
     if n_chunks and hasattr(bf, "run_faithfulness"):
-        te = np.flatnonzero(np.isin(data["cte"], folds[0][1]))
-        sample = np.random.default_rng(0).choice(te, min(n_chunks, len(te)), replace=False)
+        sel = chunks(1)
+        selection = bf.select_method(data["model1"], data["Xte"][sel], data["yte"][sel])
+        selection["on"] = f"fold 1's protonet, {len(sel)} of fold 1's test chunks"
+        sample = chunks(0)
         out["faithfulness"] = bf.run_faithfulness(
-            data["model0"], data["Xte"][sample], data["yte"][sample], methods=methods
+            data["model0"],
+            data["Xte"][sample],
+            data["yte"][sample],
+            methods=methods,
+            chosen=selection["method"],
         )
         out["faithfulness"]["model"] = "protonet (fold 0), " + json.dumps(PROTONET)
+        out["faithfulness"]["selection"] = selection
     return out
 
 
@@ -440,11 +457,12 @@ def run(args) -> dict:
     )  # fmt: skip
     out: dict = {"classes": names, "chunks": {"train": len(Xtr), "test": len(Xte)}}
     if args.faithfulness_only:  # fold 0's protonet, then its faithfulness section alone
-        train = np.isin(ctr, folds[0][0])
-        data["model0"], _ = fit_protonet(
-            PROTONET, Ftr[PROTONET["layer"]][train], ytr[train], names,
-            pick(sources, train), 0, args.threads,
-        )  # fmt: skip
+        for k in (0, 1):  # as cross_validation trains them (seed = fold)
+            train = np.isin(ctr, folds[k][0])
+            data[f"model{k}"], _ = fit_protonet(
+                PROTONET, Ftr[PROTONET["layer"]][train], ytr[train], names,
+                pick(sources, train), k, args.threads,
+            )  # fmt: skip
         out.update(
             faithfulness_sections(data, folds, args.faithfulness_chunks, args.faithfulness_methods)
         )
@@ -607,7 +625,13 @@ def markdown(r: dict) -> str:
             f"Model: {f.get('model', 'fold 0 protonet')}; {f['n_inputs']} of fold 0's test chunks; "
             f"{f['steps']} steps of 5 % of the cells; removal: {f['removal']}; score: {f['score']}. "
             f"Chosen: **{f['method']}** (deletion beats random on {pct(f['deletion_beats_random'])} "
-            f"of chunks, insertion on {pct(f['insertion_beats_random'])}). "
+            f"of chunks, insertion on {pct(f['insertion_beats_random'])}), "
+            + (
+                f"chosen on {f['selection']['on']} (below), not on these chunks"
+                if "selection" in f
+                else "chosen on these chunks"
+            )
+            + f" (best on these chunks: {f.get('best_here', f['method'])}). "
             f"Command: `{f.get('command', r.get('command', ''))}`.",
             "",
             "| method | deletion AUC (lower better) | insertion AUC (higher better) "
@@ -624,6 +648,26 @@ def markdown(r: dict) -> str:
                 f"| {beats[0]} | {beats[1]} | {v['maps_seconds']:.1f} |"
             )
         lines.append("")
+        if "selection" in f:
+            sel = f["selection"]
+            lines += [
+                f"Selection ({sel['on']}; chunk accuracy {pct(sel['accuracy'])}): the method "
+                "whose worse share (deletion, insertion) is highest, ties to the cheaper "
+                "method, then the lower deletion AUC; occlusion is not a candidate (it ranks "
+                "cells by the drop deletion measures).",
+                "",
+                "| method | deletion AUC | insertion AUC | deletion beats random "
+                "| insertion beats random |",
+                "|---|---|---|---|---|",
+            ]
+            for m, v in sel["per_method"].items():
+                if "deletion_beats_random" in v:
+                    lines.append(
+                        f"| {m} | {v['deletion_auc_mean']:.3f} | {v['insertion_auc_mean']:.3f} "
+                        f"| {pct(v['deletion_beats_random'])} "
+                        f"| {pct(v['insertion_beats_random'])} |"
+                    )
+            lines.append("")
     if "bird0_syllables" in r:
         b0 = r["bird0_syllables"]
         lines += ["## Bird0 syllables", ""]

@@ -9,8 +9,9 @@ and run together by ``python benchmarks/bench_faithfulness.py``:
    PRP where the backbone allows it, and cabrnet's randgrad as the random baseline) of the
    true class's evidence; deletion and insertion curves (5 % of the time-frequency cells
    per step, removed cells set to the input's floor) and their AUCs per input; the share
-   of inputs where each method's AUC beats randgrad's. The method with the best worse of
-   the two shares is reported as ``method``. Run alone, the model is the current
+   of inputs where each method's AUC beats randgrad's. ``method`` is the one chosen on
+   other inputs (``chosen=``, from :func:`select_method`; ``bench_explainable_species.py``
+   chooses on fold 1), else the best worse of the two shares here. Run alone, the model is the current
    AudioProtoNet (``arch="audio"``, BirdNET V2.4 ``post_bn`` frozen, 30 epochs) trained on
    fold 0 of the 10-species clips (``clips.species_folds(table, 5, seed=0)``, training
    chunks 3 s every 1 s) and tested on a random subsample of fold 0's test chunks
@@ -62,13 +63,23 @@ def applicable_methods(model) -> list[str]:
 def choose_method(per_method: dict, random: str) -> str:
     """The method whose worse share (deletion, insertion) of beating random is highest.
 
-    Occlusion (:data:`~vocalpy_xai.protonet.faithfulness.TAUTOLOGICAL`) is measured but
-    not chosen: it ranks cells by the drop that deletion measures.
+    Ties: the cheaper method (earlier in
+    :data:`~vocalpy_xai.protonet.faithfulness.METHODS`, cheapest first: the default
+    draws every map of the HTML report and the napari layers), then the lower mean
+    deletion AUC. Occlusion (:data:`~vocalpy_xai.protonet.faithfulness.TAUTOLOGICAL`) is
+    measured but not chosen: it ranks cells by the drop that deletion measures.
     """
-    from vocalpy_xai.protonet.faithfulness import TAUTOLOGICAL
+    from vocalpy_xai.protonet.faithfulness import METHODS, TAUTOLOGICAL
+
+    def cost(m: str) -> int:
+        return METHODS.index(m) if m in METHODS else len(METHODS)
 
     scored = {
-        m: (min(v["deletion_beats_random"], v["insertion_beats_random"]), -v["deletion_auc_mean"])
+        m: (
+            min(v["deletion_beats_random"], v["insertion_beats_random"]),
+            -cost(m),
+            -v["deletion_auc_mean"],
+        )
         for m, v in per_method.items()
         if m != random and m not in TAUTOLOGICAL and "deletion_beats_random" in v
     }
@@ -99,6 +110,7 @@ def run_faithfulness(
     steps: int = 20,
     seed: int = 0,
     removal: str | None = None,
+    chosen: str | None = None,
 ) -> dict:
     """Deletion and insertion curves of every attribution method against randgrad.
 
@@ -123,11 +135,15 @@ def run_faithfulness(
         What a removed cell becomes, for every method and the random one
         (:func:`~vocalpy_xai.protonet.faithfulness.removal_baseline`; default
         :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_REMOVAL`).
+    chosen : str, optional
+        The method chosen on other inputs (:func:`select_method`): ``method`` and its
+        shares report it, so the inputs here only measure it. Default: the best here
+        (:func:`choose_method`), which flatters it.
 
     Returns
     -------
     dict
-        ``method`` (the best), its ``deletion_beats_random`` / ``insertion_beats_random``,
+        ``method`` (``chosen``, else the best here), ``best_here`` (the best here), its ``deletion_beats_random`` / ``insertion_beats_random``,
         ``per_method`` (per method: both shares, the shares on correctly classified and
         misclassified inputs, the shares with the true class (``true_class``), mean AUCs,
         per-input AUCs, mean curves, seconds to compute its maps), ``correct`` (per input),
@@ -137,8 +153,7 @@ def run_faithfulness(
 
     methods = methods or applicable_methods(model)
     removal = removal or F.DEFAULT_REMOVAL
-    if F.RANDOM_METHOD not in methods:
-        methods = [*methods, F.RANDOM_METHOD]
+    methods = [*methods, *(m for m in (chosen, F.RANDOM_METHOD) if m and m not in methods)]
     y = np.asarray(y, dtype=int)
     grids = F.input_grid(model, X)
     pred = F.grid_scores(model, grids).argmax(axis=1)
@@ -191,9 +206,12 @@ def run_faithfulness(
                 ),
             }
         per_method[m] = row
-    best = choose_method(per_method, F.RANDOM_METHOD)
+    best_here = choose_method(per_method, F.RANDOM_METHOD)
+    best = chosen or best_here
     return {
         "method": best,
+        "best_here": best_here,
+        "chosen_here": chosen is None,
         "deletion_beats_random": per_method[best]["deletion_beats_random"],
         "insertion_beats_random": per_method[best]["insertion_beats_random"],
         "per_method": per_method,
@@ -212,6 +230,39 @@ def run_faithfulness(
         "true_class: the true class instead",
         "score": "softmax probability of the predicted class",
         "random": F.RANDOM_METHOD,
+    }
+
+
+def select_method(model, X, y, steps: int = 20, seed: int = 0, removal: str | None = None) -> dict:
+    """Choose the map method on selection inputs that are not the reported ones.
+
+    Every method :func:`choose_method` may choose (:func:`applicable_methods` less
+    :data:`~vocalpy_xai.protonet.faithfulness.TAUTOLOGICAL`) is measured by
+    :func:`run_faithfulness` on ``model`` and ``X, y`` (e.g. another fold's model and
+    its test chunks); pass the returned ``method`` as ``run_faithfulness(chosen=...)`` on
+    the reported inputs.
+
+    Returns
+    -------
+    dict
+        ``method`` (the choice), ``n_inputs``, ``accuracy``, and ``per_method``: each
+        method's shares of inputs beating randgrad and mean AUCs on the selection inputs.
+    """
+    from vocalpy_xai.protonet.faithfulness import TAUTOLOGICAL
+
+    methods = [m for m in applicable_methods(model) if m not in TAUTOLOGICAL]
+    run = run_faithfulness(model, X, y, methods, steps=steps, seed=seed, removal=removal)
+    keys = (
+        "deletion_beats_random",
+        "insertion_beats_random",
+        "deletion_auc_mean",
+        "insertion_auc_mean",
+    )
+    return {
+        "method": run["method"],
+        "n_inputs": run["n_inputs"],
+        "accuracy": run["accuracy"],
+        "per_method": {m: {k: v[k] for k in keys if k in v} for m, v in run["per_method"].items()},
     }
 
 

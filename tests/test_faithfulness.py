@@ -128,6 +128,29 @@ def test_attribution_methods_on_birdnet_spectrogram(birdnet_model):
         F.attribution_maps(model, X, y, "gradcam")
 
 
+def test_polarity_and_named_variants_on_birdnet_spectrogram(birdnet_model):
+    model, X, y = birdnet_model
+    grids = F.input_grid(model, X[:1])
+
+    def gxi(**kw):
+        return F.attribution_maps(model, X[:1], y[:1], "gradxinput", grids=grids, **kw)[0]
+
+    # unblurred, the polarities differ only in what they keep of each channel's attribution
+    signed, pos, ab = (gxi(sigma=0, polarity=p) for p in ("signed", "positive", "absolute"))
+    assert signed.min() < 0 < signed.max()  # evidence against the class, and for it
+    assert pos.min() >= 0 and (pos >= signed - 1e-6).all() and (ab >= pos - 1e-6).all()
+    np.testing.assert_allclose(gxi(sigma=0), pos)  # the method's own polarity: positive
+    # a named variant is its method with other post-processing; the old maps stay reachable
+    np.testing.assert_allclose(
+        F.attribution_maps(model, X[:1], y[:1], "gradxinput_sigma2", grids=grids)[0],
+        gxi(sigma=2),
+    )
+    assert not np.allclose(gxi(sigma=2), gxi())  # the default blur, cabrnet's 5 cells
+    assert F.DEFAULT_METHOD in F.METHODS
+    with pytest.raises(ValueError, match="polarity must be"):
+        gxi(polarity="negative")
+
+
 def test_curves_on_real_chunks(birdnet_model):
     model, X, y = birdnet_model
     grids = F.input_grid(model, X)
@@ -178,7 +201,9 @@ def cnn(windows):  # noqa: F811 (the imported fixture)
 def test_cnn_methods_including_prp(cnn):
     model, test = cnn
     X, y = test.X[:3], test.y[:3]
-    for method in F.METHODS:
+    for method in F.METHODS:  # a variant is its method's post-processing: the default only
+        if method in F.VARIANTS and method != F.DEFAULT_METHOD:
+            continue
         maps = F.attribution_maps(model, X, y, method)
         assert maps.shape == X.shape and np.isfinite(maps).all(), method
     protos = F.attribution_maps(model, X, [0, 1, 2], "saliency", kind="prototype")

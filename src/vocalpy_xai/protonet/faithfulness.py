@@ -76,21 +76,33 @@ METHODS: tuple[str, ...] = (
     "cubic",
     "saliency",
     "gradxinput",
+    "gradxinput_sigma2",
     "smoothgrad",
     "integrated_gradients",
+    "integrated_gradients_sigma2",
     "occlusion",
     "prp",
     "randgrad",
 )
 #: methods computed by captum against the removal baseline (not in cabrnet)
 BASELINE_METHODS: tuple[str, ...] = ("gradxinput", "integrated_gradients", "occlusion")
+#: named variants: a method with other post-processing (``attribution_maps``' ``sigma``
+#: and ``polarity``), measured and chosen like the others
+VARIANTS: dict[str, dict] = {
+    "gradxinput_sigma2": {"method": "gradxinput", "sigma": 2},
+    "integrated_gradients_sigma2": {"method": "integrated_gradients", "sigma": 2},
+}
 #: methods that rank cells by the very drop the deletion test measures (reported, not chosen)
 TAUTOLOGICAL: tuple[str, ...] = ("occlusion",)
 #: integrated gradients: points on the path from the removal baseline to the input
 IG_STEPS = 16
 RANDOM_METHOD = "randgrad"
 #: the method activation datasets carry by default (chosen by the figures, docs/protonet.md)
-DEFAULT_METHOD = "gradxinput"
+DEFAULT_METHOD = "gradxinput_sigma2"
+#: what the gradient methods keep of an attribution (``attribution_maps(polarity=...)``)
+POLARITIES: tuple[str, ...] = ("absolute", "positive", "signed")
+#: each method's own polarity: cabrnet's absolute value, the positive part for BASELINE_METHODS
+DEFAULT_POLARITY: dict[str, str] = dict.fromkeys(BASELINE_METHODS, "positive")
 #: curve steps: 5 % of the cells each
 STEPS = 20
 #: cabrnet's default blur (sigma, in grid cells) of gradient maps
@@ -226,10 +238,11 @@ def attribution_maps(
     targets: Sequence[int] | np.ndarray,
     method: str = DEFAULT_METHOD,
     kind: str = "class",
-    sigma: float = GAUSSIAN_SIGMA,
+    sigma: float | None = None,
     seed: int = 0,
     grids: np.ndarray | None = None,
     removal: str = DEFAULT_REMOVAL,
+    polarity: str | None = None,
 ) -> np.ndarray:
     """Attribution of each input's ``targets`` on its input grid, (N, R, T) float32.
 
@@ -243,12 +256,14 @@ def attribution_maps(
         (N,) a class per input (``kind="class"``) or a prototype (``kind="prototype"``;
         blackbox: a class activation map).
     method : str
-        One of :data:`METHODS`.
+        One of :data:`METHODS`; a name of :data:`VARIANTS` is its method with the
+        variant's ``sigma`` / ``polarity`` (unless given here).
     kind : str
         ``"class"``: evidence for the class's logit; ``"prototype"``: for the prototype's
         similarity at its best cell (cabrnet's patch visualisation).
-    sigma : float
+    sigma : float, optional
         Blur of the gradient methods and randgrad (cabrnet's ``gaussian_ksize``), in cells.
+        Default: the variant's, else :data:`GAUSSIAN_SIGMA` (cabrnet's 5).
     seed : int
         Seed of smoothgrad's noise and of randgrad.
     grids : numpy.ndarray, optional
@@ -256,6 +271,13 @@ def attribution_maps(
     removal : str
         The reference input of :data:`BASELINE_METHODS` (:func:`removal_baseline`): the
         input with every cell removed, as the deletion and insertion curves remove them.
+    polarity : str, optional
+        What the gradient methods keep of each channel's attribution before the channel
+        mean and the blur (:data:`POLARITIES`): ``"absolute"`` (its magnitude),
+        ``"positive"`` (evidence for the target only) or ``"signed"`` (both signs, so
+        evidence against the target ranks last). Default: the method's own
+        (:data:`DEFAULT_POLARITY`: cabrnet's absolute value for its methods, the positive
+        part for :data:`BASELINE_METHODS`). Ignored by ``"linear"`` and ``"cubic"``.
 
     Returns
     -------
@@ -268,8 +290,16 @@ def attribution_maps(
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    variant = VARIANTS.get(method, {})
+    method = variant.get("method", method)
+    sigma = variant.get("sigma", GAUSSIAN_SIGMA) if sigma is None else sigma
+    polarity = polarity or variant.get("polarity")
     if kind not in ("class", "prototype"):
         raise ValueError(f"kind must be 'class' or 'prototype', got {kind!r}")
+    polarity = polarity or DEFAULT_POLARITY.get(method, "absolute")
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+    cabrnet_polarity = None if polarity == "signed" else polarity
     if method == "prp" and model.params.uses_birdnet:
         raise ValueError(
             "PRP needs a backbone torch.fx can trace; BirdNET's graph executor is not one"
@@ -294,7 +324,7 @@ def attribution_maps(
             ]
         ).astype(np.float32)
     if method in BASELINE_METHODS:
-        return _baseline_maps(model, grids, targets, method, kind, sigma, removal)
+        return _baseline_maps(model, grids, targets, method, kind, sigma, removal, cabrnet_polarity)
     if method == "prp" and kind == "class":
         # PRP explains prototypes: a class's map is that of its top prototype (the one
         # adding most to the class's logit), as cabrnet's pointing game analyses it
@@ -311,7 +341,12 @@ def attribution_maps(
     out = np.empty((n, rows, cols), dtype=np.float32)
     for i in range(n):
         x = _network_input(model, grids[i])
-        common = {"img": canvas, "img_tensor": x, "gaussian_ksize": sigma}
+        common = {
+            "img": canvas,
+            "img_tensor": x,
+            "gaussian_ksize": sigma,
+            "polarity": cabrnet_polarity,
+        }
         if method == "randgrad":
             out[i] = gradients.randgrad(**common)
             continue
@@ -344,6 +379,7 @@ def _baseline_maps(
     kind: str,
     sigma: float,
     removal: str,
+    polarity: str | None = "positive",
 ) -> np.ndarray:
     """Maps of :data:`BASELINE_METHODS`, each against the grid with every cell removed.
 
@@ -353,8 +389,9 @@ def _baseline_maps(
     :data:`IG_STEPS` points); ``"occlusion"``: captum's (Zeiler & Fergus 2014), the drop of
     the target when a patch of one backbone cell (:func:`_occlusion_window`, stride half
     a cell) is removed. Maps keep the positive part (evidence *for* the target: what
-    deletion removes first), averaged over channels and blurred by cabrnet's
-    ``post_process``. Occlusion is near-tautological for the deletion test: it ranks
+    deletion removes first) unless ``polarity`` (cabrnet's: ``"positive"``,
+    ``"absolute"``, or ``None`` for the signed attribution) says otherwise, averaged over
+    channels and blurred by cabrnet's ``post_process``. Occlusion is near-tautological for the deletion test: it ranks
     cells by the very drop that deletion measures, one patch at a time.
     """
     from cabrnet.core.visualization.postprocess import post_process
@@ -399,7 +436,7 @@ def _baseline_maps(
             canvas,
             x,
             resize=True,
-            polarity="positive",
+            polarity=polarity,
             gaussian_ksize=sigma,
         )
     return out
