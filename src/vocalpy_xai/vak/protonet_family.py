@@ -35,7 +35,7 @@ class ProtoNetNetwork(torch.nn.Module):
     num_classes, num_freq_rows : int
         Classes, and rows of the backbone's feature map (input bins // stride).
     arch, backbone, birdnet_layer, finetune_backbone, add_on, prototypes_per_class, \
-    prototypes_per_band, tree_depth, channels, prototype_dim, time_centre, seed
+    prototypes_per_band, tree_depth, channels, prototype_dim, time_centre, last_layer, seed
         The architecture fields of :class:`~vocalpy_xai.protonet.ProtoNetParams`.
     """
 
@@ -54,6 +54,7 @@ class ProtoNetNetwork(torch.nn.Module):
         channels: tuple[int, ...] = (16, 32, 64, 64),
         prototype_dim: int = 64,
         time_centre: float = 1.0,
+        last_layer: str = "own",
         seed: int = 0,
     ):
         super().__init__()
@@ -69,6 +70,7 @@ class ProtoNetNetwork(torch.nn.Module):
             channels=channels,
             prototype_dim=prototype_dim,
             time_centre=time_centre,
+            last_layer=last_layer,
             seed=seed,
         )
         self.net, self.cabrnet_config = build_network(self.params, num_classes, num_freq_rows)
@@ -81,13 +83,14 @@ class ProtoNetNetwork(torch.nn.Module):
 
 class PrototypeLoss(torch.nn.Module):
     """Names cabrnet's ProtoPNet loss (cross-entropy, clustering, separation, L1; ``banded``:
-    cross-entropy and orthogonality); the coefficients are ``[...model.AudioProtoNet.loss]``.
+    cross-entropy and orthogonality, plus clustering and separation with ``cluster_costs``); the coefficients are ``[...model.AudioProtoNet.loss]``.
     Training calls the model's own loss."""
 
     def __init__(
         self,
         clustering: float = 0.8,
         separation: float = -0.08,
+        cluster_costs: bool = False,
         l1: float = 1e-4,
         orthogonality: float = 0.01,
     ):
@@ -95,6 +98,7 @@ class PrototypeLoss(torch.nn.Module):
         self.coefs = {
             "clustering": clustering,
             "separation": separation,
+            "cluster_costs": cluster_costs,
             "l1": l1,
             "orthogonality": orthogonality,
         }

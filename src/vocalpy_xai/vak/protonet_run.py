@@ -63,6 +63,7 @@ TABLE_KEYS: dict[str, list[str]] = {
         "channels",
         "prototype_dim",
         "time_centre",
+        "last_layer",
         "seed",
     ],
     "optimizer": [
@@ -84,7 +85,7 @@ TABLE_KEYS: dict[str, list[str]] = {
         "time_shift",
         "num_threads",
     ],
-    "loss": ["clustering", "separation", "l1", "orthogonality"],
+    "loss": ["clustering", "separation", "cluster_costs", "l1", "orthogonality"],
     "metrics": [],
 }
 #: keys of ``[vak.<verb>.dataset.params]`` for AudioProtoNet
