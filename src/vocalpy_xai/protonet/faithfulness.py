@@ -293,10 +293,9 @@ def attribution_maps(
     variant = VARIANTS.get(method, {})
     method = variant.get("method", method)
     sigma = variant.get("sigma", GAUSSIAN_SIGMA) if sigma is None else sigma
-    polarity = polarity or variant.get("polarity")
+    polarity = polarity or variant.get("polarity") or DEFAULT_POLARITY.get(method, "absolute")
     if kind not in ("class", "prototype"):
         raise ValueError(f"kind must be 'class' or 'prototype', got {kind!r}")
-    polarity = polarity or DEFAULT_POLARITY.get(method, "absolute")
     if polarity not in POLARITIES:
         raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
     cabrnet_polarity = None if polarity == "signed" else polarity
