@@ -12,7 +12,8 @@ probabilities (``@log``: the sum of their log-probabilities).
 
 Every variant but ``none`` ends with each prototype *equal to* a pure training cell of its
 class in its band (its 10 most similar training chunks all of its class, or the class's
-purest cell in that band when none is), so it is case-based by construction:
+purest cell in that band when none is), or (``set``, ``cone``) to a mean of a few such cells,
+so it is case-based by construction:
 
 * ``none``: the trained head (``ProtoNetParams(backbone="birdnet")``'s defaults), not
   pushed (not case-based; the reference);
@@ -31,7 +32,15 @@ purest cell in that band when none is), so it is case-based by construction:
   cosine to the k-means centre, learning rate 0.05) whose temperature is annealed from 1 to
   0.01 over the 300 steps; then the prototype is its highest-weighted cell and the last
   layer is retrained (own-class or full, 100 steps);
-* ``pb5_pure`` / ``pb5_pure_full``: 5 prototypes per class per band, pushed as ``pure``.
+* ``pb5_pure`` / ``pb5_pure_full``: 5 prototypes per class per band, pushed as ``pure``;
+* ``setM`` / ``setM_full`` (M in :data:`SET_SIZES`): each prototype becomes the mean of the
+  unit vectors of the M pure cells of its class and band most similar to the trained
+  prototype (``push_to_pure_cells(cells=M)``): not one training cell but a set of M, its
+  similarity to an input cell exactly the mean of that cell's similarities to the M
+  training cells (over the norm of the mean);
+* ``coneM`` / ``coneM_full``: the same with non-negative weights (``weighted=True``): the
+  at most M of the 50 most similar pure cells whose weighted sum points closest to the
+  trained prototype (non-negative least squares).
 
 Baselines on the same folds: ``knn`` (5-NN vote over training chunks) and ``class_mean``,
 both cosine on mean-pooled ``post_conv``. ``purity``: share of each prototype's 10 nearest
@@ -74,8 +83,11 @@ from bench_push_rules import fold_figures, inner_and_outer  # noqa: E402
 #: final temperature (annealed geometrically from 1)
 CHOSEN_SCALE, CHOSEN_LR, CHOSEN_TAU = 20.0, 0.05, 0.01
 SEQ_ROUNDS, SEQ_STEPS = 3, 100
+#: ``setM``: prototypes that are the mean of M pure training cells
+SET_SIZES = (3, 5, 10, 20)
 VARIANTS = ("none", "pure", "pure_full", "cluster", "cluster_full", "seq3", "seq3_full",
-            "chosen", "chosen_full", "pb5_pure", "pb5_pure_full")  # fmt: skip
+            "chosen", "chosen_full", "pb5_pure", "pb5_pure_full",
+            *[f"{k}{m}{s}" for k in ("set", "cone") for m in SET_SIZES for s in ("", "_full")])  # fmt: skip
 
 
 def features(cache: pathlib.Path | None) -> dict:
@@ -120,12 +132,12 @@ def full_layer(clf, F, y, params):
     return clf
 
 
-def push_pure(clf, params, F, y, purity, full: bool = False):
-    """A pushed copy of ``clf``: pure cells, then the own-class or the full last layer."""
+def push_pure(clf, params, F, y, purity, full: bool = False, cells: int = 1, weighted=False):
+    """A pushed copy of ``clf``: pure cells (the mean of ``cells``), then the own-class or the full last layer."""
     from vocalpy_xai.protonet import banded
 
     clf = copy.deepcopy(clf)
-    banded.push_to_pure_cells(clf, F, y, purity=purity)
+    banded.push_to_pure_cells(clf, F, y, purity=purity, cells=cells, weighted=weighted)
     if full:
         return full_layer(clf, F, y, params)
     banded.finetune_last_layer(clf, params, F, y)
@@ -251,11 +263,18 @@ def heads(F, y, names, seed: int, purity, wanted):
     if {"chosen", "chosen_full"} & set(wanted):
         fresh = trained(3, steps=1).network_.classifier
 
-    if {"none", "pure", "pure_full", "seq3", "seq3_full", "chosen", "chosen_full"} & set(wanted):
+    if {"none", "pure", "pure_full", "seq3", "seq3_full", "chosen", "chosen_full"} & set(
+        wanted
+    ) or any(w.startswith(("set", "cone")) for w in wanted):
         m = trained(3)
         clf, p = m.network_.classifier, m.params
         if "none" in wanted:
             yield "none", clf
+        for m in SET_SIZES:
+            for kind in ("set", "cone"):
+                for key, full in ((f"{kind}{m}", False), (f"{kind}{m}_full", True)):
+                    if key in wanted:
+                        yield key, push_pure(clf, p, F, y, purity, full, m, kind == "cone")
         for key, full in (("pure", False), ("pure_full", True)):
             if key in wanted:
                 yield key, push_pure(clf, p, F, y, purity, full)
@@ -334,7 +353,8 @@ def markdown(r: dict) -> str:
         "",
         "Inner: 4 folds of each outer fold's training recordings (400 held-out recordings); "
         "outer: the 5 test folds (100 clips), reported only, never used to choose. Every "
-        "variant but `none` has prototypes equal to pure training cells. `@log`: a clip's "
+        "variant but `none` has prototypes equal to pure training cells (`set`, `cone`: a mean of "
+        "a few). `@log`: a clip's "
         "class from the sum of its chunks' log-probabilities. Purity: inner folds' mean. See "
         "the script's docstring for each variant.",
         "",

@@ -494,6 +494,40 @@ def test_cabrnet_projection_and_no_push(banded):
     assert pure > prototype_purity(near, Ftr, ytr, k=10).mean()
 
 
+def test_set_prototypes_decompose_exactly_into_their_cells(banded):
+    """``push_to_pure_cells(cells=3)``: a prototype is the (weighted) mean of 3 unit training
+    cells of its class and band, and its similarity to any input cell is exactly the mean of
+    that cell's cosines to them over the norm of the mean (what the explanation shows)."""
+    import copy
+
+    import torch
+
+    from vocalpy_xai.protonet import banded as B
+
+    model, feats = banded
+    Ftr, ytr, _ = feats["train"]
+    classes = model.network_.classifier.proto_class_map.argmax(1).numpy()
+    for weighted in (False, True):
+        clf = copy.deepcopy(model.network_.classifier)
+        records = B.push_to_pure_cells(clf, Ftr, ytr, cells=3, weighted=weighted)
+        protos = clf.prototypes.detach().numpy()[:, :, 0, 0]
+        with torch.no_grad():
+            sims = clf.similarities(torch.from_numpy(Ftr[:2])).numpy()  # (2, P, H, W)
+        for r in records:
+            p, members = r["proto_idx"], r["members"]
+            assert 1 <= len(members) <= 3 and len({m[:2] for m in members}) == len(members)
+            weights = np.array([m[3] for m in members])
+            assert np.all(weights > 0) and np.isclose(weights.sum(), 1)
+            if not weighted:
+                np.testing.assert_allclose(weights, 1 / len(members))
+            unit = np.stack([B._unit(Ftr[c, :, r["h"], w]) for c, w, *_ in members])
+            assert all(ytr[c] == classes[p] for c, *_ in members)  # cells of its class
+            np.testing.assert_allclose(protos[p], weights @ unit, rtol=1e-5, atol=1e-6)
+            x = B._unit(Ftr[:2, :, r["h"], :].transpose(0, 2, 1))  # (2, W, C)
+            expect = (x @ unit.T) @ weights / np.linalg.norm(weights @ unit)
+            np.testing.assert_allclose(sims[:, p, r["h"], :], expect, atol=1e-4)
+
+
 def test_evidence_names_the_training_clip(banded, data):
     """top_prototypes: per chunk, its top prototypes as dicts naming clip, s and Hz."""
     from vocalpy_xai.protonet import top_prototypes

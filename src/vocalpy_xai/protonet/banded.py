@@ -413,6 +413,8 @@ def push_to_pure_cells(
     min_purity: float = 1.0,
     fallback: str = "purest",
     purity: np.ndarray | None = None,
+    cells: int = 1,
+    weighted: bool = False,
 ) -> list[dict]:
     """Push each prototype onto the nearest *pure* training cell of its class, in its band.
 
@@ -425,9 +427,16 @@ def push_to_pure_cells(
     the projection of ProtoPNet restricted to cells that only their class resembles, in
     the spirit of its pruning of prototypes whose nearest patches are of other classes.
     ``only``: indices of the prototypes to push (default all). ``purity``: the
-    :func:`all_cell_purity` of ``features`` and ``y`` when already known. Returns cabrnet-style
-    projection records of those, with the cell's ``purity`` and the cosine
-    ``similarity_before`` the push.
+    :func:`all_cell_purity` of ``features`` and ``y`` when already known.
+
+    ``cells`` > 1: the prototype becomes the mean of the unit vectors of the ``cells`` pure
+    cells most similar to it (disjoint between prototypes), so its cosine similarity to any
+    input cell is exactly the mean of that cell's cosines to those training cells divided by
+    the norm of the mean: the activation is explained by those training cells and nothing
+    else. Returns cabrnet-style projection records of those, with the (first) cell's
+    ``purity``, the cosine ``similarity_before`` the push, and with ``cells`` > 1 the
+    ``members`` (chunk, column, purity) and the prototype's ``score`` (cosine) to its
+    first cell.
     """
     rows = clf.proto_rows.numpy()
     classes = clf.proto_class_map.argmax(1).numpy()
@@ -455,22 +464,55 @@ def push_to_pure_cells(
                     order = np.lexsort((-sim, -np.minimum(pure, min_purity)))
                 else:
                     order = np.lexsort((-sim, pure < min_purity - 1e-9))
-                j = next((int(i) for i in order if i not in taken), int(order[0]))
-                taken.add(j)
+                free = [int(i) for i in order if i not in taken]
+                if weighted and cells > 1:
+                    free, weights = _cone_members(cand, protos[p], free[:CONE_POOL], cells)
+                else:
+                    free = free[:cells] or [int(order[0])]
+                    weights = np.full(len(free), 1 / len(free))
+                taken.update(free)
+                j = free[0]
                 chunk, col = int(own[j // n_cols]), int(j % n_cols)
-                clf.prototypes[p, :, 0, 0] = torch.from_numpy(
-                    np.ascontiguousarray(features[chunk, :, row, col])
-                )
+                vector = features[chunk, :, row, col] if cells == 1 else weights @ cand[free]
+                clf.prototypes[p, :, 0, 0] = torch.from_numpy(np.ascontiguousarray(vector))
                 records[p] = {
                     "proto_idx": int(p),
                     "img_idx": chunk,
                     "h": row,
                     "w": col,
-                    "score": 1.0,  # the prototype is now that cell
+                    "score": 1.0 if cells == 1 else float(_unit(vector) @ cand[j]),
                     "similarity_before": float(sim[j]),
                     "purity": float(pure[j]),
                 }
+                if cells > 1:
+                    records[p]["members"] = [
+                        (int(own[i // n_cols]), int(i % n_cols), float(pure[i]), float(w))
+                        for i, w in zip(free, weights, strict=True)
+                    ]
     return [records[p] for p in sorted(records)]
+
+
+#: candidates (most similar pure cells) of a weighted set push
+CONE_POOL = 50
+
+
+def _cone_members(cand: np.ndarray, proto: np.ndarray, pool: list[int], m: int):
+    """``m`` of the cells ``pool`` and non-negative weights summing to 1 whose weighted sum of
+    unit cells ``cand`` points closest to ``proto``: non-negative least squares on the pool,
+    the ``m`` largest weights kept and refit (ordered by weight)."""
+    from scipy.optimize import nnls
+
+    A = cand[pool].T.astype(np.float64)
+    w, _ = nnls(A, proto.astype(np.float64))
+    keep = np.argsort(-w, kind="stable")[:m]
+    keep = keep[w[keep] > 0] if (w[keep] > 0).any() else keep[:1]
+    w2, _ = nnls(A[:, keep], proto.astype(np.float64))
+    if not (w2 > 0).any():
+        w2 = np.ones(len(keep))
+    order = np.argsort(-w2, kind="stable")
+    keep, w2 = keep[order], w2[order]
+    nz = w2 > 0
+    return [pool[i] for i in keep[nz]], w2[nz] / w2[nz].sum()
 
 
 def project(
