@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..io.audio import sha256_file
+from ..progress import Progress, steps
 from .errors import SpectrogramInputError
 from .model import AudioProtoNet, _check_labels, normalize_sources
 from .training import torch_threads, train_blackbox, train_prototype_net
@@ -174,7 +175,9 @@ class BirdNETProtoNet(AudioProtoNet):
         with torch_threads(self.params.num_threads):
             return bi.feature_maps(self.network_.extractor, X, progress)
 
-    def _cell_box(self, row: int, col: int, n_freq: int, n_time: int) -> dict[str, float]:
+    def cell_box(
+        self, row: int, col: int, n_freq: int | None = None, n_time: int | None = None
+    ) -> dict[str, float]:
         return self.geometry_.cell_box(row, col)
 
     def _prepare(self, X, freq_hz=None, frame_s=None) -> np.ndarray:
@@ -194,7 +197,7 @@ class BirdNETProtoNet(AudioProtoNet):
         source_path: str = "",
         top_k: int = 3,
         prototypes: str | Sequence[int] = "top",
-        progress: bool = False,
+        progress: Progress = False,
         attribution: str | None = None,
     ):
         """BirdNET backbone: explain a recording of any length, its 3-s chunks stitched in time.
@@ -218,10 +221,13 @@ class BirdNETProtoNet(AudioProtoNet):
             Prototypes whose maps are kept: ``"top"`` (default) the union of every chunk's
             ``top_k``, which keeps an hour-long recording in memory (all 50 prototypes of
             a 10-class model would take ~15 MB per chunk, 17 GB per hour).
-        progress : bool
-            Show a progress bar over chunks.
+        progress : bool or callable
+            Progress over chunks (:func:`vocalpy_xai.progress.steps`: a tqdm bar, or
+            ``progress(done, total)``).
         attribution : str, optional
-            How maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`).
+            How maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`; default
+            :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`, recorded in
+            ``attrs["attribution"]``; ``"linear"`` is the fast preview).
 
         Returns
         -------
@@ -233,7 +239,6 @@ class BirdNETProtoNet(AudioProtoNet):
             ``score`` are the means over its chunks.
         """
         import xarray as xr
-        from tqdm.auto import tqdm
 
         from ..birdnet import chunk_audio
         from .activations import _top_prototypes, activation_dataset, display
@@ -253,7 +258,7 @@ class BirdNETProtoNet(AudioProtoNet):
         else:
             keep = np.unique(np.asarray(prototypes, dtype=int))
         sims, specs = [], []
-        for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress):
+        for k in steps(range(len(chunks.audio)), progress, "chunks"):
             view = display(
                 self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep], attribution, keep
             )
