@@ -76,7 +76,7 @@ def birdnet_case(tmp: pathlib.Path) -> tuple[object, pathlib.Path, dict]:
     sf.write(path, np.concatenate(parts), 48000)
     info = {
         "model": f"AudioProtoNet {params.to_dict()}, trained on {len(y)} chunks of "
-        f"{2 * len(names)} bundled clips ({train_s:.0f} s)",
+        f"{2 * len(names)} bundled clips (trained in {train_s:.0f} s)",
         "recording": f"the 3rd bundled clip of {len(held_out)} species, end to end: "
         + ", ".join(held_out),
     }
