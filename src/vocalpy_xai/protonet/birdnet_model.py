@@ -219,7 +219,8 @@ class BirdNETProtoNet(AudioProtoNet):
             Prototypes ranked per chunk and for the recording.
         prototypes : "top", "all" or sequence of int
             Prototypes whose maps are kept: ``"top"`` (default) the union of every chunk's
-            ``top_k``, which keeps an hour-long recording in memory (all 50 prototypes of
+            ``top_k`` and the recording's (so each prototype the dataset ranks has its
+            map), which keeps an hour-long recording in memory (all 50 prototypes of
             a 10-class model would take ~15 MB per chunk, 17 GB per hour).
         progress : bool or callable
             Progress over chunks (:func:`vocalpy_xai.progress.steps`: a tqdm bar, or
@@ -249,11 +250,16 @@ class BirdNETProtoNet(AudioProtoNet):
         chunks = chunk_audio(samples, samplerate)
         parts = self._parts(chunks.audio)  # in batches; maps are per cell, small
         chunk_top = _top_prototypes(self, parts, top_k)
+        mean = {"scores": parts["scores"].mean(0, keepdims=True)}
+        mean["proba"] = parts["proba"].mean(0, keepdims=True)
+        recording_top = _top_prototypes(self, mean, top_k)
         if isinstance(prototypes, str):
             if prototypes not in ("top", "all"):
                 raise ValueError(f"prototypes must be 'top', 'all' or indices, got {prototypes!r}")
-            keep = (
-                np.unique(chunk_top) if prototypes == "top" else np.arange(parts["maps"].shape[1])
+            keep = (  # the recording's own top prototypes too: the layers napari shows first
+                np.union1d(chunk_top, recording_top)
+                if prototypes == "top"
+                else np.arange(parts["maps"].shape[1])
             )
         else:
             keep = np.unique(np.asarray(prototypes, dtype=int))
@@ -284,8 +290,6 @@ class BirdNETProtoNet(AudioProtoNet):
             dims=("clip", "freq", "time"),
             coords=coords,
         )
-        mean = {"scores": parts["scores"].mean(0, keepdims=True)}
-        mean["proba"] = parts["proba"].mean(0, keepdims=True)
         first = {key: value[:1] for key, value in parts.items()}
         # metadata only (its maps are dropped): drawn the cheap way
         full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k, None, "linear")
@@ -297,7 +301,7 @@ class BirdNETProtoNet(AudioProtoNet):
         out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
         out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
         out["score"] = (("clip", "prototype"), mean["scores"][:, keep].astype(np.float32))
-        out["top_prototypes"] = (("clip", "rank"), _top_prototypes(self, mean, top_k))
+        out["top_prototypes"] = (("clip", "rank"), recording_top)
         out["clip_source_path"] = ("clip", np.asarray([source_path], dtype=str))
         out["clip_start_s"] = ("clip", np.zeros(1))
         out["chunk_start_s"] = ("chunk", chunks.start_s)
