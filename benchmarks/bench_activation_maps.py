@@ -11,7 +11,8 @@ with the same model:
   (``ProtoNetParams(backbone="birdnet")``) on the frozen BirdNET V2.4 features, trained on
   the first 2 bundled xeno-canto clips of each of the 10 species (3-s chunks, no overlap);
   the recording: the 3rd bundled clip of each of the first 5 species laid end to end (30 s
-  of real audio, 10 chunks of 3 s); the maps of every chunk's top prototypes are drawn;
+  of real audio, 10 chunks of 3 s); the maps of the chunks' and the recording's top
+  prototypes are drawn (``prototypes="top"``);
 * CNN backbone: an AudioProtoNet of the package's default architecture trained briefly
   (2 epochs) on the syllables of bundled Bird0 songs 0-5 (0.2-s windows, 0-8 kHz), on
   bundled song 19 (15.2 s; every prototype's map of each 0.2-s window).
@@ -204,7 +205,7 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         "Both models at their default `num_threads` (1 torch thread, for predictions and maps). "
-        "BirdNET: the maps of each chunk's top prototypes (the union over chunks, as the Predict "
+        "BirdNET: the maps of the chunks' and the recording's top prototypes (as the Predict "
         "dock draws them); gradient x input needs one backward pass through BirdNET per chunk "
         "and prototype. CNN: every prototype's map of every window.",
         "",
