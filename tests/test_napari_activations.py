@@ -121,7 +121,9 @@ def test_viewer_screenshot_and_prototype_panel(
         # where the prototype comes from, and how its map was drawn
         clip = pathlib.PurePath(proto["source_clip"]).name
         assert f"like that part of {clip} at {proto['t0_s']:.2f} s" in panel.list.item(rank).text()
-        assert plugin_meta(layer)["attribution"] == panel.ds.attrs.get("attribution", "linear")
+        assert plugin_meta(layer)["attribution"] == panel.ds.attrs["attribution"] == "linear"
+        assert layer.name.endswith(", linear)")
+    assert panel.legend.text().endswith("maps drawn by linear")
     icon = panel.list.item(0).icon().pixmap(150, 90)
     assert icon.width() >= 120  # a readable thumbnail, not 7 x 7 pixels
     show_time_range(viewer, 1.8, 3.4)

@@ -18,6 +18,7 @@ from vocalpy_xai.napari import open_recording
 from vocalpy_xai.napari.registry import find_registry
 from vocalpy_xai.napari.segments_layer import plugin_meta
 from vocalpy_xai.napari.viewer import layers_with_role
+from vocalpy_xai.protonet.faithfulness import DEFAULT_METHOD
 from vocalpy_xai.registry import Registry
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -65,10 +66,19 @@ def test_predict_dock_shows_a_prototype_models_activations(
     assert list(chunks.features["label"]) == direct.chunk_predicted
     assert direct.predicted in predict.status.text() and "xc-species@1" in predict.status.text()
 
-    # the model's activation layers: one per prototype kept, on the recording's time axis
+    # the model's activation layers: one per prototype kept, on the recording's time axis,
+    # drawn by the package's default attribution method, which the panel and layers name
     layers = layers_with_role(viewer, "activation")
     ds = predict.result.activations
     assert len(layers) == ds.sizes["prototype"] >= 1
+    assert predict.maps.currentData() is None and ds.attrs["attribution"] == DEFAULT_METHOD
+    assert f"maps drawn by {DEFAULT_METHOD}" in predict.status.text()
+    assert all(la.name.endswith(f", {DEFAULT_METHOD})") for la in layers)
+    assert all(plugin_meta(la)["attribution"] == DEFAULT_METHOD for la in layers)
+    # the progress bar followed the chunks, and hides once done
+    n_chunks = len(direct.chunk_start_s)
+    assert predict.progress.maximum() == predict.progress.value() == n_chunks
+    qtbot.waitUntil(lambda: not predict.progress.isVisible())
     assert all(plugin_meta(la)["audio_path"] == str(xc_clip) for la in layers)
     shown = [la for la in layers if la.visible]
     top = [int(p) for p in ds["top_prototypes"].values[0]]
@@ -97,11 +107,16 @@ def test_predict_dock_shows_a_prototype_models_activations(
     assert with_maps.shape == without_maps.shape
     assert np.abs(with_maps.astype(int) - without_maps.astype(int)).sum() > 0
 
-    # running again replaces the layers instead of piling them up
+    # running again (the fast "linear" preview) replaces the layers instead of piling them up
     predict.result = None
+    predict.maps.setCurrentIndex(1)
     predict.start()
     qtbot.waitUntil(lambda: predict.result is not None, timeout=180_000)
-    assert len(layers_with_role(viewer, "activation")) == ds.sizes["prototype"]
+    again = layers_with_role(viewer, "activation")
+    assert len(again) == ds.sizes["prototype"]
+    assert predict.result.activations.attrs["attribution"] == "linear"
+    assert all(la.name.endswith(", linear)") for la in again)
+    assert "maps drawn by linear" in predict.status.text()
 
 
 def test_the_default_registry_is_found_beside_open_files(tmp_path, monkeypatch, esn_model_dir):

@@ -174,6 +174,7 @@ def test_long_recording_is_stitched_from_chunks(model, example_xc10, tmp_path):
     assert rec["predicted_class"].values[0] in SPECIES
     top = model.explain_recording(audio, sr, clip_id=f)
     kept = set(np.unique(top["chunk_top_prototypes"].values))
+    kept |= set(top["top_prototypes"].values[0].tolist())  # every ranked prototype has a map
     assert set(top["prototype"].values) == kept
     # the napari plugin draws it on the recording's axes (s, Hz)
     from vocalpy_xai.napari.activations import activation_layers

@@ -45,10 +45,20 @@ __all__ = [
     "REQUIRED",
     "ActivationsFormatError",
     "is_activation_store",
+    "map_method",
     "open_activations",
     "validate",
     "write_activations",
 ]
+
+
+def map_method(ds: xr.Dataset) -> str:
+    """The attribution method that drew a dataset's maps (``attrs["attribution"]``).
+
+    Datasets written before they recorded it hold ``"linear"`` maps (the prototypes' cell
+    maps upsampled), the only kind drawn then.
+    """
+    return str(ds.attrs.get("attribution", "linear"))
 
 
 def validate(ds: xr.Dataset, where: str) -> None:

@@ -27,6 +27,7 @@ from ..io.activations import (
     KIND,
     REQUIRED,
     is_activation_store,
+    map_method,
     open_activations,
 )
 from .coords import grid_transform
@@ -56,6 +57,7 @@ __all__ = [
     "REQUIRED",
     "activation_layers",
     "clip_index",
+    "map_method",
     "is_activation_store",
     "open_activations",
     "prototype_colour",
@@ -147,7 +149,9 @@ def activation_layers(
     layers : list of (data, kwargs, "image")
         Translucent, one colour each by rank (:func:`prototype_colour`); the clip's
         :data:`VISIBLE_TOP` best prototypes are visible, the others hidden (tick them in the
-        layer list or the panel).
+        layer list or the panel). Named ``prototype <k> (<class>, <method>)``: the method
+        that drew the maps (:func:`~vocalpy_xai.io.activations.map_method`), also in the
+        layers' metadata.
     """
     c = clip_index(ds, clip)
     freqs = np.asarray(ds["freq"].values, float)
@@ -160,6 +164,7 @@ def activation_layers(
     rank_of = {j: r for r, j in enumerate(ranked)}
     visible = set(ranked[:VISIBLE_TOP])
     scores = np.asarray(ds["score"].isel(clip=c).values, float)
+    method = map_method(ds)
     layers = []
     for j, proto in enumerate(ds["prototype"].values):
         data = sim.isel(prototype=j).data
@@ -172,7 +177,7 @@ def activation_layers(
             (
                 data,
                 {
-                    "name": f"prototype {int(proto)} ({klass})",
+                    "name": f"prototype {int(proto)} ({klass}, {method})",
                     "colormap": prototype_colormap(rank_of.get(j, j)),
                     "blending": "translucent",
                     "opacity": 1.0,
@@ -189,7 +194,7 @@ def activation_layers(
                             "score": float(scores[j]),
                             "rank": int(rank_of.get(j, -1)),
                             "colour": prototype_colour(rank_of.get(j, j)),
-                            "attribution": str(ds.attrs.get("attribution", "linear")),
+                            "attribution": method,
                         }
                     },
                 },

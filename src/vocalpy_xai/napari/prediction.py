@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 
 from ..io.annotations import SegmentTable
+from ..progress import Progress
 
 
 @attrs.define(frozen=True)
@@ -121,7 +122,11 @@ def _named(model) -> tuple[object, str, str]:
 
 
 def predict_any(
-    model, audio_path: str | os.PathLike, top_k: int = 3, attribution: str = "linear"
+    model,
+    audio_path: str | os.PathLike,
+    top_k: int = 3,
+    attribution: str | None = None,
+    progress: Progress = False,
 ) -> Prediction | Classified:
     """Run a model of any registered family on ``audio_path``.
 
@@ -134,11 +139,16 @@ def predict_any(
         The recording.
     top_k : int
         Prototypes per decision (classifiers).
-    attribution : str
-        How a classifier's activation maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`);
-        default ``"linear"``: the prototypes' own similarity maps, their feature cells
-        upsampled onto the spectrogram (gradient methods take a backward pass per chunk and
-        prototype: minutes on a long recording).
+    attribution : str, optional
+        How a classifier's activation maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`),
+        recorded in the activations' ``attrs["attribution"]``: default
+        :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`, the method chosen by the
+        faithfulness figures (a backward pass per chunk and prototype drawn);
+        ``"linear"``, the prototypes' own similarity maps upsampled onto the spectrogram,
+        is the fast preview. ``benchmarks/results/activation_maps.md`` compares their cost.
+    progress : bool or callable
+        Progress of the classifier's maps over chunks (:func:`vocalpy_xai.progress.steps`:
+        ``True`` a tqdm bar, or a callable ``progress(done, total)``).
     """
     from ..registry import family_task
     from ..registry.families import family_of, read_config
@@ -160,7 +170,9 @@ def predict_any(
 
     return Classified(
         classify_recording(model, audio_path, top_k=top_k),
-        recording_activations(model, audio_path, top_k=top_k, attribution=attribution),
+        recording_activations(
+            model, audio_path, top_k=top_k, attribution=attribution, progress=progress
+        ),
         model_dir,
         model_name,
     )

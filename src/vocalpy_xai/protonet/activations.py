@@ -23,8 +23,11 @@ checks are :mod:`vocalpy_xai.io.activations`, torch-free), read by the napari pl
   (sums to 1 over freq);
 - attrs: ``kind``, ``format_version``, ``arch``, ``model`` (saved directory or name),
   ``cell_frames`` / ``cell_bins`` (footprint of a feature cell), ``receptive_field``,
-  ``attribution`` (how ``similarity`` was drawn: ``"linear"`` upsampling of the cells by
-  default, or another method of :mod:`vocalpy_xai.protonet.faithfulness`).
+  ``attribution`` (how ``similarity`` was drawn: a method of
+  :mod:`vocalpy_xai.protonet.faithfulness`, by default
+  :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`; ``"linear"``, the cells'
+  similarities upsampled, is the fast preview; read it with
+  :func:`vocalpy_xai.io.activations.map_method`).
 """
 
 from __future__ import annotations
@@ -228,15 +231,19 @@ def prototype_attribution(
     """Each prototype's map (N, P, R, T) on the input grid by an attribution ``method``.
 
     The maps of :func:`vocalpy_xai.protonet.faithfulness.attribution_maps` with
-    ``kind="prototype"`` (gradient methods: one backward pass per window and prototype).
+    ``kind="prototype"`` (gradient methods: one backward pass per window and prototype), on
+    the model's ``params.num_threads`` torch threads as its predictions (more threads than
+    free cores make BirdNET's many small operators wait on each other).
     """
     from .faithfulness import attribution_maps, input_grid
+    from .training import torch_threads
 
     index = np.arange(n_maps) if prototypes is None else np.asarray(prototypes, dtype=int)
     grids = input_grid(model, X)
     n = len(grids)
     reps = np.repeat(np.arange(n), len(index))
-    maps = attribution_maps(
-        model, X[reps], np.tile(index, n), method, kind="prototype", grids=grids[reps]
-    )
+    with torch_threads(model.params.num_threads):
+        maps = attribution_maps(
+            model, X[reps], np.tile(index, n), method, kind="prototype", grids=grids[reps]
+        )
     return maps.reshape(n, len(index), *maps.shape[1:])

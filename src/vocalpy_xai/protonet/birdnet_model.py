@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..io.audio import sha256_file
+from ..progress import Progress, steps
 from .errors import SpectrogramInputError
 from .model import AudioProtoNet, _check_labels, normalize_sources
 from .training import torch_threads, train_blackbox, train_prototype_net
@@ -174,7 +175,9 @@ class BirdNETProtoNet(AudioProtoNet):
         with torch_threads(self.params.num_threads):
             return bi.feature_maps(self.network_.extractor, X, progress)
 
-    def _cell_box(self, row: int, col: int, n_freq: int, n_time: int) -> dict[str, float]:
+    def cell_box(
+        self, row: int, col: int, n_freq: int | None = None, n_time: int | None = None
+    ) -> dict[str, float]:
         return self.geometry_.cell_box(row, col)
 
     def _prepare(self, X, freq_hz=None, frame_s=None) -> np.ndarray:
@@ -194,7 +197,7 @@ class BirdNETProtoNet(AudioProtoNet):
         source_path: str = "",
         top_k: int = 3,
         prototypes: str | Sequence[int] = "top",
-        progress: bool = False,
+        progress: Progress = False,
         attribution: str | None = None,
     ):
         """BirdNET backbone: explain a recording of any length, its 3-s chunks stitched in time.
@@ -216,12 +219,16 @@ class BirdNETProtoNet(AudioProtoNet):
             Prototypes ranked per chunk and for the recording.
         prototypes : "top", "all" or sequence of int
             Prototypes whose maps are kept: ``"top"`` (default) the union of every chunk's
-            ``top_k``, which keeps an hour-long recording in memory (all 50 prototypes of
+            ``top_k`` and the recording's (so each prototype the dataset ranks has its
+            map), which keeps an hour-long recording in memory (all 50 prototypes of
             a 10-class model would take ~15 MB per chunk, 17 GB per hour).
-        progress : bool
-            Show a progress bar over chunks.
+        progress : bool or callable
+            Progress over chunks (:func:`vocalpy_xai.progress.steps`: a tqdm bar, or
+            ``progress(done, total)``).
         attribution : str, optional
-            How maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`).
+            How maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`; default
+            :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`, recorded in
+            ``attrs["attribution"]``; ``"linear"`` is the fast preview).
 
         Returns
         -------
@@ -233,7 +240,6 @@ class BirdNETProtoNet(AudioProtoNet):
             ``score`` are the means over its chunks.
         """
         import xarray as xr
-        from tqdm.auto import tqdm
 
         from ..birdnet import chunk_audio
         from .activations import _top_prototypes, activation_dataset, display
@@ -244,16 +250,21 @@ class BirdNETProtoNet(AudioProtoNet):
         chunks = chunk_audio(samples, samplerate)
         parts = self._parts(chunks.audio)  # in batches; maps are per cell, small
         chunk_top = _top_prototypes(self, parts, top_k)
+        mean = {"scores": parts["scores"].mean(0, keepdims=True)}
+        mean["proba"] = parts["proba"].mean(0, keepdims=True)
+        recording_top = _top_prototypes(self, mean, top_k)
         if isinstance(prototypes, str):
             if prototypes not in ("top", "all"):
                 raise ValueError(f"prototypes must be 'top', 'all' or indices, got {prototypes!r}")
-            keep = (
-                np.unique(chunk_top) if prototypes == "top" else np.arange(parts["maps"].shape[1])
+            keep = (  # the recording's own top prototypes too: the layers napari shows first
+                np.union1d(chunk_top, recording_top)
+                if prototypes == "top"
+                else np.arange(parts["maps"].shape[1])
             )
         else:
             keep = np.unique(np.asarray(prototypes, dtype=int))
         sims, specs = [], []
-        for k in tqdm(range(len(chunks.audio)), desc="chunks", disable=not progress):
+        for k in steps(range(len(chunks.audio)), progress, "chunks"):
             view = display(
                 self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep], attribution, keep
             )
@@ -279,8 +290,6 @@ class BirdNETProtoNet(AudioProtoNet):
             dims=("clip", "freq", "time"),
             coords=coords,
         )
-        mean = {"scores": parts["scores"].mean(0, keepdims=True)}
-        mean["proba"] = parts["proba"].mean(0, keepdims=True)
         first = {key: value[:1] for key, value in parts.items()}
         # metadata only (its maps are dropped): drawn the cheap way
         full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k, None, "linear")
@@ -292,7 +301,7 @@ class BirdNETProtoNet(AudioProtoNet):
         out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
         out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
         out["score"] = (("clip", "prototype"), mean["scores"][:, keep].astype(np.float32))
-        out["top_prototypes"] = (("clip", "rank"), _top_prototypes(self, mean, top_k))
+        out["top_prototypes"] = (("clip", "rank"), recording_top)
         out["clip_source_path"] = ("clip", np.asarray([source_path], dtype=str))
         out["clip_start_s"] = ("clip", np.zeros(1))
         out["chunk_start_s"] = ("chunk", chunks.start_s)

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
+from ..progress import Progress, steps
 from .activations import _top_prototypes
 from .errors import SpectrogramInputError
 
@@ -157,7 +158,7 @@ def looks_like(match: dict | None, source: dict) -> str:
 def _match_box(model, maps: np.ndarray, n_freq: int, n_time: int, start_s: float) -> dict:
     """The box (s in the recording, Hz) of the cell where a similarity map peaks."""
     h, w = np.unravel_index(int(np.argmax(maps)), maps.shape)
-    box = model._cell_box(int(h), int(w), n_freq, n_time)
+    box = model.cell_box(int(h), int(w), n_freq, n_time)
     return {
         "t0_s": float(box["t0_s"] + start_s),
         "t1_s": float(box["t1_s"] + start_s),
@@ -181,7 +182,8 @@ def top_prototypes_of_chunks(
     model : AudioProtoNet
         A trained model.
     parts : dict
-        The model's ``_parts`` of the chunks (``proba``, ``scores``, ``maps``).
+        The model's :meth:`~vocalpy_xai.protonet.AudioProtoNet.explain_parts` of the chunks
+        (``proba``, ``scores``, ``maps``).
     start_s : sequence of float
         Where each chunk starts in the recording (s).
     n_freq, n_time : int
@@ -274,12 +276,12 @@ def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None)
     model._check_fitted()
     if model.params.arch == "blackbox":
         raise ValueError("a blackbox model has no prototypes: its evidence is a class map")
-    X = model._prepare(X)
-    starts = np.zeros(len(X)) if start_s is None else np.asarray(start_s, dtype=float)
-    if starts.shape != (len(X),):
-        raise ValueError(f"start_s must hold {len(X)} values, got shape {starts.shape}")
-    parts = model._parts(X)
-    n_freq, n_time = (0, 0) if model.params.uses_birdnet else X.shape[1:]
+    parts = model.explain_parts(X)
+    n = len(parts["proba"])
+    starts = np.zeros(n) if start_s is None else np.asarray(start_s, dtype=float)
+    if starts.shape != (n,):
+        raise ValueError(f"start_s must hold {n} values, got shape {starts.shape}")
+    n_freq, n_time = (0, 0) if model.params.uses_birdnet else np.shape(X)[1:]
     rows = top_prototypes_of_chunks(model, parts, starts, n_freq, n_time, k)
     names = model.class_names_
     return [
@@ -289,7 +291,7 @@ def top_prototypes(model, X, k: int = 3, start_s: Sequence[float] | None = None)
             "start_s": float(starts[i]),
             "prototypes": rows[i],
         }
-        for i in range(len(X))
+        for i in range(n)
     ]
 
 
@@ -341,12 +343,12 @@ def classify_recording(
         chunks = chunk_audio(data, rate)
         starts = np.asarray(chunks.start_s, dtype=float)
         ends = np.minimum(starts + 3.0, duration)
-        parts = model._parts(chunks.audio)
+        parts = model.explain_parts(chunks.audio)
         n_freq = n_time = 0
     else:
         _, windows, duration = _windows_of_audio(model, audio, samplerate)
         X = windows.X
-        parts = model._parts(X)
+        parts = model.explain_parts(X)
         starts = np.asarray([s["start_s"] for s in windows.sources], dtype=float)
         ends = np.minimum(starts + model.window_frames_ * model.frame_s_, duration)
         n_freq, n_time = X.shape[1:]
@@ -392,7 +394,12 @@ def _windows_of_audio(model, audio, samplerate):
 
 
 def recording_activations(
-    model, audio, samplerate: int | None = None, top_k: int = 3, attribution: str | None = None
+    model,
+    audio,
+    samplerate: int | None = None,
+    top_k: int = 3,
+    attribution: str | None = None,
+    progress: Progress = False,
 ):
     """The activation dataset of a whole recording: one clip, maps on its own time axis.
 
@@ -402,8 +409,14 @@ def recording_activations(
     (:meth:`AudioProtoNet.explain`) laid at the window's place; the recording's scores are
     the means over its windows. The format is :mod:`vocalpy_xai.protonet.activations`'
     (what napari draws with :func:`vocalpy_xai.napari.activation_layers`).
-    ``attribution``: how the maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`;
-    default the package's, ``"linear"`` upsampling of the cells is the cheapest).
+    ``attribution``: how the maps are drawn (:mod:`vocalpy_xai.protonet.faithfulness`),
+    recorded in ``attrs["attribution"]``; default
+    :data:`~vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`, the method chosen by the
+    faithfulness figures (one backward pass per input and prototype drawn:
+    ``benchmarks/results/activation_maps.md`` gives its cost); ``"linear"`` (the cells'
+    similarities upsampled) is the fast preview. ``progress``: over the chunks or windows
+    (:func:`vocalpy_xai.progress.steps`: ``True`` a tqdm bar, or a callable
+    ``progress(done, total)``).
     """
     path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
     clip_id = path.stem if path is not None else "recording"
@@ -411,20 +424,33 @@ def recording_activations(
     if model.params.uses_birdnet:
         data, rate = _load(audio, samplerate, None)
         return model.explain_recording(
-            data, rate, clip_id=clip_id, source_path=source, top_k=top_k, attribution=attribution
+            data,
+            rate,
+            clip_id=clip_id,
+            source_path=source,
+            top_k=top_k,
+            attribution=attribution,
+            progress=progress,
         )
+    from .activations import activation_dataset, display
+
     spect, windows, duration = _windows_of_audio(model, audio, samplerate)
-    ds = model.explain(windows.X, top_k=top_k, sources=windows.sources, attribution=attribution)
-    n_frames, width = spect.shape[1], windows.X.shape[2]
-    sim = np.zeros((ds.sizes["prototype"], spect.shape[0], n_frames), np.float32)
-    for k, src in enumerate(windows.sources):
-        lo = int(round(src["start_s"] / model.frame_s_))
+    X = windows.X
+    parts = model.explain_parts(X)
+    n_frames, width = spect.shape[1], X.shape[2]
+    sim = np.zeros((parts["maps"].shape[1], spect.shape[0], n_frames), np.float32)
+    for k in steps(range(len(X)), progress, "windows"):  # one window's maps at a time
+        view = display(model, X[k : k + 1], parts["maps"][k : k + 1], attribution)
+        lo = int(round(windows.sources[k]["start_s"] / model.frame_s_))
         n = min(width, n_frames - lo)
-        sim[:, :, lo : lo + n] = ds["similarity"].values[k, :, :, :n]
-    mean = {"scores": ds["score"].values.mean(0, keepdims=True)}
-    mean["proba"] = ds["class_scores"].values.mean(0, keepdims=True)
+        sim[:, :, lo : lo + n] = view["similarity"][0, :, :, :n]
+    mean = {key: parts[key].mean(0, keepdims=True) for key in ("scores", "proba")}
     names = np.asarray(model.class_names_, dtype=str)
-    out = ds.drop_dims("time").isel(clip=[0]).assign_coords(clip=[clip_id])
+    # the metadata of the first window (its maps are dropped: drawn the cheap way)
+    first = {key: value[:1] for key, value in parts.items()}
+    ds = activation_dataset(model, X[:1], first, [clip_id], top_k, windows.sources[:1], "linear")
+    ds.attrs["attribution"] = view["attribution"]
+    out = ds.drop_dims("time")
     out["similarity"] = (("clip", "prototype", "freq", "time"), sim[None])
     out["spectrogram"] = (("clip", "freq", "time"), spect[None].astype(np.float32))
     out = out.assign_coords(time=("time", np.arange(n_frames) * model.frame_s_, {"units": "s"}))

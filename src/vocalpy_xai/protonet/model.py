@@ -182,7 +182,7 @@ class AudioProtoNet(abc.ABC):
                 i, h, w = int(info["img_idx"]), int(info["h"]), int(info["w"])
                 src = sources[i]
                 start = src["start_s"] if np.isfinite(src["start_s"]) else 0.0
-                box = self._cell_box(h, w, n_freq, n_time)
+                box = self.cell_box(h, w, n_freq, n_time)
                 box["t0_s"] += start
                 box["t1_s"] += start
                 row.update(
@@ -199,8 +199,26 @@ class AudioProtoNet(abc.ABC):
         return out
 
     @abc.abstractmethod
-    def _cell_box(self, row: int, col: int, n_freq: int, n_time: int) -> dict[str, float]:
-        """A feature cell's box in s (from the window start) and Hz."""
+    def cell_box(
+        self, row: int, col: int, n_freq: int | None = None, n_time: int | None = None
+    ) -> dict[str, float]:
+        """Where feature cell (``row``, ``col``) lies on the input: its box in s and Hz.
+
+        Parameters
+        ----------
+        row, col : int
+            The cell's row (frequency) and column (time) on the backbone's feature map
+            (the last two axes of the ``maps`` of :meth:`explain_parts`).
+        n_freq, n_time : int, optional
+            Bins and frames of the input window (CNN backbone, whose cells at the window's
+            edges are cut by it; default the training windows' size); ignored for BirdNET
+            (3-s chunks, one geometry).
+
+        Returns
+        -------
+        dict
+            ``t0_s``, ``t1_s`` (from the input's start) and ``f0_hz``, ``f1_hz``.
+        """
 
     def backbone_features(self, X, progress: bool = False) -> np.ndarray:
         """BirdNET backbone only (:class:`~vocalpy_xai.protonet.birdnet_model.BirdNETProtoNet`)."""
@@ -260,13 +278,35 @@ class AudioProtoNet(abc.ABC):
                     parts[key].append(value.numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
 
+    def explain_parts(self, X, freq_hz=None, frame_s=None) -> dict[str, np.ndarray]:
+        """What a decision is made of: logits, probabilities, similarity maps and scores.
+
+        Parameters
+        ----------
+        X : array-like
+            What the model reads (checked as :meth:`predict_proba` checks it): spectrogram
+            windows (N, F, T) or a DataArray with coordinates (CNN backbone); 3-s chunks of
+            48-kHz audio (N, 144000) or their BirdNET feature maps (BirdNET backbone).
+        freq_hz, frame_s : optional
+            The windows' grid, checked against the model's (CNN backbone).
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            ``logits`` and ``proba`` (N, C); ``maps`` (N, P, H, W): each prototype's
+            similarity over the backbone's feature cells (blackbox: class activation
+            maps; :meth:`cell_box` places a cell in s and Hz); ``scores`` (N, P): the pooled
+            similarities the last layer reads (blackbox: the class logits without bias).
+        """
+        return self._parts(self._prepare(X, freq_hz, frame_s))
+
     def predict_proba(self, X, freq_hz=None, frame_s=None) -> np.ndarray:
         """Class probabilities (N, C) of windows (N, F, T) (or a DataArray with coordinates).
 
         ``freq_hz`` / ``frame_s`` (or the coordinates of a DataArray), when given, are checked
         against the model's: spectrograms at another sample rate are refused.
         """
-        return self._parts(self._prepare(X, freq_hz, frame_s))["proba"]
+        return self.explain_parts(X, freq_hz, frame_s)["proba"]
 
     def predict(self, X, freq_hz=None, frame_s=None) -> np.ndarray:
         """Class index (N,) of each window."""

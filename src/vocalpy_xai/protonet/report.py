@@ -40,6 +40,7 @@ import xarray as xr
 from matplotlib.patches import Rectangle
 
 from ..birdnet.model import CHUNK_SAMPLES
+from ..io.activations import map_method
 from ..io.atomic import atomic_file
 from ..report import Report
 from .activations import write_activations
@@ -508,7 +509,7 @@ def explanation_report(
 
     report = Report(out_dir, title)
     intro = report.section("About")
-    method = act.attrs.get("attribution", "linear")
+    method = map_method(act)
     intro.text(
         f"Model: {act.attrs.get('model', '')} (arch={act.attrs.get('arch')}). For each window: "
         "its top prototypes (by contribution to the predicted class: score x last-layer "

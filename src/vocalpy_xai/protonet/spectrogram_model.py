@@ -158,7 +158,11 @@ class SpectrogramProtoNet(AudioProtoNet):
     def _build(self, num_classes: int):
         return build_network(self.params, num_classes, self.num_freq_rows_)
 
-    def _cell_box(self, row: int, col: int, n_freq: int, n_time: int) -> dict[str, float]:
+    def cell_box(
+        self, row: int, col: int, n_freq: int | None = None, n_time: int | None = None
+    ) -> dict[str, float]:
+        n_freq = len(self.freq_hz_) if n_freq is None else n_freq
+        n_time = self.window_frames_ if n_time is None else n_time
         f_lo, f_hi = grid.cell_span(row, self.stride, n_freq)
         t_lo, t_hi = grid.cell_span(col, self.stride, n_time)
         return {

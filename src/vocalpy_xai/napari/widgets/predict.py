@@ -2,17 +2,21 @@
 
 An annotation model (ESNDecoder) gives a predictions Shapes layer; a classifier
 (AudioProtoNet) gives its chunks labelled with their class and the model's prototype
-activation layers over the recording's spectrogram."""
+activation layers over the recording's spectrogram, drawn by the chosen attribution method
+(the package's default, or ``"linear"`` as a fast preview), with a progress bar over the
+chunks."""
 
 from __future__ import annotations
 
 import pathlib
 
+from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QVBoxLayout,
 )
@@ -36,9 +40,24 @@ class _ModelCombo(QComboBox):
         super().showPopup()
 
 
-def _predict_job(source, audio: str):
+#: the Maps choices: (text, ``attribution`` of :func:`~vocalpy_xai.napari.predict_any`);
+#: None is the package's default (:data:`vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`)
+MAP_CHOICES = (
+    ("default method (chosen by the faithfulness tests)", None),
+    ("linear (fast preview, less faithful)", "linear"),
+)
+
+
+class _Progress(QObject):
+    """Carries ``(done, total)`` from the worker thread to the dock (a queued signal)."""
+
+    changed = Signal(int, int)
+
+
+def _predict_job(source, audio: str, attribution: str | None = None, progress=False):
     """Worker body: load the model (registry: integrity-checked) and run it on ``audio``
-    (:func:`~vocalpy_xai.napari.prediction.predict_any`).
+    (:func:`~vocalpy_xai.napari.prediction.predict_any`; ``attribution`` and ``progress``
+    as there).
 
     A registry error (an unknown version, an :class:`~vocalpy_xai.registry.IntegrityError`)
     or an unreadable model folder comes back wrapped in a :class:`_Failed` (a worker that
@@ -50,7 +69,7 @@ def _predict_job(source, audio: str):
 
     try:
         model = load_model(source.name, source.ref, source.root) if source.root else source.path
-        return predict_any(model, audio)
+        return predict_any(model, audio, attribution=attribution, progress=progress)
     except (VocalpyXaiError, OSError, ValueError) as err:
         return _Failed(err)
 
@@ -75,8 +94,12 @@ class PredictWidget(PluginDock):
     (``<stem> predictions``) whose metadata keep the model's frame labels for the
     disagreement table. A classifier's chunks appear as ``<stem> classification`` (each
     labelled with its predicted class), and its prototypes' activation maps over the
-    recording as Image layers (``prototype <k> (<class>)``; the recording's top
-    prototypes visible).
+    recording as Image layers (``prototype <k> (<class>, <method>)``; the recording's top
+    prototypes visible). *Maps* chooses how the activation maps are drawn: the package's
+    default attribution method (:data:`vocalpy_xai.protonet.faithfulness.DEFAULT_METHOD`,
+    the one that passed the deletion and insertion tests; a backward pass per chunk and
+    prototype) or ``linear`` (the prototypes' cell maps upsampled: a fast preview); the
+    status line names the method drawn, and a progress bar follows the chunks.
 
     The registry folder defaults to :func:`~vocalpy_xai.napari.registry.find_registry`:
     ``$VOCALPY_XAI_REGISTRY``, the user's registry when it holds models, else a registry
@@ -98,10 +121,18 @@ class PredictWidget(PluginDock):
         refresh.clicked.connect(self.refresh_models)
         self.model_dir = PathField("or a saved model directory")
         self.model_dir.edit.textEdited.connect(lambda _: self.registered.setCurrentIndex(0))
+        self.maps = QComboBox()
+        for text, method in MAP_CHOICES:
+            self.maps.addItem(text, method)
+        self.maps.setToolTip("how a classifier's prototype activation maps are drawn")
         self.button = QPushButton("Run on recording")
         self.button.clicked.connect(self.start)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.progress = QProgressBar(minimum=0, maximum=100)
+        self.progress.setVisible(False)
+        self._progress = _Progress(self)
+        self._progress.changed.connect(self._on_progress)
         row = QHBoxLayout()
         row.addWidget(self.registered, 1)
         row.addWidget(refresh)
@@ -109,9 +140,11 @@ class PredictWidget(PluginDock):
         form.addRow("Registry", self.registry_root)
         form.addRow("Registered", row)
         form.addRow("Model folder", self.model_dir)
+        form.addRow("Maps", self.maps)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.button)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch()
         self.worker = None
@@ -199,12 +232,30 @@ class PredictWidget(PluginDock):
             None,
         )
         span = plugin_meta(source_layer).get("freq_span") if source_layer is not None else None
-        self.worker = create_worker(_predict_job, source, audio, _start_thread=False)
+        self.progress.setRange(0, 0)  # busy until the maps report their chunks
+        self.progress.setVisible(True)
+        self.worker = create_worker(
+            _predict_job,
+            source,
+            audio,
+            self.maps.currentData(),
+            self._progress.changed.emit,
+            _start_thread=False,
+        )
         self.worker.returned.connect(lambda pred: self._on_done(pred, audio, span))
         self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(lambda: self.button.setEnabled(True))
+        self.worker.finished.connect(self._on_finished)
         self.worker.start()
         return self.worker
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat("maps: %v / %m chunks")
+
+    def _on_finished(self) -> None:
+        self.button.setEnabled(True)
+        self.progress.setVisible(False)
 
     def _on_error(self, err: Exception) -> None:
         self.error = err
@@ -242,7 +293,7 @@ class PredictWidget(PluginDock):
 
     def _show_classification(self, result, audio: str) -> None:
         """Chunks labelled with their class, and the prototype activation layers."""
-        from ..activations import activation_layers
+        from ..activations import activation_layers, map_method
 
         c = result.classification
         stem = pathlib.Path(audio).stem
@@ -281,7 +332,8 @@ class PredictWidget(PluginDock):
         )
         self.status.setText(
             f"{c.predicted} (p = {c.proba.max():.2f}) by {result.model_name}, "
-            f"{len(c.chunk_start_s)} chunks; top prototypes: {best}"
+            f"{len(c.chunk_start_s)} chunks; top prototypes: {best}; "
+            f"maps drawn by {map_method(ds)}"
         )
 
 

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
 from ..activations import (
     is_activation_store,
     like_text,
+    map_method,
     open_activations,
     prototype_colour,
     top_prototypes,
@@ -33,6 +34,11 @@ from .common import PathField, PluginDock, array_pixmap
 THUMB = QSize(150, 90)
 #: seconds of context shown either side of a prototype's source patch in its thumbnail
 CONTEXT_S: float = 0.15
+#: the legend above the prototype list (an activation store adds the method of its maps)
+LEGEND = (
+    "Top prototypes: the colour is its layer's; the thumbnail its source with "
+    f"{CONTEXT_S:g} s either side, the matched patch framed (tick to show)"
+)
 
 
 def prototype_patch(ds, proto: dict) -> np.ndarray:
@@ -148,12 +154,9 @@ class PrototypeWidget(PluginDock):
         buttons.addWidget(self.play_match)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        legend = QLabel(
-            "Top prototypes: the colour is its layer's; the thumbnail its source with "
-            f"{CONTEXT_S:g} s either side, the matched patch framed (tick to show)"
-        )
-        legend.setWordWrap(True)
-        layout.addWidget(legend)
+        self.legend = QLabel(LEGEND)
+        self.legend.setWordWrap(True)
+        layout.addWidget(self.legend)
         layout.addWidget(self.list)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
@@ -276,7 +279,9 @@ class PrototypeWidget(PluginDock):
         self.list.blockSignals(True)
         self.list.clear()
         self.prototypes = []
+        self.legend.setText(LEGEND)
         if self.kind == "activations":
+            self.legend.setText(f"{LEGEND}; maps drawn by {map_method(self.ds)}")
             self.prototypes = top_prototypes(self.ds, index)
             for rank, proto in enumerate(self.prototypes):
                 colour = prototype_colour(rank)
