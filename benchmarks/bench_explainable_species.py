@@ -212,7 +212,7 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
                         model, Ftr[layer][tr], ytr[tr], Fte[layer][te], data["yte"][te], cte[te]
                     )
                 )
-            if k in (0, 1) and key == "protonet":  # 0: reported maps; 1: their method chosen
+            if key == "protonet":  # 1: the map method chosen; the others: reported maps
                 data[f"model{k}"] = model
             print(f"fold {k} {key}: {info}", flush=True)
     acc = {key: float(np.mean(list(h.values()))) for key, h in hits.items()}
@@ -221,6 +221,7 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
     }
     out = {key: acc[key] for key in ("protonet", "knn", "class_mean", "linear_probe")}
     out["per_fold"] = per_fold
+    out["missed"] = {key: sorted(c for c, ok in h.items() if not ok) for key, h in hits.items()}
     out["protonet_details"] = {
         "spec": PROTONET,
         **{
@@ -309,7 +310,23 @@ def birdnet_restricted(data: dict, folds, threads: int) -> dict:
     return {
         "accuracy": float(np.mean(list(hits.values()))),
         "per_fold": [float(np.mean([hits[int(c)] for c in te])) for _, te in folds],
+        "missed": sorted(c for c, ok in hits.items() if not ok),
     }
+
+
+def paired_test(missed_a: list[int], missed_b: list[int]) -> dict:
+    """Exact McNemar test of two models on the same clips, from the clips each one missed.
+
+    ``only_a_wrong`` / ``only_b_wrong``: the discordant clips; ``p``: two-sided exact
+    binomial p-value of the discordant split (:func:`scipy.stats.binomtest`, 1 when none).
+    """
+    from scipy.stats import binomtest
+
+    a, b = set(missed_a), set(missed_b)
+    only_a, only_b = sorted(a - b), sorted(b - a)
+    n = len(only_a) + len(only_b)
+    p = binomtest(len(only_a), n, 0.5).pvalue if n else 1.0
+    return {"only_a_wrong": only_a, "only_b_wrong": only_b, "p": float(p)}
 
 
 def add_species(data: dict, folds, n_pairs: int | None, step: int, threads: int) -> dict:
@@ -427,7 +444,42 @@ def faithfulness_sections(
         )
         out["faithfulness"]["model"] = "protonet (fold 0), " + json.dumps(PROTONET)
         out["faithfulness"]["selection"] = selection
+        out["faithfulness"]["every_other_fold"] = other_folds(
+            bf, data, folds, chunks, selection["method"]
+        )
     return out
+
+
+def other_folds(bf, data: dict, folds, chunks, method: str) -> dict:
+    """The chosen ``method`` on every fold but the choosing one (1): each fold's protonet, its
+    test chunks (``chunks(k)``); the shares of all those chunks whose curve beats randgrad."""
+    beats: dict[str, list] = {"deletion": [], "insertion": []}
+    per_fold = {}
+    for k in range(len(folds)):
+        if k == 1 or f"model{k}" not in data:
+            continue
+        sample = chunks(k)
+        r = bf.run_faithfulness(
+            data[f"model{k}"], data["Xte"][sample], data["yte"][sample], [method], chosen=method
+        )
+        rows = r["per_method"]
+        dele = np.less(rows[method]["deletion_auc"], rows[r["random"]]["deletion_auc"])
+        ins = np.greater(rows[method]["insertion_auc"], rows[r["random"]]["insertion_auc"])
+        beats["deletion"] += dele.tolist()
+        beats["insertion"] += ins.tolist()
+        per_fold[k] = {
+            "n": len(sample),
+            "deletion": float(dele.mean()),
+            "insertion": float(ins.mean()),
+        }
+    return {
+        "method": method,
+        "folds": sorted(per_fold),
+        "n_chunks": len(beats["deletion"]),
+        "deletion_beats_random": float(np.mean(beats["deletion"])),
+        "insertion_beats_random": float(np.mean(beats["insertion"])),
+        "per_fold": per_fold,
+    }
 
 
 def run(args) -> dict:
@@ -457,7 +509,7 @@ def run(args) -> dict:
     )  # fmt: skip
     out: dict = {"classes": names, "chunks": {"train": len(Xtr), "test": len(Xte)}}
     if args.faithfulness_only:  # fold 0's protonet, then its faithfulness section alone
-        for k in (0, 1):  # as cross_validation trains them (seed = fold)
+        for k in range(len(folds)):  # as cross_validation trains them (seed = fold)
             train = np.isin(ctr, folds[k][0])
             data[f"model{k}"], _ = fit_protonet(
                 PROTONET, Ftr[PROTONET["layer"]][train], ytr[train], names,
@@ -470,9 +522,18 @@ def run(args) -> dict:
     cv = cross_validation(data, folds, args.threads)
     cv["birdnet_restricted"] = birdnet_restricted(data, folds, args.threads)
     cv["per_fold"]["birdnet_restricted"] = cv["birdnet_restricted"]["per_fold"]
+    cv["missed"]["birdnet_restricted"] = cv["birdnet_restricted"]["missed"]
     cv["birdnet_restricted"] = cv["birdnet_restricted"]["accuracy"]
     baselines = ("knn", "class_mean", "linear_probe", "birdnet_restricted")
     cv["best_baseline"] = max(baselines, key=lambda k: cv[k])
+    cv["missed_files"] = {  # clip index -> "XC id (species)"
+        str(c): f"XC{table['xc_id'].iloc[c]} ({table['common_name'].iloc[c]})"
+        for m in cv["missed"].values()
+        for c in m
+    }
+    cv["paired_vs_baselines"] = {  # a = protonet, b = the baseline
+        key: paired_test(cv["missed"]["protonet"], cv["missed"][key]) for key in baselines
+    }
     out["xc10_cv"] = cv
     out["add_species"] = add_species(data, folds, args.pairs, args.pair_step, args.threads)
     rows = {layer: Ftr[layer].shape[2] for layer in LAYERS}
@@ -534,7 +595,23 @@ def markdown(r: dict) -> str:
         f"({pct(d['pushed_share'])} of prototypes are training cells), "
         f"chunk accuracy {pct(d['chunk_accuracy'])}, {d['train_wall_s']:.1f} s per fold.",
         "",
+        "Clips missed, and protonet against each baseline on the same clips (exact McNemar "
+        "test: the clips only one of the two gets wrong, two-sided binomial p):",
+        "",
+        "| model | clips missed | only protonet wrong | only the baseline wrong | p |",
+        "|---|---|---|---|---|",
     ]
+    files = cv["missed_files"]
+    for key in ("protonet", *cv["paired_vs_baselines"]):
+        missed = ", ".join(files[str(c)] for c in cv["missed"][key])
+        t = cv["paired_vs_baselines"].get(key)
+        pair = (
+            "| | |"
+            if t is None
+            else (f"| {len(t['only_a_wrong'])} | {len(t['only_b_wrong'])} | {t['p']:.2f} |")
+        )
+        lines.append(f"| {labels.get(key, key)} | {missed or '–'} {pair}")
+    lines.append("")
     if "push" in cv:
         u = cv["push"]
         lines += [
@@ -668,6 +745,19 @@ def markdown(r: dict) -> str:
                         f"| {pct(v['insertion_beats_random'])} |"
                     )
             lines.append("")
+        if "every_other_fold" in f:
+            o = f["every_other_fold"]
+            per = "; ".join(
+                f"fold {k}: {pct(v['deletion'])} / {pct(v['insertion'])} of {v['n']}"
+                for k, v in o["per_fold"].items()
+            )
+            lines += [
+                f"**Every fold but the choosing one** (folds {o['folds']}, each fold's protonet "
+                f"and test chunks, {o['n_chunks']} chunks): `{o['method']}` beats random on "
+                f"**{pct(o['deletion_beats_random'])}** of chunks in deletion and "
+                f"**{pct(o['insertion_beats_random'])}** in insertion ({per}).",
+                "",
+            ]
     if "bird0_syllables" in r:
         b0 = r["bird0_syllables"]
         lines += ["## Bird0 syllables", ""]
