@@ -81,14 +81,18 @@ def clip_index(ds: xr.Dataset, clip: int | str | None) -> int:
 
 
 def top_prototypes(ds: xr.Dataset, clip: int | str | None, n: int | None = None) -> list[dict]:
-    """The clip's best-ranked prototypes: id, class, score and source patch."""
+    """The clip's best-ranked prototypes: id, class, score and source patch.
+
+    A ranked prototype the dataset does not hold (a subset of its prototypes, e.g. with
+    ``ds.sel(prototype=...)``) is left out: it has no score or map here.
+    """
     c = clip_index(ds, clip)
     protos = [int(p) for p in ds["prototype"].values]
     ranked = np.asarray(ds["top_prototypes"].isel(clip=c).values).astype(int)
-    ranked = ranked[ranked >= 0][:n] if n else ranked[ranked >= 0]
+    ranked = [int(p) for p in ranked if p >= 0 and int(p) in protos]
     out = []
-    for p in ranked:
-        j = protos.index(int(p)) if int(p) in protos else int(p)
+    for p in ranked[:n] if n else ranked:
+        j = protos.index(p)
         out.append(
             {
                 "prototype": int(ds["prototype"].values[j]),
