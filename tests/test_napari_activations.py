@@ -75,9 +75,7 @@ def test_read_activation_store(activation_store):
     assert top[0]["score"] > 0.5
     # without its best prototype, the clip's ranking skips it (no other prototype's data)
     rest = ds.sel(prototype=[p for p in ds["prototype"].values if p != top[0]["prototype"]])
-    assert [t["prototype"] for t in top_prototypes(rest, "2")] == [
-        t["prototype"] for t in top[1:]
-    ]
+    assert [t["prototype"] for t in top_prototypes(rest, "2")] == [t["prototype"] for t in top[1:]]
     assert [k["visible"] for _, k, _ in layers].count(True) == 3
 
 
