@@ -67,17 +67,8 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_explainable_species import (  # noqa: E402
-    RESULTS,
-    XC10,
-    class_means,
-    knn_votes,
-    layer_features,
-    load_clips,
-    stack,
-    unit,
-)
-from bench_push_rules import fold_figures, inner_and_outer  # noqa: E402
+from bench_explainable_species import RESULTS, XC10  # noqa: E402
+from bench_push_rules import baselines, features, fold_figures, inner_and_outer  # noqa: E402
 
 #: ``chosen``: initial logits = this x cosine to the k-means centre; their learning rate;
 #: final temperature (annealed geometrically from 1)
@@ -88,37 +79,6 @@ SET_SIZES = (3, 5, 10, 20)
 VARIANTS = ("none", "pure", "pure_full", "cluster", "cluster_full", "seq3", "seq3_full",
             "chosen", "chosen_full", "pb5_pure", "pb5_pure_full",
             *[f"{k}{m}{s}" for k in ("set", "cone") for m in SET_SIZES for s in ("", "_full")])  # fmt: skip
-
-
-def features(cache: pathlib.Path | None) -> dict:
-    """post_bn maps and pooled post_conv of every training and test chunk (cached in ``cache``)."""
-    import pandas as pd
-
-    from vocalpy_xai.birdnet import load_birdnet
-
-    if cache is not None and cache.exists():
-        return dict(np.load(cache))
-    table = pd.read_csv(XC10 / "labels.csv")
-    names = sorted(table["scientific_name"].unique())
-    clips = load_clips(table)
-    idx = np.arange(len(clips))
-    Xtr, ytr, ctr, _ = stack(clips, idx, "train", names)
-    Xte, _, cte, _ = stack(clips, idx, "test", names)
-    birdnet = load_birdnet()
-    Ftr = layer_features(birdnet, Xtr, ("post_bn", "post_conv"))
-    Fte = layer_features(birdnet, Xte, ("post_bn", "post_conv"))
-    d = {
-        "tr_bn": Ftr["post_bn"],
-        "te_bn": Fte["post_bn"],
-        "tr_pc": Ftr["post_conv"].mean(axis=(2, 3)),
-        "te_pc": Fte["post_conv"].mean(axis=(2, 3)),
-        "ytr": ytr,
-        "ctr": ctr,
-        "cte": cte,
-    }
-    if cache is not None:
-        np.savez(cache, **d)
-    return d
 
 
 def full_layer(clf, F, y, params):
@@ -322,10 +282,7 @@ def run(d: dict, wanted) -> dict:
 
     def evaluate(a, b, clip_ids, seed, out):
         F, y = Ftr[a], ytr[a]
-        A, B = d["tr_pc"][a], d["te_pc"][b]
-        out.setdefault("knn", []).extend(hits(knn_votes(A, y, B, 10), cte[b], clip_ids))
-        cm = unit(B) @ class_means(A, y, 10).T
-        out.setdefault("class_mean", []).extend(hits(cm, cte[b], clip_ids))
+        baselines(d, a, b, out, lambda s: hits(s, cte[b], clip_ids))
         purity = banded.all_cell_purity(F, y)
         for key, clf in heads(F, y, names, seed, purity, wanted):
             with torch.no_grad():

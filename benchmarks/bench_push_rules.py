@@ -146,17 +146,21 @@ def medoid_model(F, y, names, per_band: int, seed: int):
     return m
 
 
-def run(per_band: list[int]) -> dict:
+def features(cache: pathlib.Path | None) -> dict:
+    """post_bn maps and pooled post_conv of every training and test chunk (cached in ``cache``).
+
+    The inputs of this script and of ``bench_case_based.py``: ``tr_bn`` / ``te_bn``
+    (``post_bn`` maps), ``tr_pc`` / ``te_pc`` (mean-pooled ``post_conv``, the baselines'
+    features), ``ytr``, and each chunk's clip ``ctr`` / ``cte``.
+    """
     import pandas as pd
-    import torch
 
     from vocalpy_xai.birdnet import load_birdnet
-    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
 
-    torch.set_num_threads(1)
+    if cache is not None and cache.exists():
+        return dict(np.load(cache))
     table = pd.read_csv(XC10 / "labels.csv")
     names = sorted(table["scientific_name"].unique())
-    truth = np.asarray([names.index(s) for s in table["scientific_name"]])
     clips = load_clips(table)
     idx = np.arange(len(clips))
     Xtr, ytr, ctr, _ = stack(clips, idx, "train", names)
@@ -164,17 +168,48 @@ def run(per_band: list[int]) -> dict:
     birdnet = load_birdnet()
     Ftr = layer_features(birdnet, Xtr, ("post_bn", "post_conv"))
     Fte = layer_features(birdnet, Xte, ("post_bn", "post_conv"))
-    P = {"tr": Ftr["post_conv"].mean(axis=(2, 3)), "te": Fte["post_conv"].mean(axis=(2, 3))}
+    d = {
+        "tr_bn": Ftr["post_bn"],
+        "te_bn": Fte["post_bn"],
+        "tr_pc": Ftr["post_conv"].mean(axis=(2, 3)),
+        "te_pc": Fte["post_conv"].mean(axis=(2, 3)),
+        "ytr": ytr,
+        "ctr": ctr,
+        "cte": cte,
+    }
+    if cache is not None:
+        np.savez(cache, **d)
+    return d
+
+
+def baselines(d: dict, a: np.ndarray, b: np.ndarray, out: dict, hits) -> None:
+    """5-NN vote and nearest class mean (cosine, pooled ``post_conv``) of the held-out
+    chunks ``b``, trained on the chunks ``a``: ``hits(scores)`` extends ``out["knn"]`` and
+    ``out["class_mean"]``."""
+    A, B, y = d["tr_pc"][a], d["te_pc"][b], d["ytr"][a]
+    out.setdefault("knn", []).extend(hits(knn_votes(A, y, B, 10)))
+    out.setdefault("class_mean", []).extend(hits(unit(B) @ class_means(A, y, 10).T))
+
+
+def run(per_band: list[int]) -> dict:
+    import pandas as pd
+    import torch
+
+    from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams
+
+    torch.set_num_threads(1)
+    table = pd.read_csv(XC10 / "labels.csv")
+    names = sorted(table["scientific_name"].unique())
+    truth = np.asarray([names.index(s) for s in table["scientific_name"]])
+    d = features(None)
+    ytr, ctr, cte, Fte = d["ytr"], d["ctr"], d["cte"], d["te_bn"]
 
     def hits(proba, cc, clip_ids):
         return [bool(np.argmax(proba[cc == c].sum(0)) == truth[c]) for c in clip_ids]
 
     def evaluate(a, b, val_clips, seed, out):
-        F, y = Ftr["post_bn"][a], ytr[a]
-        A, B = P["tr"][a], P["te"][b]
-        out.setdefault("knn", []).extend(hits(knn_votes(A, y, B, 10), cte[b], val_clips))
-        cm = unit(B) @ class_means(A, y, 10).T
-        out.setdefault("class_mean", []).extend(hits(cm, cte[b], val_clips))
+        F, y = d["tr_bn"][a], ytr[a]
+        baselines(d, a, b, out, lambda s: hits(s, cte[b], val_clips))
         for pb in per_band:
             params = ProtoNetParams(
                 backbone="birdnet", projection="none", prototypes_per_band=pb, seed=seed
@@ -184,7 +219,7 @@ def run(per_band: list[int]) -> dict:
                 variants(model, F, y), [("medoid_ll1000", medoid_model(F, y, names, pb, seed))]
             )
             for name, m in models:
-                proba = m.predict_proba(Fte["post_bn"][b])
+                proba = m.predict_proba(Fte[b])
                 out.setdefault(f"pb{pb}_{name}", []).extend(hits(proba, cte[b], val_clips))
 
     res = inner_and_outer(table, ctr, cte, evaluate)
