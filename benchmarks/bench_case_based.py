@@ -8,7 +8,8 @@ head's accuracy, **on inner folds only** (4 folds of each outer fold's training 
 400 held-out recordings in all; :func:`vocalpy_xai.clips.species_folds`, seed 0); the outer
 test folds (100 clips) are reported beside them and never used to choose. Same data, folds
 and chunks as ``bench_explainable_species.py``; a clip's class: the mean of its chunks'
-probabilities (``@log``: the sum of their log-probabilities).
+probabilities (``@log``: the sum of their log-probabilities; ``@max``: the last layer applied
+to each prototype's best similarity over all the clip's chunks).
 
 Every variant but ``none`` ends with each prototype *equal to* a pure training cell of its
 class in its band (its 10 most similar training chunks all of its class, or the class's
@@ -32,7 +33,12 @@ so it is case-based by construction:
   cosine to the k-means centre, learning rate 0.05) whose temperature is annealed from 1 to
   0.01 over the 300 steps; then the prototype is its highest-weighted cell and the last
   layer is retrained (own-class or full, 100 steps);
-* ``pb5_pure`` / ``pb5_pure_full``: 5 prototypes per class per band, pushed as ``pure``;
+* ``pb5_pure`` / ``pb5_pure_full``, ``pb10_pure`` / ``pb10_pure_full``: 5 or 10 prototypes
+  per class per band, pushed as ``pure``;
+* ``pure_metric`` / ``pure_full_metric``: ``pure`` / ``pure_full``, then a learnt weight per
+  channel inside the cosine (the same for inputs and prototypes, so a prototype is still a
+  training cell, compared under a learnt metric, as ProtoPNet's add-on layers do before
+  its push) trained with the last layer for :data:`METRIC_STEPS` steps;
 * ``setM`` / ``setM_full`` (M in :data:`SET_SIZES`): each prototype becomes the mean of the
   unit vectors of the M pure cells of its class and band most similar to the trained
   prototype (``push_to_pure_cells(cells=M)``): not one training cell but a set of M, its
@@ -76,8 +82,13 @@ CHOSEN_SCALE, CHOSEN_LR, CHOSEN_TAU = 20.0, 0.05, 0.01
 SEQ_ROUNDS, SEQ_STEPS = 3, 100
 #: ``setM``: prototypes that are the mean of M pure training cells
 SET_SIZES = (3, 5, 10, 20)
+#: prototypes per class per band of the ``pbN`` variants
+PER_BAND = (5, 10)
+#: ``*_metric``: steps and learning rate of the channel weights (log scale, from 0)
+METRIC_STEPS, METRIC_LR = 100, 0.01
 VARIANTS = ("none", "pure", "pure_full", "cluster", "cluster_full", "seq3", "seq3_full",
-            "chosen", "chosen_full", "pb5_pure", "pb5_pure_full",
+            "chosen", "chosen_full", "pure_metric", "pure_full_metric",
+            *[f"pb{n}_pure{s}" for n in PER_BAND for s in ("", "_full")],
             *[f"{k}{m}{s}" for k in ("set", "cone") for m in SET_SIZES for s in ("", "_full")])  # fmt: skip
 
 
@@ -102,6 +113,61 @@ def push_pure(clf, params, F, y, purity, full: bool = False, cells: int = 1, wei
         return full_layer(clf, F, y, params)
     banded.finetune_last_layer(clf, params, F, y)
     return clf
+
+
+class MetricHead:
+    """A pushed head whose cosine weighs channels by ``exp(log_w)`` (inputs and prototypes alike).
+
+    Wraps a ``banded`` classifier: ``pooled`` / ``__call__`` / ``last_layer`` /
+    ``proto_class_map`` as the classifier's, so the script scores and purity treat it alike.
+    """
+
+    def __init__(self, clf, log_w):
+        self.clf, self.log_w = clf, log_w
+        self.last_layer, self.proto_class_map = clf.last_layer, clf.proto_class_map
+
+    def pooled(self, X):
+        import torch
+        import torch.nn.functional as tf
+
+        w = torch.exp(self.log_w)
+        xs = tf.normalize(X * w[None, :, None, None], dim=1)
+        ps = tf.normalize(self.clf.prototypes.detach()[:, :, 0, 0] * w[None], dim=1)
+        sims = torch.einsum("nchw,pc->nphw", xs, ps)
+        rows = self.clf.proto_rows[None, :, None, None].expand(len(sims), -1, 1, sims.shape[3])
+        cols = self.clf.columns(sims.shape[3])
+        scores = sims.gather(2, rows)[:, :, 0, cols].max(dim=2).values
+        return scores, 1 - scores
+
+    def __call__(self, X):
+        scores, distances = self.pooled(X)
+        return self.last_layer(scores), distances
+
+
+def learnt_metric(clf, params, F, y) -> MetricHead:
+    """``*_metric``: channel weights and the last layer trained together on a pushed head."""
+    import torch
+    import torch.nn.functional as tf
+
+    from vocalpy_xai.protonet import banded
+
+    head = MetricHead(copy.deepcopy(clf), torch.zeros(F.shape[1], requires_grad=True))
+    layer = head.last_layer
+    cross = getattr(layer, "cross", None)
+    trained = list(layer.parameters()) if cross is None else [cross, layer.bias]
+    opt = torch.optim.Adam(
+        [{"params": [head.log_w], "lr": METRIC_LR}, {"params": trained, "lr": banded.LEARNING_RATE}]
+    )
+    X, Y = torch.from_numpy(F), torch.as_tensor(y, dtype=torch.long)
+    rng = np.random.default_rng(params.seed + 3)
+    for _ in range(METRIC_STEPS):
+        idx = torch.from_numpy(rng.choice(len(X), min(params.batch_size, len(X)), replace=False))
+        loss = tf.cross_entropy(head(X[idx])[0], Y[idx]) + layer.penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    head.log_w.requires_grad_(False)
+    return head
 
 
 def sequential_push(clf, params, F, y, purity, full: bool = False):
@@ -225,7 +291,7 @@ def heads(F, y, names, seed: int, purity, wanted):
 
     if {"none", "pure", "pure_full", "seq3", "seq3_full", "chosen", "chosen_full"} & set(
         wanted
-    ) or any(w.startswith(("set", "cone")) for w in wanted):
+    ) or any(w.startswith(("set", "cone")) or w.endswith("_metric") for w in wanted):
         m = trained(3)
         clf, p = m.network_.classifier, m.params
         if "none" in wanted:
@@ -236,8 +302,12 @@ def heads(F, y, names, seed: int, purity, wanted):
                     if key in wanted:
                         yield key, push_pure(clf, p, F, y, purity, full, m, kind == "cone")
         for key, full in (("pure", False), ("pure_full", True)):
-            if key in wanted:
-                yield key, push_pure(clf, p, F, y, purity, full)
+            if key in wanted or f"{key}_metric" in wanted:
+                pushed = push_pure(clf, p, F, y, purity, full)
+                if key in wanted:
+                    yield key, pushed
+                if f"{key}_metric" in wanted:
+                    yield f"{key}_metric", learnt_metric(pushed, p, F, y)
         for key, full in (("seq3", False), ("seq3_full", True)):
             if key in wanted:
                 yield key, sequential_push(clf, p, F, y, purity, full)
@@ -251,11 +321,12 @@ def heads(F, y, names, seed: int, purity, wanted):
                 yield "chosen", c
             if "chosen_full" in wanted:
                 yield "chosen_full", full_layer(copy.deepcopy(chosen), F, y, p)
-    if {"pb5_pure", "pb5_pure_full"} & set(wanted):
-        m = trained(5)
-        for key, full in (("pb5_pure", False), ("pb5_pure_full", True)):
-            if key in wanted:
-                yield key, push_pure(m.network_.classifier, m.params, F, y, purity, full)
+    for n in PER_BAND:
+        if {f"pb{n}_pure", f"pb{n}_pure_full"} & set(wanted):
+            m = trained(n)
+            for key, full in ((f"pb{n}_pure", False), (f"pb{n}_pure_full", True)):
+                if key in wanted:
+                    yield key, push_pure(m.network_.classifier, m.params, F, y, purity, full)
 
 
 def run(d: dict, wanted) -> dict:
@@ -285,10 +356,17 @@ def run(d: dict, wanted) -> dict:
         baselines(d, a, b, out, lambda s: hits(s, cte[b], clip_ids))
         purity = banded.all_cell_purity(F, y)
         for key, clf in heads(F, y, names, seed, purity, wanted):
+            X, cc = torch.from_numpy(Fte[b]), cte[b]
             with torch.no_grad():
-                proba = torch.softmax(clf(torch.from_numpy(Fte[b]))[0], 1).numpy()
-            out.setdefault(key, []).extend(hits(proba, cte[b], clip_ids))
-            out.setdefault(key + "@log", []).extend(hits(proba, cte[b], clip_ids, log=True))
+                proba = torch.softmax(clf(X)[0], 1).numpy()
+                s = clf.pooled(X)[0]
+                best = torch.stack([s[torch.from_numpy(cc == c)].amax(0) for c in clip_ids])
+                by_max = clf.last_layer(best).numpy()
+            out.setdefault(key, []).extend(hits(proba, cc, clip_ids))
+            out.setdefault(key + "@log", []).extend(hits(proba, cc, clip_ids, log=True))
+            out.setdefault(key + "@max", []).extend(
+                [bool(np.argmax(r) == truth[c]) for r, c in zip(by_max, clip_ids, strict=True)]
+            )
             out.setdefault("purity:" + key, []).append(purity_of(clf, F, y))
 
     res = inner_and_outer(table, ctr, cte, evaluate)
@@ -311,8 +389,9 @@ def markdown(r: dict) -> str:
         "Inner: 4 folds of each outer fold's training recordings (400 held-out recordings); "
         "outer: the 5 test folds (100 clips), reported only, never used to choose. Every "
         "variant but `none` has prototypes equal to pure training cells (`set`, `cone`: a mean of "
-        "a few). `@log`: a clip's "
-        "class from the sum of its chunks' log-probabilities. Purity: inner folds' mean. See "
+        "a few; `_metric`: compared under learnt channel weights). `@log`: a clip's "
+        "class from the sum of its chunks' log-probabilities; `@max`: from each prototype's "
+        "best similarity over the clip's chunks. Purity: inner folds' mean. See "
         "the script's docstring for each variant.",
         "",
         "| variant | inner clip accuracy | outer clip accuracy | purity |",

@@ -155,7 +155,52 @@ def pick(items: list, mask: np.ndarray) -> list:
     return [items[i] for i in np.flatnonzero(mask)]
 
 
-def cross_validation(data: dict, folds, threads: int) -> dict:
+def over_seeds(data: dict, folds, threads: int, seeds: int, seed0: dict) -> dict:
+    """The protonet and the unpushed head retrained with other seeds, same folds and clips.
+
+    Seed ``s`` trains fold ``k`` with seed ``1000 s + k`` (seed 0 is the run above:
+    ``seed0``, ``{key: {clip: hit}}``), so the headline's one-clip difference can be told from
+    training noise. k-NN and the class mean have no seed. Returns per-seed accuracies, their
+    mean, min and max, and how many seeds miss each clip.
+    """
+    names, truth = data["names"], data["truth"]
+    Ftr, Fte, ytr, ctr, cte = data["Ftr"], data["Fte"], data["ytr"], data["ctr"], data["cte"]
+    heads = {"protonet": PROTONET, "banded_no_push": VARIANTS["banded_no_push"]}
+    hits = {key: [seed0[key]] for key in heads}
+    for s in range(1, seeds):
+        for key in heads:
+            hits[key].append({})
+        for k, (train_idx, test_idx) in enumerate(folds):
+            tr, te = np.isin(ctr, train_idx), np.isin(cte, test_idx)
+            for key, spec in heads.items():
+                F = Ftr[spec["layer"]]
+                model, _ = fit_protonet(
+                    spec, F[tr], ytr[tr], names, pick(data["sources"], tr), 1000 * s + k, threads
+                )
+                proba = model.predict_proba(Fte[spec["layer"]][te])
+                hits[key][-1].update(clip_accuracy(proba, cte[te], test_idx, truth))
+        print(f"seed {s}: " + ", ".join(
+            f"{key} {np.mean(list(h[-1].values())):.2f}" for key, h in hits.items()
+        ), flush=True)  # fmt: skip
+    out: dict = {"seeds": seeds, "seed_of_fold": "1000 * seed + fold"}
+    for key, runs in hits.items():
+        acc = [float(np.mean(list(h.values()))) for h in runs]
+        missed: dict[str, int] = {}
+        for h in runs:
+            for c, ok in h.items():
+                if not ok:
+                    missed[str(c)] = missed.get(str(c), 0) + 1
+        out[key] = {
+            "accuracy": acc,
+            "mean": float(np.mean(acc)),
+            "min": min(acc),
+            "max": max(acc),
+            "missed_by_seeds": dict(sorted(missed.items(), key=lambda kv: -kv[1])),
+        }
+    return out
+
+
+def cross_validation(data: dict, folds, threads: int, seeds: int = 1) -> dict:
     """Every model of ``xc10_cv`` on the 5 folds; fold 0's protonet kept for later parts."""
     from vocalpy_xai.protonet import prototype_purity
 
@@ -231,6 +276,8 @@ def cross_validation(data: dict, folds, threads: int) -> dict:
         },
     }
     out["selection"] = selection_summary(selections, outer, hits[SELECTED], folds)
+    if seeds > 1:
+        out["over_seeds"] = over_seeds(data, folds, threads, seeds, hits)
     out["variants"] = {
         key: {
             "accuracy": acc[key],
@@ -519,17 +566,20 @@ def run(args) -> dict:
             faithfulness_sections(data, folds, args.faithfulness_chunks, args.faithfulness_methods)
         )
         return out
-    cv = cross_validation(data, folds, args.threads)
+    cv = cross_validation(data, folds, args.threads, args.seeds)
     cv["birdnet_restricted"] = birdnet_restricted(data, folds, args.threads)
     cv["per_fold"]["birdnet_restricted"] = cv["birdnet_restricted"]["per_fold"]
     cv["missed"]["birdnet_restricted"] = cv["birdnet_restricted"]["missed"]
     cv["birdnet_restricted"] = cv["birdnet_restricted"]["accuracy"]
     baselines = ("knn", "class_mean", "linear_probe", "birdnet_restricted")
     cv["best_baseline"] = max(baselines, key=lambda k: cv[k])
+    missed_anywhere = {c for m in cv["missed"].values() for c in m}
+    for key in ("protonet", "banded_no_push"):
+        missed_anywhere |= {int(c) for c in cv.get("over_seeds", {}).get(key, {}).get(
+            "missed_by_seeds", {})}  # fmt: skip
     cv["missed_files"] = {  # clip index -> "XC id (species)"
         str(c): f"XC{table['xc_id'].iloc[c]} ({table['common_name'].iloc[c]})"
-        for m in cv["missed"].values()
-        for c in m
+        for c in sorted(missed_anywhere)
     }
     cv["paired_vs_baselines"] = {  # a = protonet, b = the baseline
         key: paired_test(cv["missed"]["protonet"], cv["missed"][key]) for key in baselines
@@ -612,6 +662,25 @@ def markdown(r: dict) -> str:
         )
         lines.append(f"| {labels.get(key, key)} | {missed or '–'} {pair}")
     lines.append("")
+    if "over_seeds" in cv:
+        o = cv["over_seeds"]
+        lines += [
+            f"**Over {o['seeds']} training seeds** (same folds and clips; fold k of seed s "
+            "trained with seed 1000 s + k; seed 0 is the table above). k-NN and the class mean "
+            "have no seed.",
+            "",
+            "| head | mean | min | max | per seed | clips missed (by how many seeds) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key in ("protonet", "banded_no_push"):
+            h = o[key]
+            miss = ", ".join(f"{files.get(c, c)} ({n})" for c, n in h["missed_by_seeds"].items())
+            lines.append(
+                f"| `{key}` | {pct(h['mean'])} | {pct(h['min'])} | {pct(h['max'])} | "
+                + " ".join(f"{100 * a:.0f}" for a in h["accuracy"])
+                + f" | {miss or '–'} |"
+            )
+        lines.append("")
     if "push" in cv:
         u = cv["push"]
         lines += [
@@ -789,6 +858,9 @@ def main() -> dict:
         "--threads", type=int, default=1, help="torch threads (the heads are tiny: 1 is fastest)"
     )
     parser.add_argument("--pairs", type=int, default=None, help="at most N pairs")
+    parser.add_argument(
+        "--seeds", type=int, default=10, help="xc10: retrain the protonet with this many seeds"
+    )
     parser.add_argument(
         "--pair-step", type=int, default=3, help="every k-th of the 45 pairs (3: 15 pairs)"
     )
