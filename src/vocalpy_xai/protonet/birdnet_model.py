@@ -239,13 +239,15 @@ class BirdNETProtoNet(AudioProtoNet):
             ``chunk_top_prototypes`` (chunk, rank). The recording's ``class_scores`` and
             ``score`` are the means over its chunks.
         """
+        import attrs
+
         from .evidence import _activations, _birdnet_chunks
 
         self._check_fitted()
-        rec = _birdnet_chunks(self, samples, samplerate)
-        return _activations(
-            self, rec, clip_id, source_path, top_k, attribution, progress, prototypes
+        rec = attrs.evolve(
+            _birdnet_chunks(self, samples, samplerate), clip_id=clip_id, source=source_path
         )
+        return _activations(self, rec, top_k, attribution, progress, prototypes)
 
     def _config_extras(self) -> dict:
         from .birdnet_backbone import LICENCE

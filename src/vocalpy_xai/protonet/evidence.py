@@ -346,6 +346,7 @@ class _Recording:
     :meth:`~vocalpy_xai.protonet.AudioProtoNet.explain_parts` (the backbone's forward
     pass, shared by :func:`classify_recording` and :func:`recording_activations`); CNN:
     ``spect``, the recording's spectrogram (F, frames), and ``sources``, the windows'.
+    ``clip_id`` and ``source``: its name and file, for its activation dataset.
     """
 
     inputs: np.ndarray
@@ -354,6 +355,8 @@ class _Recording:
     parts: dict
     spect: np.ndarray | None = None
     sources: list[dict] | None = None
+    clip_id: str = "recording"
+    source: str = ""
 
 
 def _birdnet_chunks(model, samples: np.ndarray, samplerate: int) -> _Recording:
@@ -370,12 +373,15 @@ def _birdnet_chunks(model, samples: np.ndarray, samplerate: int) -> _Recording:
 def _read(model, audio, samplerate: int | None) -> _Recording:
     """The recording (path, vocalpy.Sound or array) read once and cut for the model."""
     model._check_fitted()
+    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
+    name = {"clip_id": path.stem, "source": str(path)} if path is not None else {}
     if model.params.uses_birdnet:
-        return _birdnet_chunks(model, *_load(audio, samplerate, None))
+        rec = _birdnet_chunks(model, *_load(audio, samplerate, None))
+        return attrs.evolve(rec, **name)
     spect, windows, duration = _windows_of_audio(model, audio, samplerate)
     starts = np.asarray([s["start_s"] for s in windows.sources], dtype=float)
     parts = model.explain_parts(windows.X)
-    return _Recording(windows.X, starts, duration, parts, spect, windows.sources)
+    return _Recording(windows.X, starts, duration, parts, spect, windows.sources, **name)
 
 
 def _classification(model, rec: _Recording, top_k: int) -> Classification:
@@ -453,11 +459,7 @@ def recording_activations(
     (:func:`vocalpy_xai.progress.steps`: ``True`` a tqdm bar, or a callable
     ``progress(done, total)``).
     """
-    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
-    clip_id = path.stem if path is not None else "recording"
-    source = str(path) if path is not None else ""
-    rec = _read(model, audio, samplerate)
-    return _activations(model, rec, clip_id, source, top_k, attribution, progress)
+    return _activations(model, _read(model, audio, samplerate), top_k, attribution, progress)
 
 
 def _classification_and_activations(
@@ -470,33 +472,26 @@ def _classification_and_activations(
     """:func:`classify_recording` and :func:`recording_activations` of the same recording
     (napari's Predict dock, :func:`vocalpy_xai.napari.predict_any`), from one read and one
     forward pass of the model over its chunks or windows."""
-    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
-    clip_id = path.stem if path is not None else "recording"
-    source = str(path) if path is not None else ""
     rec = _read(model, audio, None)
     return (
         _classification(model, rec, top_k),
-        _activations(model, rec, clip_id, source, top_k, attribution, progress),
+        _activations(model, rec, top_k, attribution, progress),
     )
 
 
 def _activations(
     model,
     rec: _Recording,
-    clip_id: str,
-    source: str,
     top_k: int,
     attribution: str | None,
     progress: Progress,
-    prototypes: str | Sequence[int] = "top",
+    prototypes="top",
 ):
     """:func:`recording_activations` of a recording already read; ``prototypes``: BirdNET
     (:meth:`BirdNETProtoNet.explain_recording
     <vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>`)."""
     if model.params.uses_birdnet:
-        return _birdnet_activations(
-            model, rec, clip_id, source, top_k, attribution, progress, prototypes
-        )
+        return _birdnet_activations(model, rec, top_k, attribution, progress, prototypes)
     from .activations import activation_dataset, display
 
     spect, X, parts = rec.spect, rec.inputs, rec.parts
@@ -511,7 +506,7 @@ def _activations(
     names = np.asarray(model.class_names_, dtype=str)
     # the metadata of the first window (its maps are dropped: drawn the cheap way)
     first = {key: value[:1] for key, value in parts.items()}
-    ds = activation_dataset(model, X[:1], first, [clip_id], top_k, rec.sources[:1], "linear")
+    ds = activation_dataset(model, X[:1], first, [rec.clip_id], top_k, rec.sources[:1], "linear")
     ds.attrs["attribution"] = view["attribution"]
     out = ds.drop_dims("time")
     out["similarity"] = (("clip", "prototype", "freq", "time"), sim[None])
@@ -521,21 +516,14 @@ def _activations(
     out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
     out["score"] = (("clip", "prototype"), mean["scores"].astype(np.float32))
     out["top_prototypes"] = (("clip", "rank"), _top_prototypes(model, mean, top_k))
-    out["clip_source_path"] = ("clip", np.asarray([source], dtype=str))
+    out["clip_source_path"] = ("clip", np.asarray([rec.source], dtype=str))
     out["clip_start_s"] = ("clip", np.zeros(1))
     out.attrs["duration_s"] = rec.duration_s
     return out
 
 
 def _birdnet_activations(
-    model,
-    rec: _Recording,
-    clip_id: str,
-    source: str,
-    top_k: int,
-    attribution: str | None,
-    progress: Progress,
-    prototypes: str | Sequence[int],
+    model, rec: _Recording, top_k: int, attribution: str | None, progress: Progress, prototypes
 ):
     """BirdNET backbone: :meth:`BirdNETProtoNet.explain_recording
     <vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>` of a recording already read."""
@@ -585,17 +573,17 @@ def _birdnet_activations(
     )
     first = {key: value[:1] for key, value in parts.items()}
     # metadata only (its maps are dropped): drawn the cheap way
-    full = activation_dataset(model, chunks[:1], first, [clip_id], top_k, None, "linear")
+    full = activation_dataset(model, chunks[:1], first, [rec.clip_id], top_k, None, "linear")
     full.attrs["attribution"] = view["attribution"]
     out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
-    out["similarity"] = sim.assign_coords(clip=[clip_id])
-    out["spectrogram"] = spect.assign_coords(clip=[clip_id])
+    out["similarity"] = sim.assign_coords(clip=[rec.clip_id])
+    out["spectrogram"] = spect.assign_coords(clip=[rec.clip_id])
     names = np.asarray(model.class_names_, dtype=str)
     out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
     out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
     out["score"] = (("clip", "prototype"), mean["scores"][:, keep].astype(np.float32))
     out["top_prototypes"] = (("clip", "rank"), recording_top)
-    out["clip_source_path"] = ("clip", np.asarray([source], dtype=str))
+    out["clip_source_path"] = ("clip", np.asarray([rec.source], dtype=str))
     out["clip_start_s"] = ("clip", np.zeros(1))
     out["chunk_start_s"] = ("chunk", rec.start_s)
     out["chunk_class_scores"] = (("chunk", "class"), parts["proba"].astype(np.float32))
