@@ -110,7 +110,9 @@ def test_explain_parts_and_cell_box_are_what_evidence_reads(birdnet_protonet_dir
 
 
 @pytest.mark.parametrize("backbone", ["birdnet", "cnn"])
-def test_predict_any_runs_the_backbone_once_per_chunk(backbone, request, xc_clip, example_bird0):
+def test_predict_any_runs_the_backbone_once_per_chunk(
+    backbone, request, xc_clip, example_bird0, tmp_path
+):
     """The Predict dock's classification and maps come from one forward pass of the model's
     backbone over the recording (a spy on the real backbone counts the chunks it reads),
     and are what classify_recording and recording_activations give on their own."""
@@ -123,8 +125,12 @@ def test_predict_any_runs_the_backbone_once_per_chunk(backbone, request, xc_clip
         model = AudioProtoNet.load(request.getfixturevalue("birdnet_protonet_dir"))
         audio = xc_clip
     else:
+        import soundfile as sf
+
         model = AudioProtoNet.load(request.getfixturevalue("syllable_protonet_dir"))
-        audio = example_bird0 / "Wave" / "19.wav"
+        song, sr = sf.read(example_bird0 / "Wave" / "19.wav", dtype="float32")
+        audio = tmp_path / "19-first-3s.wav"  # the first 3 s of bundled song 19
+        sf.write(audio, song[: 3 * sr], sr)
     seen = []  # inputs per call of the backbone (BirdNET's trunk, the CNN)
     spy = model.network_.extractor.convnet.register_forward_hook(
         lambda module, args, out: seen.append(len(args[0]))
