@@ -206,8 +206,9 @@ def markdown(r: dict) -> str:
         "",
         "Both models at their default `num_threads` (1 torch thread, for predictions and maps). "
         "BirdNET: the maps of the chunks' and the recording's top prototypes (as the Predict "
-        "dock draws them); gradient x input needs one backward pass through BirdNET per chunk "
-        "and prototype. CNN: every prototype's map of every window.",
+        "dock draws them); gradient x input needs one forward pass per chunk and one backward "
+        "pass through BirdNET per chunk and prototype. CNN: every prototype's map of every "
+        "window (one forward pass per window, one backward pass per window and prototype).",
         "",
         f"Machine: {r['machine']}; load average at start {r['loadavg']} (shared cores: read "
         f"the ratios); {r['seconds']:.0f} s in all.",

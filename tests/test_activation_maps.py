@@ -107,3 +107,45 @@ def test_explain_parts_and_cell_box_are_what_evidence_reads(birdnet_protonet_dir
     box = model.cell_box(*map(int, cell))
     assert best["match"] == {k: box[k] for k in ("t0_s", "t1_s", "f0_hz", "f1_hz")}
     assert 0.0 <= box["t0_s"] < box["t1_s"] <= 3.0 and box["f0_hz"] < box["f1_hz"]
+
+
+@pytest.mark.parametrize("backbone", ["birdnet", "cnn"])
+def test_predict_any_runs_the_backbone_once_per_chunk(
+    backbone, request, xc_clip, example_bird0, tmp_path
+):
+    """The Predict dock's classification and maps come from one forward pass of the model's
+    backbone over the recording (a spy on the real backbone counts the chunks it reads),
+    and are what classify_recording and recording_activations give on their own."""
+    import xarray as xr
+
+    from vocalpy_xai.napari.prediction import predict_any
+    from vocalpy_xai.protonet.evidence import classify_recording
+
+    if backbone == "birdnet":
+        model = AudioProtoNet.load(request.getfixturevalue("birdnet_protonet_dir"))
+        audio = xc_clip
+    else:
+        import soundfile as sf
+
+        model = AudioProtoNet.load(request.getfixturevalue("syllable_protonet_dir"))
+        song, sr = sf.read(example_bird0 / "Wave" / "19.wav", dtype="float32")
+        audio = tmp_path / "19-first-3s.wav"  # the first 3 s of bundled song 19
+        sf.write(audio, song[: 3 * sr], sr)
+    seen = []  # inputs per call of the backbone (BirdNET's trunk, the CNN)
+    spy = model.network_.extractor.convnet.register_forward_hook(
+        lambda module, args, out: seen.append(len(args[0]))
+    )
+    try:
+        result = predict_any(model, audio, attribution="linear")
+        n = len(result.classification.chunk_start_s)
+        assert n > 1 and sum(seen) == n
+        seen.clear()
+        expected = classify_recording(model, audio)
+        assert sum(seen) == n
+        seen.clear()
+        activations = recording_activations(model, audio, attribution="linear")
+        assert sum(seen) == n
+    finally:
+        spy.remove()
+    assert result.classification.to_dict() == expected.to_dict()
+    xr.testing.assert_identical(result.activations, activations)

@@ -81,3 +81,55 @@ def test_local_cluster_workers_run_without_dask_malloc_trim():
     with batch.local_cluster(1) as cluster, Client(cluster) as client:
         env = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
     assert list(env.values()) == [None]
+
+
+def test_a_task_reads_each_new_file_once_and_records_what_it_decoded(
+    model_dir, example_bird0, tmp_path, monkeypatch
+):
+    """The record's SHA-256 is that of the bytes the model decoded, read with them (one read
+    of a new file, spied on the real reader); a rerun hashes the annotated files to decide,
+    skips the unchanged ones and annotates a changed one again."""
+    from vocalpy_xai.io import audio as audio_io
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in (14, 15):
+        shutil.copy(example_bird0 / "Wave" / f"{i}.wav", songs / f"{i}.wav")
+    audios = [str(songs / f"{i}.wav") for i in (14, 15)]
+    out = tmp_path / "out"
+    outputs = [str(out / f"{i}.wav.csv") for i in (14, 15)]
+    calls = {"read_hashed": [], "sha256_file": []}
+    for name in calls:
+        real = getattr(audio_io, name)
+
+        def spy(path, *args, _real=real, _name=name, **kwargs):
+            calls[_name].append(str(path))
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(audio_io, name, spy)
+    monkeypatch.setattr(batch, "sha256_file", audio_io.sha256_file)
+    digest = batch.model_hash(model_dir)
+
+    def run():
+        for c in calls.values():
+            c.clear()
+        return batch._annotate_task(
+            audios, outputs, str(out), str(model_dir), digest, "esn", "simple-seq"
+        )
+
+    assert [r["status"] for r in run()] == ["written", "written"]
+    assert sorted(calls["read_hashed"]) == audios and not calls["sha256_file"]
+    for a, o in zip(audios, outputs, strict=True):
+        rec = json.loads(batch._record_path(out, batch.pathlib.Path(o)).read_text())
+        assert rec["audio_sha256"] == batch.hashlib.sha256(open(a, "rb").read()).hexdigest()
+
+    assert [r["status"] for r in run()] == ["skipped", "skipped"]
+    assert sorted(calls["sha256_file"]) == audios and not calls["read_hashed"]
+
+    data = bytearray(open(audios[1], "rb").read())
+    data[-200:] = bytes(200)  # the song's last samples silenced: other audio
+    open(audios[1], "wb").write(bytes(data))
+    assert [r["status"] for r in run()] == ["skipped", "written"]
+    assert calls["read_hashed"] == [audios[1]]
+    rec = json.loads(batch._record_path(out, batch.pathlib.Path(outputs[1])).read_text())
+    assert rec["audio_sha256"] == batch.hashlib.sha256(bytes(data)).hexdigest()

@@ -223,3 +223,43 @@ def test_syllable_energy_mask_on_real_windows(cnn):
     assert w[:, frames][mask[:, frames]].mean() > w[:, frames][~mask[:, frames]].mean()
     with pytest.raises(SpectrogramInputError, match="frame flags"):
         F.syllable_energy_mask(w, test.mask[0][:-1])
+
+
+def test_targets_of_one_input_share_its_forward_pass(cnn):
+    """An input repeated with several targets (as a recording's prototype maps are drawn)
+    gives each target the map it gets alone; gradxinput's gradients are captum's Saliency.
+    (Occlusion takes the same path, one captum call per target; on this CNN one occlusion
+    map takes ~10 s, so it is run by test_cnn_methods_including_prp only.)"""
+    from captum.attr import Saliency
+
+    model, test = cnn
+    X = test.X[:2]
+    grids = F.input_grid(model, X)
+    protos = np.array([0, 3, 7])
+    reps = np.repeat(np.arange(len(X)), len(protos))
+    targets = np.tile(protos, len(X))
+    for method in ("gradxinput", "integrated_gradients"):
+        together = F.attribution_maps(
+            model, X[reps], targets, method, kind="prototype", grids=grids[reps]
+        )
+        alone = np.concatenate(
+            [
+                F.attribution_maps(
+                    model, X[i : i + 1], [t], method, kind="prototype", grids=grids[i : i + 1]
+                )
+                for i, t in zip(reps, targets, strict=True)
+            ]
+        )
+        assert together.shape == (6, *X.shape[1:]) and together.max() > 0, method
+        np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-7, err_msg=method)
+        assert not np.allclose(together[0], together[1]), method  # the targets differ
+    adapter = F._GridModel(model, "prototype").eval()
+
+    def score(x):
+        return adapter.similarities(x).amax(dim=(2, 3))
+
+    x = F._network_input(model, grids[0])
+    shared = F._target_gradients(score, x, protos)
+    for k, t in enumerate(protos):
+        own = Saliency(score).attribute(x.clone().requires_grad_(True), target=int(t), abs=False)
+        np.testing.assert_allclose(shared[k].numpy(), own[0].numpy(), rtol=1e-5, atol=1e-8)

@@ -215,6 +215,7 @@ def write_predictions(
     overwrite: bool = False,
     on_written: Callable[[int, int], None] | None = None,
     threads: int = WRITE_THREADS,
+    sha256: dict[int, str] | None = None,
 ) -> list[dict]:
     """Annotate audio files with an ESNDecoder and write one annotation file each.
 
@@ -238,6 +239,11 @@ def write_predictions(
         written (e.g. to record it); an error there fails that file.
     threads : int
         Writing threads.
+    sha256 : dict, optional
+        Filled with ``{index: SHA-256 of the audio file}`` as the model read it (the bytes
+        it decoded, read once, where :meth:`ESNDecoder.iter_predict_many
+        <vocalpy_xai.models.ESNDecoder.iter_predict_many>` reads the file whole), before
+        ``on_written`` is called for that file.
 
     Returns
     -------
@@ -268,9 +274,9 @@ def write_predictions(
             return _failed(audio[i], err)
 
     if hasattr(model, "iter_predict_many"):
-        predictions = model.iter_predict_many(audio, errors="return")
+        predictions = model.iter_predict_many(audio, errors="return", sha256=sha256)
     else:  # a family registered with predict() only: one file at a time
-        predictions = _one_by_one(model, audio)
+        predictions = _one_by_one(model, audio, sha256)
     with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
         futures = {}
         for i, prediction in predictions:
@@ -283,9 +289,11 @@ def write_predictions(
     return results
 
 
-def _one_by_one(model, audio: list[pathlib.Path]):
+def _one_by_one(model, audio: list[pathlib.Path], sha256: dict[int, str] | None = None):
     for i, path in enumerate(audio):
         try:
+            if sha256 is not None:  # the file as it was just before the model read it
+                sha256[i] = sha256_file(path)
             yield i, model.predict(path)
         except Exception as err:
             yield i, err
@@ -314,18 +322,19 @@ def _annotate_task(
     A file whose annotation exists is skipped if its record names the same model and the
     same audio (SHA-256), refused if the annotation is someone else's, annotated again if
     the audio changed. The others go through :func:`write_predictions` together; each
-    written file gets its record (audio and model SHA-256) after its annotation.
+    written file gets its record (audio and model SHA-256) after its annotation. The
+    record's SHA-256 is that of the bytes the model decoded, read once with them
+    (``write_predictions(sha256=...)``); a file with an annotation is hashed first, to
+    decide.
     """
     out = pathlib.Path(out_dir)
     results: list[dict | None] = [None] * len(audios)
     todo: list[int] = []
-    shas: dict[int, str] = {}  # of the audio as it was before annotating it
     for i, (audio, output) in enumerate(zip(audios, outputs, strict=True)):
         audio_p, output_p = pathlib.Path(audio), pathlib.Path(output)
         try:
-            shas[i] = sha256_file(audio_p)
             if not output_p.exists():
-                todo.append(i)
+                todo.append(i)  # hashed as the model reads it
                 continue
             record_p = _record_path(out, output_p)
             done = json.loads(record_p.read_text()) if record_p.exists() else {}
@@ -339,20 +348,21 @@ def _annotate_task(
                 raise DataError(
                     output_p, "exists and was not written by vocalpy-xai annotate; not overwriting"
                 )
-            if done.get("audio_sha256") == shas[i]:
+            if done.get("audio_sha256") == sha256_file(audio_p):
                 results[i] = {"status": "skipped", "audio_s": 0.0}
             else:
                 todo.append(i)  # same model, audio changed since: annotate again
         except Exception as err:
             results[i] = _failed(audio_p, err)
     if todo:
+        shas: dict[int, str] = {}  # per index in todo: the audio as the model read it
 
         def record(j: int, n_segments: int) -> None:
             i = todo[j]
             output_p = pathlib.Path(outputs[i])
             rec = {
                 "audio": audios[i],
-                "audio_sha256": shas[i],
+                "audio_sha256": shas[j],
                 "model": model_name,
                 "model_sha256": digest,
                 "annotation": outputs[i],
@@ -377,6 +387,7 @@ def _annotate_task(
             annot_format,
             overwrite=True,
             on_written=record,
+            sha256=shas,
         )
         for i, result in zip(todo, done, strict=True):
             results[i] = result

@@ -93,6 +93,16 @@ def sha256_file(path: str | pathlib.Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def read_hashed(path: str | pathlib.Path) -> tuple[bytes, str]:
+    """A file's bytes and their SHA-256 hex digest (:func:`sha256_file`'s), read once.
+
+    For a reader that decodes the bytes from memory (``soundfile.SoundFile(io.BytesIO(data))``):
+    the digest is that of exactly what was decoded.
+    """
+    data = pathlib.Path(path).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
 def _wav_declared_data_bytes(path: pathlib.Path) -> tuple[int, int] | None:
     """Return (declared, present) byte counts of a RIFF WAV's data chunk, or None."""
     with open(path, "rb") as fp:

@@ -566,6 +566,7 @@ class ESNDecoder:
         audio_paths: Sequence[str | os.PathLike],
         resample: bool | str = "down",
         errors: str = "raise",
+        sha256: dict[int, str] | None = None,
     ) -> Iterator[tuple[int, AnnotationPrediction | Exception]]:
         """:meth:`predict_many`, each file's prediction yielded as soon as it is made.
 
@@ -583,8 +584,15 @@ class ESNDecoder:
             A file that cannot be read or annotated: raise its error (as
             :meth:`predict_many`), or yield ``(index, the error)`` and go on with the
             other files (a batch that lists its bad files at the end).
+        sha256 : dict, optional
+            Filled with ``{index: SHA-256 of the file}`` (a resumable batch's record of
+            what it annotated): for a file read whole (at the model's rate, up to
+            :data:`STREAM_ABOVE_S`), the digest of the very bytes decoded, read once
+            (:func:`~vocalpy_xai.io.audio.read_hashed`); for the others (streamed,
+            resampled), of the file read just before it is decoded.
         """
         from ..errors import AudioError
+        from ..io.audio import read_hashed, sha256_file
 
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
@@ -603,8 +611,13 @@ class ESNDecoder:
         def read(i: int) -> tuple[np.ndarray, np.ndarray] | None:
             plan = self._read_plan(paths[i])
             if plan is None or not plan[1]:
+                if sha256 is not None:
+                    sha256[i] = sha256_file(paths[i])
                 return None
-            bands, envelope = self._recording_bands(paths[i], plan[0])
+            data = None
+            if sha256 is not None:
+                data, sha256[i] = read_hashed(paths[i])
+            bands, envelope = self._recording_bands(paths[i], plan[0], data)
             if len(bands) == 0:
                 raise AudioError(paths[i], "too short to annotate")
             return self.features.from_bands(bands), envelope  # features on the reading threads
@@ -680,7 +693,9 @@ class ESNDecoder:
         check_length(path, info.frames, info.samplerate, self.min_samples_ or 1)
         return self.predict(path, block_s=chunk_s).segments
 
-    def _recording_bands(self, path: pathlib.Path, block_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def _recording_bands(
+        self, path: pathlib.Path, block_s: float, data: bytes | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Band energies (time, band), float32, of a recording read ``block_s`` s at a time,
         and its energy envelope (spectrogram frames,) for the boundary refiner.
 
@@ -692,7 +707,10 @@ class ESNDecoder:
         the file's final one is computed again. The bands take 4 bytes x bands per 8-ms
         frame (86 MB an hour), a 64th of the audio. With several blocks, the FFTs of the
         next :data:`READ_THREADS` blocks run on threads while this one is pooled into bands.
+        ``data``: the file's bytes, already read (decoded from memory; errors name ``path``).
         """
+        import io
+
         import soundfile
 
         from ..errors import AudioError
@@ -703,7 +721,7 @@ class ESNDecoder:
         per_block = max(1, int(round(block_s * self.samplerate_ / hop / self.features.stride)))
         per_block *= self.features.stride  # spectrogram frames per block
 
-        with soundfile.SoundFile(str(path)) as f:
+        with soundfile.SoundFile(str(path) if data is None else io.BytesIO(data)) as f:
             total = f.frames
             n_frames = 1 + total // hop  # librosa.stft, centred
 

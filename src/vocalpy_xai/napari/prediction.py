@@ -166,13 +166,10 @@ def predict_any(
     if task == "annotate":
         pred = predict_recording(model, audio_path)
         return attrs.evolve(pred, model_dir=model_dir, model_name=model_name)
-    from ..protonet.evidence import classify_recording, recording_activations
+    from ..protonet.evidence import _classification_and_activations
 
-    return Classified(
-        classify_recording(model, audio_path, top_k=top_k),
-        recording_activations(
-            model, audio_path, top_k=top_k, attribution=attribution, progress=progress
-        ),
-        model_dir,
-        model_name,
+    # classify_recording and recording_activations from one forward pass of the model
+    classification, activations = _classification_and_activations(
+        model, audio_path, top_k=top_k, attribution=attribution, progress=progress
     )
+    return Classified(classification, activations, model_dir, model_name)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..io.audio import sha256_file
-from ..progress import Progress, steps
+from ..progress import Progress
 from .errors import SpectrogramInputError
 from .model import AudioProtoNet, _check_labels, normalize_sources
 from .training import torch_threads, train_blackbox, train_prototype_net
@@ -239,78 +239,15 @@ class BirdNETProtoNet(AudioProtoNet):
             ``chunk_top_prototypes`` (chunk, rank). The recording's ``class_scores`` and
             ``score`` are the means over its chunks.
         """
-        import xarray as xr
+        import attrs
 
-        from ..birdnet import chunk_audio
-        from .activations import _top_prototypes, activation_dataset, display
+        from .evidence import _activations, _birdnet_chunks
 
         self._check_fitted()
-        x = np.asarray(samples)
-        duration = (x.shape[0] if x.ndim else 0) / float(samplerate)
-        chunks = chunk_audio(samples, samplerate)
-        parts = self._parts(chunks.audio)  # in batches; maps are per cell, small
-        chunk_top = _top_prototypes(self, parts, top_k)
-        mean = {"scores": parts["scores"].mean(0, keepdims=True)}
-        mean["proba"] = parts["proba"].mean(0, keepdims=True)
-        recording_top = _top_prototypes(self, mean, top_k)
-        if isinstance(prototypes, str):
-            if prototypes not in ("top", "all"):
-                raise ValueError(f"prototypes must be 'top', 'all' or indices, got {prototypes!r}")
-            keep = (  # the recording's own top prototypes too: the layers napari shows first
-                np.union1d(chunk_top, recording_top)
-                if prototypes == "top"
-                else np.arange(parts["maps"].shape[1])
-            )
-        else:
-            keep = np.unique(np.asarray(prototypes, dtype=int))
-        sims, specs = [], []
-        for k in steps(range(len(chunks.audio)), progress, "chunks"):
-            view = display(
-                self, chunks.audio[k : k + 1], parts["maps"][k : k + 1, keep], attribution, keep
-            )
-            sims.append(view["similarity"][0])
-            specs.append(view["spectrogram"][0])
-        # a regular time axis over the whole recording (BirdNET's frames do not tile a 3-s
-        # chunk exactly): each column takes the nearest frame of the chunk it falls in
-        geo = self.geometry_
-        times = (np.arange(max(1, int(duration / geo.frame_s))) + 0.5) * geo.frame_s
-        k = np.clip(np.searchsorted(chunks.start_s, times, side="right") - 1, 0, len(sims) - 1)
-        local = times - chunks.start_s[k]
-        frame = np.clip(np.searchsorted(geo.time_s, local), 1, len(geo.time_s) - 1)
-        frame -= (local - geo.time_s[frame - 1]) < (geo.time_s[frame] - local)
-        sims, specs = np.stack(sims), np.stack(specs)  # (K, P, F, T0), (K, F, T0)
-        coords = {"freq": geo.freq_hz, "time": ("time", times, {"units": "s"})}
-        sim = xr.DataArray(
-            np.moveaxis(sims[k, :, :, frame], 0, -1)[None],
-            dims=("clip", "prototype", "freq", "time"),
-            coords={**coords, "prototype": keep},
+        rec = attrs.evolve(
+            _birdnet_chunks(self, samples, samplerate), clip_id=clip_id, source=source_path
         )
-        spect = xr.DataArray(
-            np.moveaxis(specs[k, :, frame], 0, -1)[None],
-            dims=("clip", "freq", "time"),
-            coords=coords,
-        )
-        first = {key: value[:1] for key, value in parts.items()}
-        # metadata only (its maps are dropped): drawn the cheap way
-        full = activation_dataset(self, chunks.audio[:1], first, [clip_id], top_k, None, "linear")
-        full.attrs["attribution"] = view["attribution"]
-        out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
-        out["similarity"] = sim.assign_coords(clip=[clip_id])
-        out["spectrogram"] = spect.assign_coords(clip=[clip_id])
-        names = np.asarray(self.class_names_, dtype=str)
-        out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
-        out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
-        out["score"] = (("clip", "prototype"), mean["scores"][:, keep].astype(np.float32))
-        out["top_prototypes"] = (("clip", "rank"), recording_top)
-        out["clip_source_path"] = ("clip", np.asarray([source_path], dtype=str))
-        out["clip_start_s"] = ("clip", np.zeros(1))
-        out["chunk_start_s"] = ("chunk", chunks.start_s)
-        out["chunk_class_scores"] = (("chunk", "class"), parts["proba"].astype(np.float32))
-        out["chunk_predicted_class"] = ("chunk", names[parts["proba"].argmax(1)])
-        out["chunk_score"] = (("chunk", "prototype"), parts["scores"][:, keep].astype(np.float32))
-        out["chunk_top_prototypes"] = (("chunk", "rank"), chunk_top)
-        out.attrs["duration_s"] = duration
-        return out
+        return _activations(self, rec, top_k, attribution, progress, prototypes)
 
     def _config_extras(self) -> dict:
         from .birdnet_backbone import LICENCE

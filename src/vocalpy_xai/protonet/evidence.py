@@ -334,24 +334,65 @@ def classify_recording(
         before they were recorded: it can classify spectrogram windows only), or audio at a
         rate whose spectrogram grid differs from the model's.
     """
-    model._check_fitted()
-    if model.params.uses_birdnet:
-        from ..birdnet import chunk_audio
+    return _classification(model, _read(model, audio, samplerate), top_k)
 
-        data, rate = _load(audio, samplerate, None)
-        duration = len(data) / float(rate)
-        chunks = chunk_audio(data, rate)
-        starts = np.asarray(chunks.start_s, dtype=float)
-        ends = np.minimum(starts + 3.0, duration)
-        parts = model.explain_parts(chunks.audio)
+
+@attrs.define(frozen=True)
+class _Recording:
+    """A recording cut the way the model's backbone reads it, and the model's one pass over it.
+
+    ``inputs``: BirdNET: the 3-s chunks (N, 144000); CNN: the windows (N, F, T).
+    ``start_s`` (N,): where each starts (s); ``parts``: their
+    :meth:`~vocalpy_xai.protonet.AudioProtoNet.explain_parts` (the backbone's forward
+    pass, shared by :func:`classify_recording` and :func:`recording_activations`); CNN:
+    ``spect``, the recording's spectrogram (F, frames), and ``sources``, the windows'.
+    ``clip_id`` and ``source``: its name and file, for its activation dataset.
+    """
+
+    inputs: np.ndarray
+    start_s: np.ndarray
+    duration_s: float
+    parts: dict
+    spect: np.ndarray | None = None
+    sources: list[dict] | None = None
+    clip_id: str = "recording"
+    source: str = ""
+
+
+def _birdnet_chunks(model, samples: np.ndarray, samplerate: int) -> _Recording:
+    """BirdNET backbone: samples cut into 3-s chunks (:func:`vocalpy_xai.birdnet.chunk_audio`)."""
+    from ..birdnet import chunk_audio
+
+    x = np.asarray(samples)
+    duration = (x.shape[0] if x.ndim else 0) / float(samplerate)
+    chunks = chunk_audio(samples, samplerate)
+    starts = np.asarray(chunks.start_s, dtype=float)
+    return _Recording(chunks.audio, starts, duration, model.explain_parts(chunks.audio))
+
+
+def _read(model, audio, samplerate: int | None) -> _Recording:
+    """The recording (path, vocalpy.Sound or array) read once and cut for the model."""
+    model._check_fitted()
+    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
+    name = {"clip_id": path.stem, "source": str(path)} if path is not None else {}
+    if model.params.uses_birdnet:
+        rec = _birdnet_chunks(model, *_load(audio, samplerate, None))
+        return attrs.evolve(rec, **name)
+    spect, windows, duration = _windows_of_audio(model, audio, samplerate)
+    starts = np.asarray([s["start_s"] for s in windows.sources], dtype=float)
+    parts = model.explain_parts(windows.X)
+    return _Recording(windows.X, starts, duration, parts, spect, windows.sources, **name)
+
+
+def _classification(model, rec: _Recording, top_k: int) -> Classification:
+    """:func:`classify_recording` of a recording already read."""
+    if model.params.uses_birdnet:
+        ends = np.minimum(rec.start_s + 3.0, rec.duration_s)
         n_freq = n_time = 0
     else:
-        _, windows, duration = _windows_of_audio(model, audio, samplerate)
-        X = windows.X
-        parts = model.explain_parts(X)
-        starts = np.asarray([s["start_s"] for s in windows.sources], dtype=float)
-        ends = np.minimum(starts + model.window_frames_ * model.frame_s_, duration)
-        n_freq, n_time = X.shape[1:]
+        ends = np.minimum(rec.start_s + model.window_frames_ * model.frame_s_, rec.duration_s)
+        n_freq, n_time = rec.inputs.shape[1:]
+    parts, starts = rec.parts, rec.start_s
     return Classification(
         class_names=list(model.class_names_),
         chunk_start_s=starts,
@@ -360,7 +401,7 @@ def classify_recording(
         chunk_evidence=top_prototypes_of_chunks(model, parts, starts, n_freq, n_time, top_k),
         proba=parts["proba"].mean(axis=0).astype(float),
         evidence=_recording_evidence(model, parts, starts, n_freq, n_time, top_k),
-        duration_s=duration,
+        duration_s=rec.duration_s,
     )
 
 
@@ -418,37 +459,54 @@ def recording_activations(
     (:func:`vocalpy_xai.progress.steps`: ``True`` a tqdm bar, or a callable
     ``progress(done, total)``).
     """
-    path = pathlib.Path(audio) if isinstance(audio, (str, os.PathLike)) else None
-    clip_id = path.stem if path is not None else "recording"
-    source = str(path) if path is not None else ""
+    return _activations(model, _read(model, audio, samplerate), top_k, attribution, progress)
+
+
+def _classification_and_activations(
+    model,
+    audio,
+    top_k: int = 3,
+    attribution: str | None = None,
+    progress: Progress = False,
+):
+    """:func:`classify_recording` and :func:`recording_activations` of the same recording
+    (napari's Predict dock, :func:`vocalpy_xai.napari.predict_any`), from one read and one
+    forward pass of the model over its chunks or windows."""
+    rec = _read(model, audio, None)
+    return (
+        _classification(model, rec, top_k),
+        _activations(model, rec, top_k, attribution, progress),
+    )
+
+
+def _activations(
+    model,
+    rec: _Recording,
+    top_k: int,
+    attribution: str | None,
+    progress: Progress,
+    prototypes="top",
+):
+    """:func:`recording_activations` of a recording already read; ``prototypes``: BirdNET
+    (:meth:`BirdNETProtoNet.explain_recording
+    <vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>`)."""
     if model.params.uses_birdnet:
-        data, rate = _load(audio, samplerate, None)
-        return model.explain_recording(
-            data,
-            rate,
-            clip_id=clip_id,
-            source_path=source,
-            top_k=top_k,
-            attribution=attribution,
-            progress=progress,
-        )
+        return _birdnet_activations(model, rec, top_k, attribution, progress, prototypes)
     from .activations import activation_dataset, display
 
-    spect, windows, duration = _windows_of_audio(model, audio, samplerate)
-    X = windows.X
-    parts = model.explain_parts(X)
+    spect, X, parts = rec.spect, rec.inputs, rec.parts
     n_frames, width = spect.shape[1], X.shape[2]
     sim = np.zeros((parts["maps"].shape[1], spect.shape[0], n_frames), np.float32)
     for k in steps(range(len(X)), progress, "windows"):  # one window's maps at a time
         view = display(model, X[k : k + 1], parts["maps"][k : k + 1], attribution)
-        lo = int(round(windows.sources[k]["start_s"] / model.frame_s_))
+        lo = int(round(rec.start_s[k] / model.frame_s_))
         n = min(width, n_frames - lo)
         sim[:, :, lo : lo + n] = view["similarity"][0, :, :, :n]
     mean = {key: parts[key].mean(0, keepdims=True) for key in ("scores", "proba")}
     names = np.asarray(model.class_names_, dtype=str)
     # the metadata of the first window (its maps are dropped: drawn the cheap way)
     first = {key: value[:1] for key, value in parts.items()}
-    ds = activation_dataset(model, X[:1], first, [clip_id], top_k, windows.sources[:1], "linear")
+    ds = activation_dataset(model, X[:1], first, [rec.clip_id], top_k, rec.sources[:1], "linear")
     ds.attrs["attribution"] = view["attribution"]
     out = ds.drop_dims("time")
     out["similarity"] = (("clip", "prototype", "freq", "time"), sim[None])
@@ -458,7 +516,79 @@ def recording_activations(
     out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
     out["score"] = (("clip", "prototype"), mean["scores"].astype(np.float32))
     out["top_prototypes"] = (("clip", "rank"), _top_prototypes(model, mean, top_k))
-    out["clip_source_path"] = ("clip", np.asarray([source], dtype=str))
+    out["clip_source_path"] = ("clip", np.asarray([rec.source], dtype=str))
     out["clip_start_s"] = ("clip", np.zeros(1))
+    out.attrs["duration_s"] = rec.duration_s
+    return out
+
+
+def _birdnet_activations(
+    model, rec: _Recording, top_k: int, attribution: str | None, progress: Progress, prototypes
+):
+    """BirdNET backbone: :meth:`BirdNETProtoNet.explain_recording
+    <vocalpy_xai.protonet.BirdNETProtoNet.explain_recording>` of a recording already read."""
+    import xarray as xr
+
+    from .activations import activation_dataset, display
+
+    parts, chunks, duration = rec.parts, rec.inputs, rec.duration_s
+    chunk_top = _top_prototypes(model, parts, top_k)
+    mean = {"scores": parts["scores"].mean(0, keepdims=True)}
+    mean["proba"] = parts["proba"].mean(0, keepdims=True)
+    recording_top = _top_prototypes(model, mean, top_k)
+    if isinstance(prototypes, str):
+        if prototypes not in ("top", "all"):
+            raise ValueError(f"prototypes must be 'top', 'all' or indices, got {prototypes!r}")
+        keep = (  # the recording's own top prototypes too: the layers napari shows first
+            np.union1d(chunk_top, recording_top)
+            if prototypes == "top"
+            else np.arange(parts["maps"].shape[1])
+        )
+    else:
+        keep = np.unique(np.asarray(prototypes, dtype=int))
+    sims, specs = [], []
+    for k in steps(range(len(chunks)), progress, "chunks"):
+        view = display(model, chunks[k : k + 1], parts["maps"][k : k + 1, keep], attribution, keep)
+        sims.append(view["similarity"][0])
+        specs.append(view["spectrogram"][0])
+    # a regular time axis over the whole recording (BirdNET's frames do not tile a 3-s
+    # chunk exactly): each column takes the nearest frame of the chunk it falls in
+    geo = model.geometry_
+    times = (np.arange(max(1, int(duration / geo.frame_s))) + 0.5) * geo.frame_s
+    k = np.clip(np.searchsorted(rec.start_s, times, side="right") - 1, 0, len(sims) - 1)
+    local = times - rec.start_s[k]
+    frame = np.clip(np.searchsorted(geo.time_s, local), 1, len(geo.time_s) - 1)
+    frame -= (local - geo.time_s[frame - 1]) < (geo.time_s[frame] - local)
+    sims, specs = np.stack(sims), np.stack(specs)  # (K, P, F, T0), (K, F, T0)
+    coords = {"freq": geo.freq_hz, "time": ("time", times, {"units": "s"})}
+    sim = xr.DataArray(
+        np.moveaxis(sims[k, :, :, frame], 0, -1)[None],
+        dims=("clip", "prototype", "freq", "time"),
+        coords={**coords, "prototype": keep},
+    )
+    spect = xr.DataArray(
+        np.moveaxis(specs[k, :, frame], 0, -1)[None],
+        dims=("clip", "freq", "time"),
+        coords=coords,
+    )
+    first = {key: value[:1] for key, value in parts.items()}
+    # metadata only (its maps are dropped): drawn the cheap way
+    full = activation_dataset(model, chunks[:1], first, [rec.clip_id], top_k, None, "linear")
+    full.attrs["attribution"] = view["attribution"]
+    out = full.drop_vars(["similarity", "spectrogram"]).drop_dims("time").isel(prototype=keep)
+    out["similarity"] = sim.assign_coords(clip=[rec.clip_id])
+    out["spectrogram"] = spect.assign_coords(clip=[rec.clip_id])
+    names = np.asarray(model.class_names_, dtype=str)
+    out["class_scores"] = (("clip", "class"), mean["proba"].astype(np.float32))
+    out["predicted_class"] = ("clip", names[mean["proba"].argmax(1)])
+    out["score"] = (("clip", "prototype"), mean["scores"][:, keep].astype(np.float32))
+    out["top_prototypes"] = (("clip", "rank"), recording_top)
+    out["clip_source_path"] = ("clip", np.asarray([rec.source], dtype=str))
+    out["clip_start_s"] = ("clip", np.zeros(1))
+    out["chunk_start_s"] = ("chunk", rec.start_s)
+    out["chunk_class_scores"] = (("chunk", "class"), parts["proba"].astype(np.float32))
+    out["chunk_predicted_class"] = ("chunk", names[parts["proba"].argmax(1)])
+    out["chunk_score"] = (("chunk", "prototype"), parts["scores"][:, keep].astype(np.float32))
+    out["chunk_top_prototypes"] = (("chunk", "rank"), chunk_top)
     out.attrs["duration_s"] = duration
     return out

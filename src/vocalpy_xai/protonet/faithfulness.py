@@ -370,6 +370,36 @@ def _occlusion_window(model) -> tuple[int, int]:
     return model.stride, model.stride
 
 
+def _same_input_runs(grids: np.ndarray) -> list[slice]:
+    """Consecutive runs of identical grids (N, channels, R, T), in order.
+
+    :func:`~vocalpy_xai.protonet.activations.prototype_attribution` repeats each input once
+    per prototype drawn; a run is one input with several targets.
+    """
+    starts = [0] + [i for i in range(1, len(grids)) if not np.array_equal(grids[i], grids[i - 1])]
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], len(grids)], strict=True)]
+
+
+def _target_gradients(score, x: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
+    """(K, channels, R, T) the gradient of each target's score at one input ``x`` (1, ...).
+
+    What captum's ``Saliency(score).attribute(x, target=t, abs=False)`` returns for each
+    target ``t`` (the gradient of ``score(x)[0, t]``), from one forward pass: captum's runs
+    the forward pass again for every target, here the graph is kept between the targets'
+    backward passes (the same graph, so the same numbers).
+    """
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        out = score(x)[0]
+        last = len(targets) - 1
+        return torch.cat(
+            [
+                torch.autograd.grad(out[int(t)], x, retain_graph=k < last)[0]
+                for k, t in enumerate(targets)
+            ]
+        )
+
+
 def _baseline_maps(
     model,
     grids: np.ndarray,
@@ -392,9 +422,19 @@ def _baseline_maps(
     ``"absolute"``, or ``None`` for the signed attribution) says otherwise, averaged over
     channels and blurred by cabrnet's ``post_process``. Occlusion is near-tautological for the deletion test: it ranks
     cells by the very drop that deletion measures, one patch at a time.
+
+    Cost: an input repeated with several targets (consecutive identical grids, as
+    :func:`~vocalpy_xai.protonet.activations.prototype_attribution` lays out the prototypes
+    of a window or chunk) is encoded, and its reference computed, once; ``"gradxinput"``
+    then needs one forward pass for all its targets and one backward pass per target
+    (:func:`_target_gradients`). Inputs are not stacked into batches: on the CNN's
+    L2-log similarity the float rounding of a batched ``cdist`` moves near-tied maxima,
+    so batched maps would differ from one input's, and stacking BirdNET chunks saved
+    only ~10 % (measured, 1 torch thread). Integrated gradients and occlusion stay
+    captum's, one call per target.
     """
     from cabrnet.core.visualization.postprocess import post_process
-    from captum.attr import IntegratedGradients, Occlusion, Saliency
+    from captum.attr import IntegratedGradients, Occlusion
 
     adapter = _GridModel(model, "class" if kind == "class" else "prototype")
     adapter.eval()
@@ -405,39 +445,45 @@ def _baseline_maps(
     n, _, rows, cols = grids.shape
     canvas = _Canvas(rows, cols)
     out = np.empty((n, rows, cols), dtype=np.float32)
-    for i in range(n):
-        x = _network_input(model, grids[i])
-        ref = _network_input(model, removal_baseline(grids[i], removal))
-        target = int(targets[i])
+    for run in _same_input_runs(grids):
+        x = _network_input(model, grids[run.start])
+        ref = _network_input(model, removal_baseline(grids[run.start], removal))
         if method == "gradxinput":
-            grad = Saliency(score).attribute(
-                x.clone().requires_grad_(True), target=target, abs=False
-            )
-            attr = grad * (x - ref)
+            attrs = _target_gradients(score, x, targets[run]) * (x - ref)
         elif method == "integrated_gradients":
-            attr = IntegratedGradients(score).attribute(
-                x, baselines=ref, target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS
+            attrs = torch.cat(
+                [
+                    IntegratedGradients(score).attribute(
+                        x,
+                        baselines=ref,
+                        target=int(t),
+                        n_steps=IG_STEPS,
+                        internal_batch_size=IG_STEPS,
+                    )
+                    for t in targets[run]
+                ]
             )
         else:
             fr, ft = _occlusion_window(model)
             channels = x.shape[1]
             with torch.no_grad():
-                attr = Occlusion(score).attribute(
-                    x,
-                    sliding_window_shapes=(channels, fr, ft),
-                    strides=(channels, max(1, fr // 2), max(1, ft // 2)),
-                    baselines=ref,
-                    target=target,
-                    perturbations_per_eval=SCORE_BATCH,
+                attrs = torch.cat(
+                    [
+                        Occlusion(score).attribute(
+                            x,
+                            sliding_window_shapes=(channels, fr, ft),
+                            strides=(channels, max(1, fr // 2), max(1, ft // 2)),
+                            baselines=ref,
+                            target=int(t),
+                            perturbations_per_eval=SCORE_BATCH,
+                        )
+                        for t in targets[run]
+                    ]
                 )
-        out[i] = post_process(
-            attr[0].detach().numpy(),
-            canvas,
-            x,
-            resize=True,
-            polarity=polarity,
-            gaussian_ksize=sigma,
-        )
+        for i, attr in zip(range(run.start, run.stop), attrs.detach().numpy(), strict=True):
+            out[i] = post_process(
+                attr, canvas, x, resize=True, polarity=polarity, gaussian_ksize=sigma
+            )
     return out
 
 
