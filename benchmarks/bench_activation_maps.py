@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,9 @@ import time
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from results_io import loadavg, machine, write_results  # noqa: E402
+
 REPO = HERE.parent
 RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 EXAMPLES = REPO / "examples" / "data"
@@ -222,8 +224,8 @@ def main() -> dict:
     t0 = time.perf_counter()
     r = {
         "default_method": DEFAULT_METHOD,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "loadavg": [round(v, 2) for v in os.getloadavg()],
+        "machine": machine(),
+        "loadavg": loadavg(),
         "repeats": REPEATS,
         "cases": {},
     }
@@ -233,10 +235,7 @@ def main() -> dict:
             model, path, info = case(tmp)
             r["cases"][name] = run_case(name, model, path, info)
     r["seconds"] = time.perf_counter() - t0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "activation_maps.json").write_text(json.dumps(r, indent=2))
-    (RESULTS / "activation_maps.md").write_text(markdown(r))
-    print(markdown(r))
+    write_results("activation_maps", r, markdown, RESULTS)
     return r
 
 

@@ -15,9 +15,7 @@ Results: ``benchmarks/results/bird0_width.json`` and ``.md``.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import platform
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_bird0_syllables import PARAMS, RESULTS, _draw, baselines, load_windows, pointing  # noqa: E402
+from results_io import loadavg, machine, write_results  # noqa: E402
 
 WIDTHS = {"narrow (demo)": (8, 16, 32, 32), "default": (16, 32, 64, 64)}
 SEEDS = (0, 1)
@@ -87,18 +86,11 @@ def markdown(r: dict) -> str:
 
 
 def main() -> dict:
-    load = [round(v, 2) for v in os.getloadavg()]
+    load = loadavg()
     t0 = time.perf_counter()
     r = run()
-    r.update(
-        machine=f"{platform.machine()}, {os.cpu_count()} cores",
-        loadavg=load,
-        seconds=time.perf_counter() - t0,
-    )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bird0_width.json").write_text(json.dumps(r, indent=2))
-    (RESULTS / "bird0_width.md").write_text(markdown(r))
-    print(markdown(r))
+    r.update(machine=machine(), loadavg=load, seconds=time.perf_counter() - t0)
+    write_results("bird0_width", r, markdown, RESULTS)
     return r
 
 

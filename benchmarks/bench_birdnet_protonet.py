@@ -33,16 +33,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import pathlib
-import platform
 import sys
 import time
 
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from results_io import loadavg, machine, write_results  # noqa: E402
+
 REPO = HERE.parent
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 XC10 = SHARED / "xeno_canto_10_species"
@@ -442,14 +443,11 @@ def main() -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=None, help="first N pairs only")
     args = parser.parse_args()
-    load = os.getloadavg()
+    load = loadavg()
     r = run(args.epochs, args.threads, args.pairs, args.blackbox_epochs)
-    r["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    r["loadavg"] = [round(v, 2) for v in load]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "birdnet_protonet.json").write_text(json.dumps(r, indent=2))
-    (RESULTS / "birdnet_protonet.md").write_text(markdown(r))
-    print(markdown(r))
+    r["machine"] = machine()
+    r["loadavg"] = load
+    write_results("birdnet_protonet", r, markdown, RESULTS)
     return r
 
 

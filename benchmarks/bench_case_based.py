@@ -62,10 +62,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -75,6 +72,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_explainable_species import RESULTS, XC10  # noqa: E402
 from bench_push_rules import baselines, features, fold_figures, inner_and_outer  # noqa: E402
+from results_io import loadavg, machine, write_results  # noqa: E402
 
 #: ``chosen``: initial logits = this x cosine to the k-means centre; their learning rate;
 #: final temperature (annealed geometrically from 1)
@@ -415,19 +413,16 @@ def main() -> dict:
     parser.add_argument("--cache", type=pathlib.Path, default=None,
                         help="npz of the BirdNET features (written if absent)")  # fmt: skip
     args = parser.parse_args()
-    load = [round(v, 2) for v in os.getloadavg()]
+    load = loadavg()
     t0 = time.perf_counter()
     r = {
         "variants": run(features(args.cache), args.variants),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "loadavg": load,
         "seconds": time.perf_counter() - t0,
         "command": "python benchmarks/bench_case_based.py " + " ".join(sys.argv[1:]),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "case_based.json").write_text(json.dumps(r, indent=2))
-    (RESULTS / "case_based.md").write_text(markdown(r))
-    print(markdown(r))
+    write_results("case_based", r, markdown, RESULTS)
     return r
 
 

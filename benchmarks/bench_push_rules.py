@@ -36,10 +36,7 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -57,6 +54,7 @@ from bench_explainable_species import (  # noqa: E402
     stack,
     unit,
 )
+from results_io import loadavg, machine, write_results  # noqa: E402
 
 RULES = (
     ("pure_purest", 1.0, "purest"),
@@ -285,19 +283,16 @@ def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-band", type=int, nargs="+", default=[3, 5])
     args = parser.parse_args()
-    load = [round(v, 2) for v in os.getloadavg()]
+    load = loadavg()
     t0 = time.perf_counter()
     r = {
         "variants": run(args.per_band),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "loadavg": load,
         "seconds": time.perf_counter() - t0,
         "command": "python benchmarks/bench_push_rules.py " + " ".join(sys.argv[1:]),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "push_rules.json").write_text(json.dumps(r, indent=2))
-    (RESULTS / "push_rules.md").write_text(markdown(r))
-    print(markdown(r))
+    write_results("push_rules", r, markdown, RESULTS)
     return r
 
 
