@@ -371,6 +371,28 @@ def birdnet_restricted(data: dict, folds, threads: int) -> dict:
     }
 
 
+def gap_over_seeds(cv: dict, clips: int, resamples: int = 10_000) -> dict:
+    """Each seeded head's accuracy minus k-NN's, with a bootstrap over clips.
+
+    A clip counts for a head as the share of ``over_seeds``' seeds that get it right, and
+    for k-NN (no seed) as 0 or 1; the difference of the means over the ``clips`` clips and its
+    95 % percentile interval over ``resamples`` resamplings of the clips (seed 0). An
+    interval that excludes 0 says the gap is not one lucky clip.
+    """
+    o, knn = cv["over_seeds"], set(cv["missed"]["knn"])
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, clips, size=(resamples, clips))
+    out = {"clips": clips, "resamples": resamples}
+    for key in ("protonet", "banded_no_push"):
+        missed = o[key]["missed_by_seeds"]
+        diff = np.array(
+            [(1 - missed.get(str(c), 0) / o["seeds"]) - (c not in knn) for c in range(clips)]
+        )
+        lo, hi = np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])
+        out[key] = {"mean": float(diff.mean()), "ci95": [float(lo), float(hi)]}
+    return out
+
+
 def paired_test(missed_a: list[int], missed_b: list[int]) -> dict:
     """Exact McNemar test of two models on the same clips, from the clips each one missed.
 
@@ -594,6 +616,8 @@ def run(args) -> dict:
     cv["paired_vs_baselines"] = {  # a = protonet, b = the baseline
         key: paired_test(cv["missed"]["protonet"], cv["missed"][key]) for key in baselines
     }
+    if "over_seeds" in cv:
+        cv["over_seeds"]["gap_vs_knn"] = gap_over_seeds(cv, len(truth))
     out["xc10_cv"] = cv
     out["add_species"] = add_species(data, folds, args.pairs, args.pair_step, args.threads)
     rows = {layer: Ftr[layer].shape[2] for layer in LAYERS}
@@ -701,6 +725,19 @@ def markdown(r: dict) -> str:
                 + " ".join(f"{100 * a:.0f}" for a in h["accuracy"])
                 + f" | {miss or '–'} |"
             )
+        if "gap_vs_knn" in o:
+            g = o["gap_vs_knn"]
+            lines += [
+                "",
+                "Accuracy minus k-NN's, a clip counted as the share of seeds that get it right "
+                f"(95 % interval: bootstrap over the {g['clips']} clips): "
+                + "; ".join(
+                    f"`{key}` {100 * g[key]['mean']:+.1f} points "
+                    f"[{100 * g[key]['ci95'][0]:+.1f}, {100 * g[key]['ci95'][1]:+.1f}]"
+                    for key in ("protonet", "banded_no_push")
+                )
+                + ".",
+            ]
         lines.append("")
     if "push" in cv:
         u = cv["push"]
