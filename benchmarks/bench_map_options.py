@@ -17,8 +17,6 @@ the mean AUC of the 5 draws: how noisy a one-draw comparison is. Writes
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import sys
 import time
@@ -27,7 +25,8 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
+from results_io import RESULTS, write_results  # noqa: E402
+
 FOLD = 1
 N_CHUNKS = 40
 RANDOM_DRAWS = 5
@@ -94,7 +93,7 @@ def main() -> dict:
     }
     out = summarize(aucs, seconds, pred == y, proba.max(1))
     out["on"] = f"fold {FOLD}'s protonet, {len(X)} of fold {FOLD}'s test chunks (seed 0)"
-    write(out)
+    write_results("map_options", out, markdown, RESULTS, indent=1)
     return out
 
 
@@ -127,11 +126,9 @@ def summarize(aucs: dict, seconds: dict, correct: np.ndarray, proba: np.ndarray)
     }
 
 
-def write(out: dict) -> None:
-    """``map_options.json`` and ``.md`` in the results folder."""
+def markdown(out: dict) -> str:
+    """``map_options.md`` from the results."""
     rows = out["candidates"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "map_options.json").write_text(json.dumps(out, indent=1))
     lines = [
         f"# Map post-processing options, {out['on']}",
         "",
@@ -157,8 +154,7 @@ def write(out: dict) -> None:
         f"randgrad draws 1-4 against draw 0: deletion {rr['deletion']}, insertion "
         f"{rr['insertion']} (a map without information beats one draw on about half).",
     ]
-    (RESULTS / "map_options.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
