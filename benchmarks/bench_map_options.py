@@ -25,7 +25,7 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from results_io import RESULTS, write_results  # noqa: E402
+from results_io import RESULTS, commit, loadavg, machine, write_results  # noqa: E402
 
 FOLD = 1
 N_CHUNKS = 40
@@ -56,6 +56,7 @@ def main() -> dict:
     from vocalpy_xai.clips import species_folds
     from vocalpy_xai.protonet import faithfulness as F
 
+    load = loadavg()
     torch.set_num_threads(2)
     table = pd.read_csv(XC10 / "labels.csv")
     names = sorted(table["scientific_name"].unique())
@@ -93,6 +94,8 @@ def main() -> dict:
     }
     out = summarize(aucs, seconds, pred == y, proba.max(1))
     out["on"] = f"fold {FOLD}'s protonet, {len(X)} of fold {FOLD}'s test chunks (seed 0)"
+    out["command"] = "python benchmarks/bench_map_options.py"
+    out.update(ran_on=f"commit {commit()}", machine=machine(), loadavg=load)
     write_results("map_options", out, markdown, RESULTS, indent=1)
     return out
 
@@ -116,7 +119,7 @@ def summarize(aucs: dict, seconds: dict, correct: np.ndarray, proba: np.ndarray)
         }
     return {
         "accuracy": float(np.mean(correct)),
-        "predicted_proba": np.round(proba, 3).tolist(),
+        "predicted_proba": np.round(np.asarray(proba, dtype=float), 3).tolist(),
         "correct": np.asarray(correct).tolist(),
         "random_vs_random": {
             "deletion": (rand_del[1:] < rand_del[0]).mean(axis=1).tolist(),
@@ -153,6 +156,13 @@ def markdown(out: dict) -> str:
     lines += [
         f"randgrad draws 1-4 against draw 0: deletion {rr['deletion']}, insertion "
         f"{rr['insertion']} (a map without information beats one draw on about half).",
+        "",
+        f"Command: `{out['command']}` at {out['ran_on']}"
+        + (
+            f"; machine {out['machine']}, load average at start {out['loadavg']}."
+            if "machine" in out
+            else "."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
