@@ -28,7 +28,6 @@ ratio. Writes ``activation_maps.json`` and ``.md`` to the results folder.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import statistics
 import sys
@@ -39,10 +38,9 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from results_io import loadavg, machine, write_results  # noqa: E402
+from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
 
 REPO = HERE.parent
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 EXAMPLES = REPO / "examples" / "data"
 REPEATS = 2
 #: species whose held-out clip goes into the BirdNET recording (6 s each)

@@ -26,7 +26,6 @@ Results: ``benchmarks/results/batch.json`` and ``batch.md``, with the extrapolat
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import platform
@@ -36,9 +35,11 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from results_io import RESULTS, loadavg, write_results  # noqa: E402
+
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 #: Bird0 TEST songs of the fixed split
 TEST_FILES = range(95, 135)
 HOURS, CORES = 10_000, 32
@@ -153,7 +154,7 @@ def main() -> dict:
     missing = [f for f in files if not f.exists()]
     if missing:
         sys.exit(f"Bird0 songs not found: {missing[:3]} (set VOCALPY_XAI_SHARED_DATA)")
-    load_before = os.getloadavg()
+    load_before = loadavg()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = pathlib.Path(tmpdir)
         model_dir = train_model(tmp)
@@ -164,7 +165,7 @@ def main() -> dict:
         runs["in_process_batched"] = in_process_batched(files, model_dir, tmp / "batched")
         runs["dask_1_worker"] = on_dask(files, model_dir, tmp / "dask1", 1)
         runs["dask_2_workers"] = on_dask(files, model_dir, tmp / "dask2", 2)
-    load_after = os.getloadavg()
+    load_after = loadavg()
     x1, x2 = runs["dask_1_worker"]["x_realtime"], runs["dask_2_workers"]["x_realtime"]
     efficiency = x2 / (2 * x1)
     # per dedicated core: audio seconds per worker CPU second with 2 workers (on a shared
@@ -199,10 +200,7 @@ def main() -> dict:
             "wall_clock_hours": hours_32,
         },
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "batch.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "batch.md").write_text(report_md(result))
-    print(report_md(result))
+    write_results("batch", result, report_md, RESULTS)
     return result
 
 

@@ -46,10 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,8 +56,8 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_faithfulness import BIRD0, _pct, bird0_masks, run_faithfulness  # noqa: E402
+from results_io import RESULTS, commit, loadavg, machine, write_results  # noqa: E402
 
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 #: syllable windows (s): the syllable and some context (the demo's)
 WINDOW_S = 0.2
 #: the prototype model (chosen on VAL files 62-94)
@@ -294,10 +291,8 @@ def run(
 
 
 # ------------------------------------------------------------------------ output
-def write(result: dict, ran_on: str = "") -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bird0_syllables.json").write_text(json.dumps(result, indent=2))
-    r = result
+def markdown(r: dict) -> str:
+    """``bird0_syllables.md`` from the results."""
     lines = [
         "# Explainable prototypes of Bird0 syllables (fixed split, TEST files 95-134)",
         "",
@@ -353,10 +348,10 @@ def write(result: dict, ran_on: str = "") -> None:
         "",
         f"Mask: {r['mask']}. Seconds: "
         + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items())
-        + f". Machine: {platform.machine()}, {os.cpu_count()} cores, load average at start "
-        f"{r.get('load_average')}. {ran_on}",
+        + f". Machine: {r['machine']}, load average at start {r['load_average']}. "
+        f"Ran on {r['ran_on']}.",
     ]
-    (RESULTS / "bird0_syllables.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> dict:
@@ -365,13 +360,10 @@ def main() -> dict:
     ap.add_argument("--work", type=pathlib.Path, default=None, help="where the store is built")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    load = list(os.getloadavg())
+    load = loadavg()
     result = run(quick=args.quick, work=args.work, threads=args.threads)
-    result["load_average"] = load
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
-    write(result, f"Ran on commit {commit}.")
+    result.update({"load_average": load, "machine": machine(), "ran_on": f"commit {commit()}"})
+    write_results("bird0_syllables", result, markdown, RESULTS)
     summary = {k: result[k] for k in ("accuracy", "top10_in_syllable", "uniform", "purity")}
     print(json.dumps({**summary, "baselines": result["baselines"]}, indent=1))
     return result

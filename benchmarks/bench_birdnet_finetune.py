@@ -13,15 +13,13 @@ Results: ``benchmarks/results/birdnet_finetune.json`` and ``birdnet_finetune.md`
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
 
 from bench_birdnet_protonet import RESULTS, XC10, accuracy, clip_predictions, load_clips, stack
+from results_io import loadavg, machine, write_results
 
 
 def main() -> dict:
@@ -37,7 +35,7 @@ def main() -> dict:
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    load = os.getloadavg()
+    load = loadavg()
     table = pd.read_csv(XC10 / "labels.csv")
     names = sorted(table["scientific_name"].unique())
     truth = np.asarray([names.index(s) for s in table["scientific_name"]])
@@ -73,20 +71,26 @@ def main() -> dict:
         "epochs": args.epochs,
         "warmup_epochs": args.warmup,
         "lr": args.lr,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "loadavg": [round(v, 2) for v in load],
+        "machine": machine(),
+        "loadavg": load,
     }
     for mode in ("frozen", "finetuned"):
         r[mode] = {
             "accuracy": float(np.mean([x[mode]["accuracy"] for x in rows])),
             "train_wall_s": float(np.mean([x[mode]["train_wall_s"] for x in rows])),
         }
+    write_results("birdnet_finetune", r, markdown, RESULTS)
+    return r
+
+
+def markdown(r: dict) -> str:
+    """``birdnet_finetune.md`` from the results."""
     lines = [
         "# Fine-tuning BirdNET under AudioProtoNet vs frozen",
         "",
-        f"10 species, fold(s) 0–{len(rows) - 1} of the 5-fold CV by recording; `audio` arch, "
-        f"`post_bn`, {args.epochs} epochs ({args.warmup} warm-up with BirdNET frozen), "
-        f"fine-tuning lr {args.lr:g}. Same run, same seed.",
+        f"10 species, fold(s) 0–{len(r['folds']) - 1} of the 5-fold CV by recording; `audio` "
+        f"arch, `post_bn`, {r['epochs']} epochs ({r['warmup_epochs']} warm-up with BirdNET "
+        f"frozen), fine-tuning lr {r['lr']:g}. Same run, same seed.",
         "",
         "| | clip accuracy | training wall time (s) |",
         "|---|---|---|",
@@ -96,11 +100,7 @@ def main() -> dict:
             f"| {mode} | {100 * r[mode]['accuracy']:.1f}% | {r[mode]['train_wall_s']:.0f} |"
         )
     lines += ["", f"Machine: {r['machine']}; load average at start {r['loadavg']}.", ""]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "birdnet_finetune.json").write_text(json.dumps(r, indent=2))
-    (RESULTS / "birdnet_finetune.md").write_text("\n".join(lines))
-    print("\n".join(lines))
-    return r
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

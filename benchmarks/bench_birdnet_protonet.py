@@ -42,12 +42,11 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from results_io import loadavg, machine, write_results  # noqa: E402
+from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
 
 REPO = HERE.parent
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 XC10 = SHARED / "xeno_canto_10_species"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 ARCHS = ("audio", "plain", "blackbox")
 LAYER = "post_bn"
 

@@ -20,19 +20,20 @@ Results: ``benchmarks/results/birdnet_torch.json`` and ``birdnet_torch.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import platform
+import sys
 import time
 
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
+
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 XC10 = SHARED / "xeno_canto_10_species"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 BATCH = 8
 
 
@@ -128,7 +129,7 @@ def main() -> None:
 
     from vocalpy_xai.birdnet import default_model_path, load_birdnet
 
-    load_before = os.getloadavg()
+    load_before = loadavg()
     x, info = load_chunks(args.data, args.limit)
     audio_s = len(x) * 3.0
     model_path = str(default_model_path())
@@ -146,7 +147,7 @@ def main() -> None:
         "chunk_audio_s": audio_s,
         "model_file": pathlib.Path(model_path).name,
         "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "torch_load_s": load_s,
         "batch": BATCH,
         "speed_x_realtime": {},
@@ -168,12 +169,8 @@ def main() -> None:
             threads, "thread(s):", {k: round(v, 1) for k, v in results["speed_x_realtime"].items()}
         )
     results["speed_x_realtime"]["torch_saliency_1thread"] = audio_s / saliency_run(model, x)
-    results["loadavg_before_after"] = [list(load_before), list(os.getloadavg())]
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "birdnet_torch.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "birdnet_torch.md").write_text(markdown(results))
-    print(markdown(results))
+    results["loadavg_before_after"] = [load_before, loadavg()]
+    write_results("birdnet_torch", results, markdown, args.out, newline=True)
 
 
 def markdown(r: dict) -> str:

@@ -55,9 +55,10 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+from results_io import RESULTS, loadavg, read_results, write_json, write_results  # noqa: E402
+
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 #: TweetyNet's training budget: CPU seconds of the ``vak train`` process (not wall clock)
 TWEETYNET_CPU_BUDGET_S = 600.0
 
@@ -235,7 +236,7 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
             raise RuntimeError(f"annotation failed: {failed}")
         return csvs
 
-    load0 = os.getloadavg()[0]
+    load0 = loadavg()[0]
     csvs, many_s, many_cpu = timed(lambda: written(work / "annotations"))
     preds = [
         SegmentTable.from_annotation(read_annotations(c, "simple-seq")[0]) for c in csvs
@@ -251,7 +252,7 @@ def measure_speed(model, paths: list[str], audio_s: float, work: pathlib.Path) -
             [reference_annotate(model, p) for p in paths], work / "annotations-reference"
         )
     )
-    load1 = os.getloadavg()[0]
+    load1 = loadavg()[0]
     return preds, {
         "test_audio_s": audio_s,
         "annotation_x_realtime": audio_s / many_s,
@@ -408,10 +409,10 @@ def rerun_accuracy(work: pathlib.Path) -> dict:
     with ``annotate_many``; the accuracy and training-time keys of the existing
     ``esn.json`` are replaced, its speed, TweetyNet and dask keys kept.
     """
-    results = json.loads((RESULTS / "esn.json").read_text())
-    load0 = os.getloadavg()[0]
+    results = read_results("esn", RESULTS, required=True)
+    load0 = loadavg()[0]
     ds, _, test, model = train_default(work)
-    load1 = os.getloadavg()[0]
+    load1 = loadavg()[0]
     val = np.array(VAL_FILES)
     scored = {}
     for name, clips in (("test", test), ("val", val)):
@@ -435,7 +436,7 @@ def rerun_speed(work: pathlib.Path) -> dict:
     keys of the existing ``esn.json`` are kept and the speed keys replaced (for a rerun
     on a quiet machine).
     """
-    results = json.loads((RESULTS / "esn.json").read_text())
+    results = read_results("esn", RESULTS, required=True)
     ds, _, test, model = train_default(work)
     paths = [str(p) for p in ds["source_path"].values[test]]
     audio_s = float(ds["duration_s"].values[test].astype(float).sum())
@@ -492,6 +493,8 @@ def run_dask(work: pathlib.Path, model_dir: pathlib.Path, paths: list[str]) -> d
 
 
 TWEETYNET_RESULT = "esn_tweetynet.json"
+#: its name in the results folder
+TWEETYNET_NAME = pathlib.Path(TWEETYNET_RESULT).stem
 
 
 def _tweetynet_config(budget: float) -> dict:
@@ -559,17 +562,14 @@ def tweetynet_result(work: pathlib.Path, budget: float, rerun: bool = False) -> 
     2-core machine): a result saved by ``--tweetynet-only`` (same budget, clean-up and
     baseline code, checked by hash) is reused rather than trained again.
     """
-    saved = RESULTS / TWEETYNET_RESULT
-    if not rerun and saved.exists():
-        result = json.loads(saved.read_text())
-        if result.get("config") == _tweetynet_config(budget):
-            result["reused_from"] = f"{saved.name} (run finished {result.get('finished')})"
-            if (RESULTS / TWEETYNET_PREDICTIONS).exists():  # scored by this run's code
-                result.update(score_tweetynet(RESULTS / TWEETYNET_PREDICTIONS))
-            return result
+    result = {} if rerun else read_results(TWEETYNET_NAME, RESULTS)
+    if result and result.get("config") == _tweetynet_config(budget):
+        result["reused_from"] = f"{TWEETYNET_RESULT} (run finished {result.get('finished')})"
+        if (RESULTS / TWEETYNET_PREDICTIONS).exists():  # scored by this run's code
+            result.update(score_tweetynet(RESULTS / TWEETYNET_PREDICTIONS))
+        return result
     result = run_tweetynet(work, budget)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(result, indent=2, default=str))
+    write_json(TWEETYNET_NAME, result, RESULTS, default=str)
     return result
 
 
@@ -690,10 +690,14 @@ def _cell(value) -> str:
 
 
 def write(results: dict) -> None:
+    """``esn.json`` (``summary`` recomputed, first) and ``esn.md``."""
     results = {k: v for k, v in results.items() if k != "summary"}
     results = {"summary": summary(results), **results}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "esn.json").write_text(json.dumps(results, indent=2, default=str))
+    write_results("esn", results, markdown, RESULTS, default=str)
+
+
+def markdown(results: dict) -> str:
+    """``esn.md`` from the results."""
     e, t = results["esn"], results.get("tweetynet")
 
     def f(x, fmt):
@@ -896,8 +900,7 @@ def write(results: dict) -> None:
                 else "."
             )
         )
-    (RESULTS / "esn.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -947,11 +950,11 @@ def main() -> None:
         return
     external = load_tweetynet_result(args.tweetynet_result) if args.tweetynet_result else None
     if args.add_tweetynet:  # TweetyNet trained in its own run, after the ESN half
-        results = json.loads((RESULTS / "esn.json").read_text())
+        results = read_results("esn", RESULTS, required=True)
         if external is not None:
             results["tweetynet"] = external
         else:
-            saved = json.loads((RESULTS / TWEETYNET_RESULT).read_text())
+            saved = read_results(TWEETYNET_NAME, RESULTS, required=True)
             if saved.get("config") != _tweetynet_config(args.tweetynet_budget):
                 raise SystemExit(f"{TWEETYNET_RESULT}: another budget, clean-up or baseline code")
             with tempfile.TemporaryDirectory(prefix="bench-esn-") as tmp:

@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import sys
 import tempfile
 import time
@@ -50,7 +49,8 @@ SHARED = pathlib.Path(
     os.environ.get("VOCALPY_XAI_SHARED_DATA", HERE.parent.parent / "shared" / "data")
 )
 BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
+sys.path.insert(0, str(HERE))
+from results_io import RESULTS, commit, loadavg, machine, read_results, write_results  # noqa: E402
 
 
 def applicable_methods(model) -> list[str]:
@@ -449,9 +449,8 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def write(results: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "faithfulness.json").write_text(json.dumps(results, indent=2))
+def markdown(results: dict) -> str:
+    """``faithfulness.md`` from the results."""
     lines = ["# Faithfulness of the explanations: every attribution method, full curves", ""]
     faith = results.get("faithfulness")
     if faith:
@@ -502,10 +501,15 @@ def write(results: dict) -> None:
     lines += [
         "Goals (issue 13): deletion and insertion beat random on >= 90 % of test chunks; "
         "Bird0 top-10 % inside syllables >= 80 % with accuracy >= 96 %, purity >= 95 %.",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores; load average at start "
-        f"{results.get('load_average')}. Ran on: {results.get('ran_on', '?')}.",
+        f"Machine: {results['machine']}; load average at start {results['load_average']}. "
+        f"Ran on: {results['ran_on']}.",
     ]
-    (RESULTS / "faithfulness.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict) -> None:
+    """``faithfulness.json`` and ``.md``."""
+    write_results("faithfulness", results, markdown, RESULTS)
 
 
 def main() -> dict:
@@ -521,14 +525,10 @@ def main() -> dict:
     ap.add_argument("--skip-bird0", action="store_true")
     ap.add_argument("--work", type=pathlib.Path, default=None)
     args = ap.parse_args()
-    import subprocess
-
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
-    previous = RESULTS / "faithfulness.json"
-    results: dict = json.loads(previous.read_text()) if previous.exists() else {}
-    results.update({"load_average": list(os.getloadavg()), "ran_on": f"commit {commit}"})
+    results = read_results("faithfulness", RESULTS)  # a part skipped keeps its earlier figures
+    results.update(
+        {"load_average": loadavg(), "machine": machine(), "ran_on": f"commit {commit()}"}
+    )
     sections = {}
     if "faithfulness" in results:
         sections["species (BirdNET)"] = results["faithfulness"]

@@ -18,7 +18,6 @@ Results: ``benchmarks/results/label_noise.json`` and ``label_noise.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import sys
@@ -34,9 +33,10 @@ import pandas as pd  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+from results_io import RESULTS, write_results  # noqa: E402
+
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 
 
 def fixed_split(durations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +98,6 @@ def run(work: pathlib.Path, args) -> dict:
     )
     review = find_disagreements(ds_noisy, pred, train)
     finder_s, finder_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    RESULTS.mkdir(parents=True, exist_ok=True)
     key = list(zip(noise["audio_path"], noise["onset_s"].round(6), strict=True))
     review["is_noisy"] = [
         (p, round(o, 6)) in set(key)
@@ -171,9 +170,8 @@ def run(work: pathlib.Path, args) -> dict:
     }
 
 
-def write(r: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "label_noise.json").write_text(json.dumps(r, indent=2, default=str))
+def markdown(r: dict) -> str:
+    """``label_noise.md`` from the results."""
     t = r["test"]
     lines = [
         "# Label noise on Bird0 TRAIN: finding and fixing relabelled syllables",
@@ -215,8 +213,7 @@ def write(r: dict) -> None:
         f"Total wall time {r['total_wall_s']:.0f} s.",
         "",
     ]
-    (RESULTS / "label_noise.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -229,7 +226,7 @@ def main() -> None:
     p.add_argument("--review-share", type=float, default=0.10)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-noise-") as tmp:
-        write(run(pathlib.Path(tmp), args))
+        write_results("label_noise", run(pathlib.Path(tmp), args), markdown, RESULTS, default=str)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ the mean AUC of the 5 draws: how noisy a one-draw comparison is. Writes
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import sys
 import time
@@ -27,7 +25,8 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
+from results_io import RESULTS, commit, loadavg, machine, write_results  # noqa: E402
+
 FOLD = 1
 N_CHUNKS = 40
 RANDOM_DRAWS = 5
@@ -57,6 +56,7 @@ def main() -> dict:
     from vocalpy_xai.clips import species_folds
     from vocalpy_xai.protonet import faithfulness as F
 
+    load = loadavg()
     torch.set_num_threads(2)
     table = pd.read_csv(XC10 / "labels.csv")
     names = sorted(table["scientific_name"].unique())
@@ -94,7 +94,9 @@ def main() -> dict:
     }
     out = summarize(aucs, seconds, pred == y, proba.max(1))
     out["on"] = f"fold {FOLD}'s protonet, {len(X)} of fold {FOLD}'s test chunks (seed 0)"
-    write(out)
+    out["command"] = "python benchmarks/bench_map_options.py"
+    out.update(ran_on=f"commit {commit()}", machine=machine(), loadavg=load)
+    write_results("map_options", out, markdown, RESULTS, indent=1)
     return out
 
 
@@ -117,7 +119,7 @@ def summarize(aucs: dict, seconds: dict, correct: np.ndarray, proba: np.ndarray)
         }
     return {
         "accuracy": float(np.mean(correct)),
-        "predicted_proba": np.round(proba, 3).tolist(),
+        "predicted_proba": np.round(np.asarray(proba, dtype=float), 3).tolist(),
         "correct": np.asarray(correct).tolist(),
         "random_vs_random": {
             "deletion": (rand_del[1:] < rand_del[0]).mean(axis=1).tolist(),
@@ -127,11 +129,9 @@ def summarize(aucs: dict, seconds: dict, correct: np.ndarray, proba: np.ndarray)
     }
 
 
-def write(out: dict) -> None:
-    """``map_options.json`` and ``.md`` in the results folder."""
+def markdown(out: dict) -> str:
+    """``map_options.md`` from the results."""
     rows = out["candidates"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "map_options.json").write_text(json.dumps(out, indent=1))
     lines = [
         f"# Map post-processing options, {out['on']}",
         "",
@@ -156,9 +156,15 @@ def write(out: dict) -> None:
     lines += [
         f"randgrad draws 1-4 against draw 0: deletion {rr['deletion']}, insertion "
         f"{rr['insertion']} (a map without information beats one draw on about half).",
+        "",
+        f"Command: `{out['command']}` at {out['ran_on']}"
+        + (
+            f"; machine {out['machine']}, load average at start {out['loadavg']}."
+            if "machine" in out
+            else "."
+        ),
     ]
-    (RESULTS / "map_options.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ Writes ``benchmarks/results/protonet.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import resource
@@ -39,10 +38,12 @@ import time
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from results_io import RESULTS, machine, read_results, write_results  # noqa: E402
+
 DATA = pathlib.Path(os.environ.get("VOCALPY_XAI_DATA", HERE.parent.parent / "shared" / "data"))
 XC10 = DATA / "xeno_canto_10_species"
 BIRD0 = DATA / "bengalese_finch_koumura_bird0"
-RESULTS = HERE / "results"
 ARCHS = ("audio", "plain", "blackbox")
 
 
@@ -249,9 +250,8 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def write(results: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "protonet.json").write_text(json.dumps(results, indent=2, default=float))
+def markdown(results: dict) -> str:
+    """``protonet.md`` from the results."""
     lines = ["# AudioProtoNet vs black-box twin, plain cabrnet ProtoPNet and BirdNET", ""]
     sp = results.get("species")
     if sp:
@@ -306,9 +306,14 @@ def write(results: dict) -> None:
         "Goals: AudioProtoNet within 1 point of its twin; species: ahead of BirdNET restricted"
         " to the 10 species; purity >= 95 %; >= 90 % of activation inside syllables;"
         " deletion beats random on >= 95 % of clips.",
-        f"Machine: {os.cpu_count()} cores; torch threads {results['threads']}.",
+        f"Machine: {results['machine']}; torch threads {results['threads']}.",
     ]
-    (RESULTS / "protonet.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict) -> None:
+    """``protonet.json`` and ``.md``."""
+    write_results("protonet", results, markdown, RESULTS, default=float)
 
 
 def main() -> dict:
@@ -326,10 +331,10 @@ def main() -> dict:
     if args.quick:
         args.folds, args.epochs, args.max_per_class = 2, 4, 100
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-protonet-"))
-    results: dict = {"threads": args.threads, "args": vars(args)}
-    if args.task != "both" and (RESULTS / "protonet.json").exists():
+    results: dict = {"threads": args.threads, "args": vars(args), "machine": machine()}
+    if args.task != "both":
         # one task re-run: keep the other task's figures from the last run (marked as such)
-        prior = json.loads((RESULTS / "protonet.json").read_text())
+        prior = read_results("protonet", RESULTS)
         other = "species" if args.task == "syllables" else "syllables"
         if prior.get(other):
             results[other] = {**prior[other], "from_earlier_run": prior.get("args")}
@@ -346,7 +351,6 @@ def main() -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write(results)
-    print((RESULTS / "protonet.md").read_text())
     return results
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pathlib
 import socket
@@ -38,11 +37,13 @@ import numpy as np  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from results_io import RESULTS, loadavg, write_results  # noqa: E402
+
 ROOT = REPO / "examples" / "data"  # the server's data root
 DATA = ROOT / "bird0"
 XC = ROOT / "xeno_canto_10_species"
 SPECIES = ("Melozone crissalis", "Poecile rufescens", "Sayornis nigricans")
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 LIMIT = 2 * 2**20
 
 SERVER = textwrap.dedent("""
@@ -256,19 +257,18 @@ def main() -> None:
                 result[f"{key}_limits"] = limits(base, big, model, verb)
             result["limits"] = result.pop("load_limits")
             result["fuzz"] = fuzz(base, args.fuzz_examples)
-            result["load_average_1min"] = os.getloadavg()[0]  # other jobs on the machine
+            result["load_average_1min"] = loadavg()[0]  # other jobs on the machine
             result["cpus"] = os.cpu_count()
             result["units"] = args.units
             result["upload_limit_bytes"] = LIMIT
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    write(result)
+    write_results("serve", result, markdown, RESULTS)
 
 
-def write(r: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve.json").write_text(json.dumps(r, indent=2))
+def markdown(r: dict) -> str:
+    """``serve.md`` from the results."""
     fz = r["fuzz"]
     lines = [
         "# Annotation and classification service on loopback (uvicorn, one process)",
@@ -313,8 +313,7 @@ def write(r: dict) -> None:
         f"cases, **{fz['server_errors']}** server errors.",
         "",
     ]
-    (RESULTS / "serve.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

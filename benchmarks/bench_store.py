@@ -18,7 +18,6 @@ or ``.venv/bin/python benchmarks/bench_store.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import platform
@@ -35,10 +34,10 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import vak_baseline  # noqa: E402
+from results_io import RESULTS, write_results  # noqa: E402
 
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 BIRD0 = SHARED / "bengalese_finch_koumura_bird0"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 N_BATCHES, BATCH, WINDOW = 20, 64, 500
 
 
@@ -135,9 +134,8 @@ def main() -> dict:
     return results
 
 
-def write(results: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "store.json").write_text(json.dumps(results, indent=2))
+def markdown(results: dict) -> str:
+    """``store.md`` from the results."""
     b, r, d = results["build_s"], results["batch_read_s"], results["disk_bytes"]
     lines = [
         "# Store benchmark: vocalpy-xai zarr store vs vak prepared dataset (Bird0, 135 songs)",
@@ -157,9 +155,8 @@ def write(results: dict) -> None:
         "",
         f"Machine: {results['machine']['cores']} cores. Goals: reads >= 5x, build >= 1x.",
     ]
-    (RESULTS / "store.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    write(main())
+    write_results("store", main(), markdown, RESULTS)

@@ -24,9 +24,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import pathlib  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 
@@ -35,9 +35,11 @@ import pandas as pd  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from results_io import RESULTS, write_results  # noqa: E402
+
 SHARED = pathlib.Path(os.environ.get("VOCALPY_XAI_SHARED_DATA", REPO.parent / "shared" / "data"))
 XC10 = SHARED / "xeno_canto_10_species"
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 
 
 def run(data: pathlib.Path, n_folds: int, seed: int) -> dict:
@@ -235,11 +237,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=pathlib.Path, default=RESULTS)
     args = ap.parse_args(argv)
     res = run(args.data, args.folds, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "birdnet.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (args.out / "birdnet.md").write_text(md)
-    print(md)
+    write_results("birdnet", res, markdown, args.out, newline=True)
     return res
 
 

@@ -291,13 +291,14 @@ def evaluate(results: pathlib.Path, work_dir: pathlib.Path) -> dict:
     }
     # scored as bench_esn scores the ESN and the CPU TweetyNet (our SER, F1 at 10 ms, 1-ms grid)
     import bench_esn
+    from results_io import RESULTS, write_json  # here, not on the GPU machine
 
-    results_dir = HERE / "results"
-    shutil.copyfile(pred_dir / csv_name, results_dir / PREDICTIONS)
-    out.update(bench_esn.score_tweetynet(results_dir / PREDICTIONS))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pred_dir / csv_name, RESULTS / PREDICTIONS)
+    out.update(bench_esn.score_tweetynet(RESULTS / PREDICTIONS))
     out["predict_csv"] = f"benchmarks/results/{PREDICTIONS}"
     (work / "tweetynet_gpu.json").write_text(json.dumps(out, indent=2, default=str))
-    (results_dir / RESULT).write_text(json.dumps(out, indent=2, default=str) + "\n")
+    write_json(pathlib.Path(RESULT).stem, out, RESULTS, newline=True, default=str)
     return out
 
 

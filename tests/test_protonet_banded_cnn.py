@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from test_protonet_archs import windows  # noqa: F401 (the fixture, shared)
-from vocalpy_xai.protonet import AudioProtoNet, ProtoNetParams, prototype_purity
+from vocalpy_xai.protonet import (
+    AudioProtoNet,
+    ProtoNetParams,
+    SpectrogramInputError,
+    prototype_purity,
+)
 from vocalpy_xai.protonet import faithfulness as F
 from vocalpy_xai.protonet.pruning import active_prototypes
 
@@ -103,6 +108,11 @@ def test_add_class_on_the_cnn_backbone(windows, tmp_path):  # noqa: F811 (the fi
     examples = np.flatnonzero(train.y == new)[:3]
     known_test = test.X[test.y != new]
     before_known = model.predict(known_test)
+    # a reference on another grid is refused before anything changes (add_class checks it:
+    # the CNN's backbone_features does not)
+    with pytest.raises(SpectrogramInputError, match="frequency bins"):
+        model.add_class(name, train.X[examples], reference=train.X[keep][::3][:, 1:])
+    assert model.class_names_ == known
     model.add_class(
         name,
         train.X[examples],

@@ -194,12 +194,16 @@ def add_class(
         from . import banded
 
         n_old = model.network_.classifier.num_prototypes
+        # _prepare checks ``reference`` against the model as ``X`` is checked: a CNN's
+        # backbone_features does not (no grid check, no DataArray); BirdNET's checks again,
+        # a pass of about 1 ms per 30 chunks
         ref = None if reference is None else model.backbone_features(model._prepare(reference))
         projection = banded.add_class(model, name, model.backbone_features(X), ref)
         return _record_added(model, name, projection, sources, n_old, len(X))
     clf = model.network_.classifier
     k = clf.num_proto_per_class
     cells = _latent_cells(model, X)
+    # _latent_cells encodes without checking: the reference is prepared here, as X was
     ref_cells = None if reference is None else _latent_cells(model, model._prepare(reference))
     chosen = _choose_cells(model, cells, ref_cells, k)
 
