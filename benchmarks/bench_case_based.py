@@ -70,9 +70,9 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_explainable_species import RESULTS, XC10  # noqa: E402
+from bench_explainable_species import XC10  # noqa: E402
 from bench_push_rules import baselines, features, fold_figures, inner_and_outer  # noqa: E402
-from results_io import loadavg, machine, write_results  # noqa: E402
+from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
 
 #: ``chosen``: initial logits = this x cosine to the k-means centre; their learning rate;
 #: final temperature (annealed geometrically from 1)

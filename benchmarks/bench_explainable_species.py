@@ -62,9 +62,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -73,8 +71,8 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_birdnet_protonet import XC10, load_clips, stack  # noqa: E402
+from results_io import loadavg, machine, read_results, write_results  # noqa: E402
 
-RESULTS = pathlib.Path(os.environ.get("VOCALPY_XAI_BENCH_RESULTS", HERE / "results"))
 LAYERS = ("block3", "post_bn", "post_conv")
 #: the headline prototype model: ProtoNetParams' defaults on BirdNET (banded, batch 64,
 #: pushed onto pure cells, 100 last-layer steps; no inner selection)
@@ -944,28 +942,21 @@ def main() -> dict:
         help="train fold 0's protonet and compute only the faithfulness section (others kept)",
     )
     args = parser.parse_args()
-    load = os.getloadavg()
+    load = loadavg()
     if args.bird0_from is not None:  # a separate run of bench_bird0_syllables, said so
         b0 = json.loads(args.bird0_from.read_text())
         r = {"bird0_syllables": {"status": "run", "run_separately": str(args.bird0_from), **b0}}
-        path = RESULTS / "explainable_species.json"
-        merged = {**(json.loads(path.read_text()) if path.exists() else {}), **r}
-        path.write_text(json.dumps(merged, indent=2, default=float))
-        (RESULTS / "explainable_species.md").write_text(markdown(merged))
+        merged = {**read_results("explainable_species"), **r}
+        write_results("explainable_species", merged, markdown, default=float)
         return merged
     r = run(args)
-    r["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    r["loadavg"] = [round(v, 2) for v in load]
+    r["machine"] = machine()
+    r["loadavg"] = load
     r["command"] = "python benchmarks/bench_explainable_species.py " + " ".join(sys.argv[1:])
     if args.faithfulness_only:  # the run's own facts stay with its section
         r = {"faithfulness": {**r.get("faithfulness", {}), **{k: r[k] for k in RUN_FACTS}}}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "explainable_species.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    merged = {**previous, **r}  # sections computed elsewhere are kept
-    path.write_text(json.dumps(merged, indent=2, default=float))
-    (RESULTS / "explainable_species.md").write_text(markdown(merged))
-    print(markdown(merged))
+    merged = {**read_results("explainable_species"), **r}  # sections computed elsewhere are kept
+    write_results("explainable_species", merged, markdown, default=float)
     return merged
 
 

@@ -45,7 +45,6 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_explainable_species import (  # noqa: E402
-    RESULTS,
     XC10,
     class_means,
     knn_votes,
@@ -54,7 +53,7 @@ from bench_explainable_species import (  # noqa: E402
     stack,
     unit,
 )
-from results_io import loadavg, machine, write_results  # noqa: E402
+from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
 
 RULES = (
     ("pure_purest", 1.0, "purest"),

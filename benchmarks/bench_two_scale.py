@@ -39,9 +39,9 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_explainable_species import RESULTS, XC10, unit  # noqa: E402
+from bench_explainable_species import XC10, unit  # noqa: E402
 from bench_push_rules import baselines, features, fold_figures, inner_and_outer  # noqa: E402
-from results_io import loadavg, machine, write_results  # noqa: E402
+from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
 
 #: chunk prototypes per class
 SIZES = (1, 3, 5)
