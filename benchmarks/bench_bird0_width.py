@@ -25,7 +25,7 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_bird0_syllables import PARAMS, RESULTS, _draw, baselines, load_windows, pointing  # noqa: E402
-from results_io import loadavg, machine, write_results  # noqa: E402
+from results_io import loadavg, machine, run_line, write_results  # noqa: E402
 
 WIDTHS = {"narrow (demo)": (8, 16, 32, 32), "default": (16, 32, 64, 64)}
 SEEDS = (0, 1)
@@ -80,8 +80,7 @@ def markdown(r: dict) -> str:
             f"{100 * t['gradxinput_sigma2']:.1f}% | {100 * b['window_5nn']:.1f}% | "
             f"{100 * b['cnn_pooled_5nn']:.1f}% | {100 * b['cnn_pooled_linear_probe']:.1f}% |"
         )
-    lines += ["", f"Machine: {r['machine']}; load average at start {r['loadavg']}; "
-              f"{r['seconds']:.0f} s. Command: `python benchmarks/bench_bird0_width.py`.", ""]  # fmt: skip
+    lines += ["", run_line(r, "python benchmarks/bench_bird0_width.py"), ""]
     return "\n".join(lines)
 
 

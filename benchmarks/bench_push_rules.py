@@ -53,7 +53,7 @@ from bench_explainable_species import (  # noqa: E402
     stack,
     unit,
 )
-from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
+from results_io import RESULTS, loadavg, machine, run_line, write_results  # noqa: E402
 
 RULES = (
     ("pure_purest", 1.0, "purest"),
@@ -257,6 +257,14 @@ def fold_figures(res: dict, key: str) -> dict:
     }
 
 
+def fold_cells(v: dict) -> str:
+    """``v``'s (:func:`fold_figures`) inner and outer clip accuracy as two Markdown table cells."""
+    return (
+        f"{100 * v['inner_accuracy']:.2f}% ({v['inner_hits']}/{v['inner_recordings']}) | "
+        f"{100 * v['outer_accuracy']:.0f}% ({v['outer_hits']}/100)"
+    )
+
+
 def markdown(r: dict) -> str:
     lines = [
         "# Push rules on inner and outer folds (10 species, frozen BirdNET `post_bn`)",
@@ -269,12 +277,8 @@ def markdown(r: dict) -> str:
         "|---|---|---|",
     ]
     for key, v in r["variants"].items():
-        lines.append(
-            f"| `{key}` | {100 * v['inner_accuracy']:.2f}% ({v['inner_hits']}/"
-            f"{v['inner_recordings']}) | {100 * v['outer_accuracy']:.0f}% ({v['outer_hits']}/100) |"
-        )
-    lines += ["", f"Machine: {r['machine']}; load average at start {r['loadavg']}; "
-              f"{r['seconds']:.0f} s.", ""]  # fmt: skip
+        lines.append(f"| `{key}` | {fold_cells(v)} |")
+    lines += ["", run_line(r), ""]
     return "\n".join(lines)
 
 

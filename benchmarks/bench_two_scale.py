@@ -40,8 +40,8 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_explainable_species import XC10, unit  # noqa: E402
-from bench_push_rules import baselines, features, fold_figures, inner_and_outer  # noqa: E402
-from results_io import RESULTS, loadavg, machine, write_results  # noqa: E402
+from bench_push_rules import baselines, features, fold_cells, fold_figures, inner_and_outer  # noqa: E402
+from results_io import RESULTS, loadavg, machine, run_line, write_results  # noqa: E402
 
 #: chunk prototypes per class
 SIZES = (1, 3, 5)
@@ -150,13 +150,8 @@ def markdown(r: dict) -> str:
         purity = "" if v.get("purity") is None else f"{100 * v['purity']:.1f}%"
         if "purity_part" in v:
             purity = f"chunks {purity}, parts {100 * v['purity_part']:.1f}%"
-        lines.append(
-            f"| `{key}` | {100 * v['inner_accuracy']:.2f}% ({v['inner_hits']}/"
-            f"{v['inner_recordings']}) | {100 * v['outer_accuracy']:.0f}% ({v['outer_hits']}/100)"
-            f" | {purity} |"
-        )
-    lines += ["", f"Machine: {r['machine']}; load average at start {r['loadavg']}; "
-              f"{r['seconds']:.0f} s. Command: `{r['command']}`.", ""]  # fmt: skip
+        lines.append(f"| `{key}` | {fold_cells(v)} | {purity} |")
+    lines += ["", run_line(r, r["command"]), ""]
     return "\n".join(lines)
 
 

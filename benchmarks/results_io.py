@@ -43,6 +43,16 @@ def commit() -> str:
     return out.stdout.strip()
 
 
+def run_line(r: dict, command: str | None = None) -> str:
+    """The Markdown line naming a run: its machine, load average at start and seconds.
+
+    ``r`` holds ``machine``, ``loadavg`` and ``seconds``; ``command``, if given, is appended
+    as ``Command: `<command>`.``.
+    """
+    line = f"Machine: {r['machine']}; load average at start {r['loadavg']}; {r['seconds']:.0f} s."
+    return line if command is None else f"{line} Command: `{command}`."
+
+
 def read_results(name: str, results: pathlib.Path = RESULTS, required: bool = False) -> dict:
     """The ``results/<name>.json`` of an earlier run, for a run that adds to it.
 
