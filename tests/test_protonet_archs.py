@@ -100,6 +100,24 @@ def test_same_seed_same_model(windows):
     assert a.prototypes_ == b.prototypes_
 
 
+def test_add_class_checks_the_reference_as_it_checks_the_examples(windows):
+    """``add_class`` on an ``audio`` model refuses a reference on another frequency grid.
+
+    The reference is encoded by ``_latent_cells``, which does not check its input; a window
+    one frequency bin short must be refused by name before the model changes.
+    """
+    train, _ = windows
+    sub = train.subset(np.arange(0, len(train), 2))
+    model = _fit("audio", sub, epochs=1, last_layer_epochs=0)
+    known, n_protos = list(model.class_names_), len(model.prototypes_)
+    with pytest.raises(SpectrogramInputError, match="frequency bins"):
+        model.add_class("new", sub.X[:3], reference=sub.X[:10, 1:])
+    assert model.class_names_ == known and len(model.prototypes_) == n_protos
+    model.add_class("new", sub.X[:3], reference=sub.X[:10])
+    assert model.class_names_ == [*known, "new"]
+    assert len(model.prototypes_) == n_protos + model.params.prototypes_per_class
+
+
 def test_audio_deletion_and_purity(windows):
     """Quality measures on a small audio model: deleting its evidence hurts more than chance.
 
