@@ -27,6 +27,7 @@ ratio. Writes ``activation_maps.json`` and ``.md`` to the results folder.
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import statistics
@@ -238,4 +239,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
+    # no options: --help describes the run instead of starting it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     sys.exit(0 if main() else 1)

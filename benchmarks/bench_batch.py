@@ -26,6 +26,7 @@ Results: ``benchmarks/results/batch.json`` and ``batch.md``, with the extrapolat
 
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
 import platform
@@ -247,4 +248,6 @@ networked file system, files longer than a song (streamed within their task).
 
 
 if __name__ == "__main__":
+    # no options: --help describes the run instead of starting it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

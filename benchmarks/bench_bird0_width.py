@@ -14,6 +14,7 @@ Results: ``benchmarks/results/bird0_width.json`` and ``.md``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import sys
@@ -94,4 +95,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
+    # no options: --help describes the run instead of starting it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

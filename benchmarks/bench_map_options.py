@@ -17,6 +17,7 @@ the mean AUC of the 5 draws: how noisy a one-draw comparison is. Writes
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
 import time
@@ -168,4 +169,6 @@ def markdown(out: dict) -> str:
 
 
 if __name__ == "__main__":
+    # no options: --help describes the run instead of starting it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

@@ -20,6 +20,7 @@ Results: ``benchmarks/results/napari.json`` and ``napari.md``. Run:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -265,4 +266,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # no options: --help describes the run instead of starting it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

@@ -18,6 +18,7 @@ or ``.venv/bin/python benchmarks/bench_store.py``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
 import platform
@@ -159,4 +160,6 @@ def markdown(results: dict) -> str:
 
 
 if __name__ == "__main__":
+    # no options: --help describes the run instead of starting it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     write_results("store", main(), markdown, RESULTS)
